@@ -1,0 +1,41 @@
+"""nlquery connectors: how to reach each kind of database and read its catalog.
+
+This package never imports ``nlquery``; ``nlquery`` builds on it.
+
+>>> import connectors
+>>> db = connectors.connect("sqlite", database="shop.db")      # doctest: +SKIP
+>>> db.introspect().tables                                     # doctest: +SKIP
+"""
+
+from connectors.base import ConnectionConfig, Connector, DBAPIConnector
+from connectors.errors import (
+    ConnectorError,
+    DataSourceDisconnected,
+    DriverNotInstalled,
+    InvalidConnection,
+    QueryExecutionFailed,
+    QueryTimeout,
+)
+from connectors.models import Column, ForeignKey, Index, QueryResult, Schema, Table, UniqueConstraint
+from connectors.registry import available, connect
+
+__all__ = [
+    "Column",
+    "ConnectionConfig",
+    "Connector",
+    "ConnectorError",
+    "DBAPIConnector",
+    "DataSourceDisconnected",
+    "DriverNotInstalled",
+    "ForeignKey",
+    "Index",
+    "InvalidConnection",
+    "QueryExecutionFailed",
+    "QueryResult",
+    "QueryTimeout",
+    "Schema",
+    "Table",
+    "UniqueConstraint",
+    "available",
+    "connect",
+]

@@ -1,0 +1,263 @@
+"""The connector contract: :class:`ConnectionConfig`, the :class:`Connector` protocol,
+and :class:`DBAPIConnector`, the shared skeleton of connectors built on a DB-API driver.
+
+Models live in :mod:`connectors.models` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from connectors.errors import ConnectorError, InvalidConnection, QueryTimeout, map_driver_errors
+from connectors.models import (  # re-exported: the public models of the contract
+    Column,
+    ForeignKey,
+    Index,
+    QueryResult,
+    Schema,
+    Table,
+    UniqueConstraint,
+)
+from connectors.values import json_safe_rows
+
+__all__ = [
+    "Column",
+    "ConnectionConfig",
+    "Connector",
+    "DBAPIConnector",
+    "ForeignKey",
+    "Index",
+    "ProgressCallback",
+    "QueryResult",
+    "Schema",
+    "Table",
+    "UniqueConstraint",
+]
+
+DEFAULT_MAX_ROWS = 1000
+DEFAULT_TIMEOUT_S = 30.0
+
+ProgressCallback = Callable[[str, int, int], None]
+"""``progress(step, done, total)``: called by ``introspect`` as catalog queries finish."""
+
+
+@dataclass
+class ConnectionConfig:
+    """Where a source lives. Either the fields or a URL
+    (``postgresql://user@host:5432/db``, ``sqlite:///path/file.db``) fill it.
+
+    ``password`` never appears in ``repr``; ``options`` holds driver-specific extras
+    (``sslmode``, ``schemas``, ``connect_timeout``...).
+    """
+
+    host: str | None = None
+    port: int | None = None
+    database: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_url(cls, url: str) -> ConnectionConfig:
+        """Parse ``scheme://user:password@host:port/database?option=value``."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise InvalidConnection(f"malformed connection URL: {exc}") from None
+        if not parts.scheme:
+            raise InvalidConnection("connection URL needs a scheme, e.g. postgresql://host/db")
+        path = unquote(parts.path)
+        if parts.scheme.startswith("sqlite"):
+            # sqlite:///relative.db -> "relative.db"; sqlite:////abs/file.db -> "/abs/file.db"
+            database = path[1:] if path.startswith("/") else path
+        else:
+            database = path.lstrip("/") or None
+        return cls(
+            host=parts.hostname,
+            port=port,
+            database=database or None,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            options=dict(parse_qsl(parts.query)),
+        )
+
+    @classmethod
+    def build(cls, url: str | None = None, **fields: Any) -> ConnectionConfig:
+        """From a URL, from fields, or a URL with fields overriding its parts."""
+        known = {"host", "port", "database", "username", "password", "options"}
+        unknown = set(fields) - known
+        options = dict(fields.pop("options", None) or {})
+        # unknown keys are driver options (sslmode=..., schemas=...)
+        options.update({key: fields.pop(key) for key in unknown})
+        config = cls.from_url(url) if url else cls()
+        config = replace(config, **{k: v for k, v in fields.items() if v is not None})
+        if config.port is not None:
+            try:
+                config.port = int(config.port)
+            except (TypeError, ValueError):
+                raise InvalidConnection(f"port must be a number, got {config.port!r}") from None
+        config.options = {**config.options, **options}
+        return config
+
+    def secrets(self) -> list[str]:
+        """Values that must never reach a message."""
+        return [self.password] if self.password else []
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What nlquery needs of a source. Third-party connectors implement this."""
+
+    type_name: ClassVar[str]
+    dialect: ClassVar[str]
+    paramstyle: ClassVar[str]
+
+    def introspect(
+        self, *, schemas: Sequence[str] | None = None, progress: ProgressCallback | None = None
+    ) -> Schema: ...
+
+    def execute(
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> QueryResult: ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class DBAPIConnector(abc.ABC):
+    """Shared skeleton of the DB-API connectors.
+
+    A subclass declares its behaviour as class attributes (``type_name``, ``dialect``
+    for sqlglot, ``paramstyle`` the driver expects: ``qmark`` or ``format``) and
+    implements the database-specific parts: ``_connect``, ``_classify_error``,
+    ``_read_only_rows`` and ``introspect``.
+    """
+
+    type_name: ClassVar[str]
+    dialect: ClassVar[str]
+    paramstyle: ClassVar[str]
+    default_port: ClassVar[int | None] = None
+
+    def __init__(self, config: ConnectionConfig) -> None:
+        self.config = config
+        self._conn: Any = None
+        # DB-API connections are not safe to share between threads mid-statement.
+        self._lock = threading.RLock()
+
+    # -- lifecycle ---------------------------------------------------------------
+    @property
+    def connection(self) -> Any:
+        """The open driver connection, connecting on first use."""
+        if self._conn is None:
+            with self._errors():
+                self._conn = self._connect()
+        return self._conn
+
+    def ping(self) -> None:
+        """Raise :class:`DataSourceDisconnected` unless the source answers."""
+        self.execute("SELECT 1", max_rows=1, timeout_s=10)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                conn.close()
+            except Exception:  # closing a broken connection must not mask the real error
+                pass
+
+    def __enter__(self) -> DBAPIConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- execution -----------------------------------------------------------------
+    def execute(
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> QueryResult:
+        """Run ``sql`` (already in the driver's ``paramstyle``) in a read-only
+        transaction that is always rolled back. At most ``max_rows + 1`` rows are
+        fetched; the extra one only tells that the result was ``truncated``."""
+        if max_rows < 0:
+            raise InvalidConnection("max_rows must be >= 0")
+        started = time.perf_counter()
+        try:
+            with self._lock, self._errors():
+                columns, rows = self._read_only_rows(sql, tuple(params), max_rows + 1, timeout_s)
+        except QueryTimeout:
+            raise QueryTimeout(f"query cancelled: it ran past its {timeout_s:g} s timeout") from None
+        truncated = len(rows) > max_rows
+        del rows[max_rows:]
+        return QueryResult(
+            columns=columns,
+            rows=json_safe_rows(rows),
+            row_count=len(rows),
+            execution_time_ms=round((time.perf_counter() - started) * 1000, 3),
+            truncated=truncated,
+        )
+
+    def _errors(self) -> Any:
+        return map_driver_errors(self._classify_error, self.config.secrets(), self._describe_error)
+
+    def _describe_error(self, exc: BaseException) -> str:
+        """The human message of a driver exception (override to drop driver noise)."""
+        return str(exc)
+
+    # -- database-specific -----------------------------------------------------------
+    @abc.abstractmethod
+    def _connect(self) -> Any:
+        """Open a driver connection (read-only where the database allows it)."""
+
+    @abc.abstractmethod
+    def _classify_error(self, exc: BaseException) -> type[ConnectorError] | None:
+        """Map a driver exception to a ConnectorError class (None: not ours)."""
+
+    @abc.abstractmethod
+    def _read_only_rows(
+        self, sql: str, params: tuple[Any, ...], fetch_limit: int, timeout_s: float
+    ) -> tuple[list[str], list[Any]]:
+        """Run ``sql`` read-only with a statement timeout; return the column names and
+        at most ``fetch_limit`` rows, then roll back."""
+
+    @abc.abstractmethod
+    def _introspect(self, schemas: Sequence[str] | None, step: Callable[[str], None]) -> Schema:
+        """Read the catalog in a constant number of queries (never one per table),
+        calling ``step(name)`` after each of the ``introspection_steps``."""
+
+    introspection_steps: ClassVar[tuple[str, ...]] = ()
+
+    def introspect(
+        self, *, schemas: Sequence[str] | None = None, progress: ProgressCallback | None = None
+    ) -> Schema:
+        """Every table, view and materialized view of ``schemas`` (default: all
+        non-system schemas, or ``options["schemas"]``, comma-separated)."""
+        if schemas is None and self.config.options.get("schemas"):
+            schemas = [s.strip() for s in str(self.config.options["schemas"]).split(",") if s.strip()]
+        done = 0
+
+        def step(name: str) -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(name, done, len(self.introspection_steps))
+
+        with self._lock, self._errors():
+            return self._introspect(schemas, step)

@@ -1,0 +1,83 @@
+"""Errors raised by connectors, each carrying the stable ``code`` of DESIGN.md.
+
+Connectors translate their driver's exceptions into these at one boundary
+(:func:`map_driver_errors`), so no caller ever sees a driver exception and no
+message carries a password. ``nlquery`` maps them onto its own hierarchy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterable, Iterator
+
+
+class ConnectorError(Exception):
+    """Base of every error a connector raises; ``code`` is stable across releases."""
+
+    code = "query_execution_failed"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class DataSourceDisconnected(ConnectorError):
+    """The source cannot be reached: host down, bad credentials, unknown database."""
+
+    code = "data_source_disconnected"
+
+
+class DriverNotInstalled(DataSourceDisconnected):
+    """The connector's driver package is missing; the message names the pip extra."""
+
+
+class QueryExecutionFailed(ConnectorError):
+    """The database rejected or failed the statement; the message is the database's."""
+
+    code = "query_execution_failed"
+
+
+class QueryTimeout(ConnectorError):
+    """The statement ran past its timeout and was cancelled."""
+
+    code = "query_timeout"
+
+
+class InvalidConnection(ConnectorError):
+    """The connection settings are malformed (bad URL, missing database, ...)."""
+
+    code = "invalid_request"
+
+
+def scrub(message: str, secrets: Iterable[str | None]) -> str:
+    """Remove secrets and URL passwords from ``message``."""
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
+    # user:password@host in any URL-like text the driver may echo back
+    return re.sub(r"(//[^/:@\s]+):[^@\s/]+@", r"\1:***@", message)
+
+
+@contextlib.contextmanager
+def map_driver_errors(
+    classify: Callable[[BaseException], type[ConnectorError] | None],
+    secrets: Iterable[str | None] = (),
+    describe: Callable[[BaseException], str] = str,
+) -> Iterator[None]:
+    """Translate driver exceptions into :class:`ConnectorError` subclasses.
+
+    ``classify`` returns the error class for a driver exception, or ``None`` to let
+    it propagate unchanged (programming errors in our own code stay visible).
+    """
+    try:
+        yield
+    except ConnectorError:
+        raise
+    except Exception as exc:
+        error_class = classify(exc)
+        if error_class is None:
+            raise
+        message = describe(exc).strip() or type(exc).__name__
+        # "from None": the driver's exception may hold the DSN in its args.
+        raise error_class(scrub(message, list(secrets))) from None

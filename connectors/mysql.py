@@ -1,0 +1,228 @@
+"""MySQL and MariaDB through PyMySQL.
+
+Introspection reads ``information_schema`` in four queries. Execution runs in
+``START TRANSACTION READ ONLY`` with the server's statement timeout
+(``max_execution_time`` on MySQL, ``max_statement_time`` on MariaDB), streams rows
+with an unbuffered cursor and always rolls back.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from connectors.base import DBAPIConnector
+from connectors.errors import (
+    ConnectorError,
+    DataSourceDisconnected,
+    DriverNotInstalled,
+    QueryExecutionFailed,
+    QueryTimeout,
+)
+from connectors.models import Column, ForeignKey, Index, Schema, Table, UniqueConstraint
+
+_SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
+
+# Server error numbers.
+_TIMEOUT_ERRORS = {3024, 1969, 1317}  # MySQL max_execution_time, MariaDB max_statement_time, interrupted
+_CONNECTION_ERRORS = {1044, 1045, 1049, 2002, 2003, 2005, 2006, 2013, 2055}
+
+_TABLES_SQL = """
+SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, TABLE_COMMENT, TABLE_ROWS
+FROM information_schema.TABLES WHERE {where} ORDER BY TABLE_SCHEMA, TABLE_NAME"""
+
+_COLUMNS_SQL = """
+SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE,
+       COLUMN_DEFAULT, COLUMN_COMMENT
+FROM information_schema.COLUMNS WHERE {where}
+ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION"""
+
+_CONSTRAINTS_SQL = """
+SELECT k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, tc.CONSTRAINT_TYPE, k.COLUMN_NAME,
+       k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME
+FROM information_schema.KEY_COLUMN_USAGE AS k
+JOIN information_schema.TABLE_CONSTRAINTS AS tc
+  ON tc.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND tc.TABLE_NAME = k.TABLE_NAME
+ AND tc.CONSTRAINT_NAME = k.CONSTRAINT_NAME
+WHERE {where} AND tc.CONSTRAINT_TYPE IN ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY')
+ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"""
+
+_INDEXES_SQL = """
+SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME
+FROM information_schema.STATISTICS WHERE {where} AND INDEX_NAME <> 'PRIMARY'
+ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"""
+
+
+def _driver() -> Any:
+    try:
+        import pymysql
+        import pymysql.cursors
+    except ImportError:
+        raise DriverNotInstalled(
+            "the mysql connector needs PyMySQL: pip install 'nlquery[mysql]'"
+        ) from None
+    return pymysql
+
+
+class MySQLConnector(DBAPIConnector):
+    """``mysql`` sources, MySQL 5.7+/8 and MariaDB 10.3+. Without ``database``,
+    introspection covers every non-system database; ``schemas`` narrows it."""
+
+    type_name = "mysql"
+    dialect = "mysql"
+    paramstyle = "format"
+    default_port = 3306
+    introspection_steps = ("tables", "columns", "constraints", "indexes")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._is_mariadb = False
+
+    def _connect(self) -> Any:
+        pymysql = _driver()
+        config = self.config
+        conn = pymysql.connect(
+            host=config.host or "localhost",
+            port=config.port or self.default_port,
+            user=config.username,
+            password=config.password or "",
+            database=config.database,
+            charset=config.options.get("charset", "utf8mb4"),
+            connect_timeout=int(config.options.get("connect_timeout", 10)),
+            autocommit=False,
+        )
+        self._is_mariadb = "mariadb" in conn.get_server_info().lower()
+        # Session default too, not only per transaction: DDL commits implicitly and would
+        # otherwise run in a fresh transaction that is not read-only.
+        with conn.cursor() as cursor:
+            cursor.execute("SET SESSION TRANSACTION READ ONLY")
+        return conn
+
+    def _classify_error(self, exc: BaseException) -> type[ConnectorError] | None:
+        pymysql = _driver()
+        if not isinstance(exc, pymysql.err.MySQLError):
+            return None
+        errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        if errno in _TIMEOUT_ERRORS:
+            return QueryTimeout
+        if errno in _CONNECTION_ERRORS or isinstance(exc, pymysql.err.InterfaceError):
+            self.close()
+            return DataSourceDisconnected
+        return QueryExecutionFailed
+
+    def _describe_error(self, exc: BaseException) -> str:
+        # PyMySQL's str() is "(1146, \"Table 'x' doesn't exist\")": keep the server's words.
+        if len(exc.args) >= 2 and isinstance(exc.args[1], str):
+            return exc.args[1]
+        return str(exc)
+
+    def _read_only_rows(
+        self, sql: str, params: tuple[Any, ...], fetch_limit: int, timeout_s: float
+    ) -> tuple[list[str], list[Any]]:
+        pymysql = _driver()
+        conn = self.connection
+        complete = False
+        cursor = conn.cursor(pymysql.cursors.SSCursor)
+        try:
+            if self._is_mariadb:
+                cursor.execute("SET SESSION max_statement_time = %s", (max(timeout_s, 0.001),))
+            else:
+                cursor.execute("SET SESSION max_execution_time = %s", (max(1, int(timeout_s * 1000)),))
+            cursor.execute("START TRANSACTION READ ONLY")
+            cursor.execute(sql, params or None)
+            columns = [d[0] for d in cursor.description or ()]
+            rows = list(cursor.fetchmany(fetch_limit)) if cursor.description else []
+            complete = len(rows) < fetch_limit
+            if complete:
+                cursor.close()
+                conn.rollback()
+            return columns, rows
+        finally:
+            if not complete:
+                # Rows are still on the wire. Draining them would read what the cap cuts;
+                # dropping the connection discards them and rolls back server-side.
+                self._abandon(cursor)
+
+    def _abandon(self, cursor: Any) -> None:
+        result = getattr(cursor, "_result", None)
+        if result is not None:
+            # PyMySQL would try to drain the dropped result on garbage collection.
+            result.unbuffered_active = False
+            cursor._result = None
+        self.close()
+
+    def _introspect(self, schemas: Sequence[str] | None, step: Callable[[str], None]) -> Schema:
+        conn = self.connection
+        if schemas:
+            where, args = "{col} IN ({marks})", list(schemas)
+        elif self.config.database:
+            where, args = "{col} = %s", [self.config.database]
+        else:
+            where, args = "{col} NOT IN ({marks})", list(_SYSTEM_SCHEMAS)
+
+        def run(sql: str, column: str) -> list[tuple[Any, ...]]:
+            condition = where.format(col=column, marks=", ".join(["%s"] * len(args)))
+            cursor.execute(sql.format(where=condition), args)
+            return list(cursor.fetchall())
+
+        tables: dict[tuple[str, str], Table] = {}
+        with conn.cursor() as cursor:
+            cursor.execute("START TRANSACTION READ ONLY")
+            try:
+                for schema, name, kind, comment, estimate in run(_TABLES_SQL, "TABLE_SCHEMA"):
+                    tables[(schema, name)] = Table(
+                        name=name, schema=schema, kind="view" if kind == "VIEW" else "table",
+                        comment=comment or None, row_estimate=estimate,
+                    )
+                step("tables")
+
+                for schema, table, name, short, full, nullable, default, comment in run(
+                    _COLUMNS_SQL, "TABLE_SCHEMA"
+                ):
+                    if (schema, table) not in tables:
+                        continue
+                    tables[(schema, table)].columns.append(
+                        Column(
+                            name=name, type=short.lower(), nullable=nullable == "YES",
+                            # MariaDB reports "no default" on nullable columns as the text NULL
+                            default=None if default in (None, "NULL") else default,
+                            comment=comment or None,
+                            full_type=full if full.lower() != short.lower() else None,
+                        )
+                    )
+                step("columns")
+
+                grouped: dict[tuple[str, str, str], list[tuple[Any, ...]]] = defaultdict(list)
+                for row in run(_CONSTRAINTS_SQL, "k.TABLE_SCHEMA"):
+                    grouped[(row[0], row[1], row[2])].append(row)
+                for (schema, table_name, name), rows in grouped.items():
+                    table = tables.get((schema, table_name))
+                    if table is None:
+                        continue
+                    columns = [r[4] for r in rows]
+                    kind = rows[0][3]
+                    if kind == "PRIMARY KEY":
+                        table.primary_key = columns
+                    elif kind == "UNIQUE":
+                        table.unique_constraints.append(UniqueConstraint(columns=columns, name=name))
+                    else:
+                        table.foreign_keys.append(
+                            ForeignKey(columns=columns, ref_schema=rows[0][5], ref_table=rows[0][6],
+                                       ref_columns=[r[7] for r in rows], name=name)
+                        )
+                step("constraints")
+
+                indexes: dict[tuple[str, str, str], Index] = {}
+                for schema, table_name, name, non_unique, column in run(_INDEXES_SQL, "TABLE_SCHEMA"):
+                    key = (schema, table_name, name)
+                    if key not in indexes:
+                        indexes[key] = Index(name=name, columns=[], unique=not non_unique)
+                        if (schema, table_name) in tables:
+                            tables[(schema, table_name)].indexes.append(indexes[key])
+                    indexes[key].columns.append(column or "<expression>")
+                step("indexes")
+            finally:
+                conn.rollback()
+        default_schema = self.config.database or (schemas[0] if schemas else None)
+        return Schema(tables=list(tables.values()), default_schema=default_schema)

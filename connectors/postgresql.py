@@ -1,0 +1,236 @@
+"""PostgreSQL through psycopg 3.
+
+Introspection reads ``pg_catalog`` directly in four queries (relations, columns,
+constraints, indexes), whatever the table count. Execution runs in a
+``READ ONLY`` transaction with a transaction-local ``statement_timeout``, streams
+rows so that no more than the cap is ever transferred, and always rolls back.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from connectors.base import DBAPIConnector
+from connectors.errors import (
+    ConnectorError,
+    DataSourceDisconnected,
+    DriverNotInstalled,
+    QueryExecutionFailed,
+    QueryTimeout,
+)
+from connectors.models import Column, ForeignKey, Index, Schema, Table, UniqueConstraint
+
+# Options that are ours, not libpq's.
+_NLQUERY_OPTIONS = {"schemas"}
+
+_RELKINDS = {"r": "table", "p": "table", "f": "table", "v": "view", "m": "materialized_view"}
+
+# pg_type.typname -> the name people write.
+_TYPE_ALIASES = {
+    "int2": "smallint",
+    "int4": "integer",
+    "int8": "bigint",
+    "float4": "real",
+    "float8": "double precision",
+    "bool": "boolean",
+    "bpchar": "char",
+}
+
+# Every catalog query starts from the same set of relations.
+_RELATIONS_CTE = """
+WITH rels AS (
+    SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+      AND NOT c.relispartition
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg\\_toast%%'
+      AND n.nspname NOT LIKE 'pg\\_temp\\_%%'
+      AND (%(schemas)s::text[] IS NULL OR n.nspname = ANY(%(schemas)s::text[]))
+)"""
+
+_TABLES_SQL = _RELATIONS_CTE + """
+SELECT r.oid, r.nspname, r.relname, r.relkind, d.description, r.reltuples::bigint
+FROM rels AS r
+LEFT JOIN pg_catalog.pg_description AS d
+  ON d.objoid = r.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+ORDER BY r.nspname, r.relname"""
+
+_COLUMNS_SQL = _RELATIONS_CTE + """
+SELECT a.attrelid, a.attname, t.typname, t.typcategory, et.typname,
+       pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
+       pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), d.description
+FROM rels AS r
+JOIN pg_catalog.pg_attribute AS a ON a.attrelid = r.oid
+JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_type AS et ON et.oid = t.typelem AND t.typcategory = 'A'
+LEFT JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+LEFT JOIN pg_catalog.pg_description AS d
+  ON d.objoid = a.attrelid AND d.classoid = 'pg_catalog.pg_class'::regclass
+ AND d.objsubid = a.attnum
+WHERE a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum"""
+
+_CONSTRAINTS_SQL = _RELATIONS_CTE + """
+SELECT con.conrelid, con.conname, con.contype,
+       ARRAY(SELECT att.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(num, pos)
+             JOIN pg_catalog.pg_attribute AS att
+               ON att.attrelid = con.conrelid AND att.attnum = k.num ORDER BY k.pos),
+       fn.nspname, fc.relname,
+       ARRAY(SELECT att.attname FROM unnest(con.confkey) WITH ORDINALITY AS k(num, pos)
+             JOIN pg_catalog.pg_attribute AS att
+               ON att.attrelid = con.confrelid AND att.attnum = k.num ORDER BY k.pos)
+FROM rels AS r
+JOIN pg_catalog.pg_constraint AS con ON con.conrelid = r.oid
+LEFT JOIN pg_catalog.pg_class AS fc ON fc.oid = con.confrelid
+LEFT JOIN pg_catalog.pg_namespace AS fn ON fn.oid = fc.relnamespace
+WHERE con.contype IN ('p', 'u', 'f')
+ORDER BY con.conrelid, con.conname"""
+
+_INDEXES_SQL = _RELATIONS_CTE + """
+SELECT i.indrelid, ic.relname, i.indisunique,
+       ARRAY(SELECT COALESCE(att.attname, '<expression>')
+             FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(num, pos)
+             LEFT JOIN pg_catalog.pg_attribute AS att
+               ON att.attrelid = i.indrelid AND att.attnum = k.num
+             WHERE k.pos <= i.indnkeyatts ORDER BY k.pos)
+FROM rels AS r
+JOIN pg_catalog.pg_index AS i ON i.indrelid = r.oid
+JOIN pg_catalog.pg_class AS ic ON ic.oid = i.indexrelid
+WHERE NOT i.indisprimary
+ORDER BY i.indrelid, ic.relname"""
+
+
+def _driver() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise DriverNotInstalled(
+            "the postgresql connector needs psycopg 3: pip install 'nlquery[postgresql]'"
+        ) from None
+    return psycopg
+
+
+class PostgreSQLConnector(DBAPIConnector):
+    """``postgresql`` sources (psycopg 3). Options pass through to libpq
+    (``sslmode``, ``connect_timeout``...); ``schemas`` limits introspection."""
+
+    type_name = "postgresql"
+    dialect = "postgres"
+    paramstyle = "format"
+    default_port = 5432
+    introspection_steps = ("tables", "columns", "constraints", "indexes")
+
+    def _connect(self) -> Any:
+        psycopg = _driver()
+        config = self.config
+        libpq_options = {k: v for k, v in config.options.items() if k not in _NLQUERY_OPTIONS}
+        libpq_options.setdefault("connect_timeout", 10)
+        libpq_options.setdefault("application_name", "nlquery")
+        # Session default as well as per transaction: a second line of defence.
+        libpq_options["options"] = (
+            str(libpq_options.get("options", "")) + " -c default_transaction_read_only=on"
+        ).strip()
+        conn = psycopg.connect(
+            host=config.host or "localhost",
+            port=config.port or self.default_port,
+            dbname=config.database,
+            user=config.username,
+            password=config.password,
+            autocommit=False,
+            **libpq_options,
+        )
+        conn.read_only = True  # every transaction this connection starts is READ ONLY
+        return conn
+
+    def _classify_error(self, exc: BaseException) -> type[ConnectorError] | None:
+        psycopg = _driver()
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            return QueryTimeout
+        if isinstance(exc, psycopg.OperationalError) or isinstance(exc, psycopg.InterfaceError):
+            self._drop_connection()
+            return DataSourceDisconnected
+        if isinstance(exc, psycopg.Error):
+            return QueryExecutionFailed
+        return None
+
+    def _drop_connection(self) -> None:
+        """Forget a broken connection so the next call reconnects."""
+        self.close()
+
+    def _read_only_rows(
+        self, sql: str, params: tuple[Any, ...], fetch_limit: int, timeout_s: float
+    ) -> tuple[list[str], list[Any]]:
+        conn = self.connection
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_catalog.set_config('statement_timeout', %s, true)",
+                    (str(max(1, int(timeout_s * 1000))),),
+                )
+                # stream(): rows arrive one by one, so nothing past the cap is transferred;
+                # closing the generator early cancels the rest of the result.
+                stream = cursor.stream(sql, params or None)
+                rows = list(itertools.islice(stream, fetch_limit))
+                stream.close()
+                columns = [d.name for d in cursor.description or ()]
+            return columns, rows
+        finally:
+            if not conn.closed:
+                conn.rollback()
+
+    def _introspect(self, schemas: Sequence[str] | None, step: Callable[[str], None]) -> Schema:
+        conn = self.connection
+        args = {"schemas": list(schemas) if schemas else None}
+        try:
+            with conn.cursor() as cursor:
+                tables: dict[int, Table] = {}
+                for oid, schema, name, relkind, comment, estimate in cursor.execute(_TABLES_SQL, args):
+                    kind = _RELKINDS[relkind]
+                    tables[oid] = Table(
+                        name=name, schema=schema, kind=kind, comment=comment,
+                        row_estimate=estimate if kind != "view" and estimate >= 0 else None,
+                    )
+                step("tables")
+
+                for row in cursor.execute(_COLUMNS_SQL, args):
+                    oid, name, typname, category, element, full, notnull, default, comment = row
+                    short = _type_name(typname, category, element)
+                    tables[oid].columns.append(
+                        Column(name=name, type=short, nullable=not notnull, default=default,
+                               comment=comment, full_type=full if full != short else None)
+                    )
+                step("columns")
+
+                for oid, name, kind, columns, ref_schema, ref_table, ref_columns in cursor.execute(
+                    _CONSTRAINTS_SQL, args
+                ):
+                    table = tables[oid]
+                    if kind == "p":
+                        table.primary_key = list(columns)
+                    elif kind == "u":
+                        table.unique_constraints.append(UniqueConstraint(columns=list(columns), name=name))
+                    else:
+                        table.foreign_keys.append(
+                            ForeignKey(columns=list(columns), ref_table=ref_table,
+                                       ref_columns=list(ref_columns), ref_schema=ref_schema, name=name)
+                        )
+                step("constraints")
+
+                for oid, name, unique, columns in cursor.execute(_INDEXES_SQL, args):
+                    tables[oid].indexes.append(Index(name=name, columns=list(columns), unique=unique))
+                step("indexes")
+                default_schema = cursor.execute("SELECT current_schema()").fetchone()[0]
+        finally:
+            if not conn.closed:
+                conn.rollback()
+        return Schema(tables=list(tables.values()), default_schema=default_schema)
+
+
+def _type_name(typname: str, category: str, element: str | None) -> str:
+    if category == "A" and element:
+        return _TYPE_ALIASES.get(element, element) + "[]"
+    return _TYPE_ALIASES.get(typname, typname)
