@@ -1,0 +1,121 @@
+"""Every error nlquery raises, each with a stable ``code`` and its HTTP status.
+
+Codes are a public contract (DESIGN.md): add, never rename. Connector errors are
+translated here, at one boundary (:func:`from_connector_error`), so callers of
+``nlquery`` only ever see :class:`NLQueryError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import connectors
+
+
+class NLQueryError(Exception):
+    """Base class. ``code`` and ``http_status`` are stable; ``message`` is for people
+    and never contains a password or a full DSN."""
+
+    code = "internal_error"
+    http_status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        """The API's error envelope body: ``{"code", "message"}``."""
+        return {"code": self.code, "message": self.message}
+
+
+# -- the caller's request -----------------------------------------------------------
+class InvalidRequest(NLQueryError):
+    """Malformed input: bad connection settings, parameter count mismatch, ..."""
+
+    code, http_status = "invalid_request", 422
+
+
+class DataSourceNotFound(NLQueryError):
+    code, http_status = "data_source_not_found", 404
+
+
+class Unauthorized(NLQueryError):
+    code, http_status = "unauthorized", 401
+
+
+class RateLimitExceeded(NLQueryError):
+    code, http_status = "rate_limit_exceeded", 429
+
+
+# -- the SQL ------------------------------------------------------------------------
+class InvalidQuery(NLQueryError):
+    """The SQL does not parse, or names tables/columns that do not exist."""
+
+    code, http_status = "invalid_query", 400
+
+
+class UnsafeQueryError(NLQueryError):
+    """The SQL is not a pure read (DML, DDL, locking, side-effect functions...)."""
+
+    code, http_status = "query_not_read_only", 400
+
+
+class AccessDenied(NLQueryError):
+    """The SQL touches a table or column the source's exposure policy hides."""
+
+    code, http_status = "access_denied", 403
+
+
+# -- the data source ----------------------------------------------------------------
+class DataSourceDisconnected(NLQueryError):
+    """The source cannot be reached (host down, bad credentials, missing driver)."""
+
+    code, http_status = "data_source_disconnected", 400
+
+
+class QueryExecutionFailed(NLQueryError):
+    """The database rejected or failed the statement."""
+
+    code, http_status = "query_execution_failed", 400
+
+
+class QueryTimeout(NLQueryError):
+    code, http_status = "query_timeout", 400
+
+
+# -- questions and the LLM ----------------------------------------------------------
+class QuestionNotAnswerable(NLQueryError):
+    code, http_status = "question_not_answerable", 422
+
+
+class LLMUnavailable(NLQueryError):
+    code, http_status = "llm_unavailable", 503
+
+
+class InternalError(NLQueryError):
+    code, http_status = "internal_error", 500
+
+
+_BY_CODE: dict[str, type[NLQueryError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidRequest, DataSourceNotFound, Unauthorized, RateLimitExceeded, InvalidQuery,
+        UnsafeQueryError, AccessDenied, DataSourceDisconnected, QueryExecutionFailed,
+        QueryTimeout, QuestionNotAnswerable, LLMUnavailable, InternalError,
+    )
+}
+
+
+def from_connector_error(error: connectors.ConnectorError) -> NLQueryError:
+    """The nlquery error carrying the same code and message."""
+    return _BY_CODE.get(error.code, QueryExecutionFailed)(error.message)
+
+
+@contextlib.contextmanager
+def connector_errors() -> Iterator[None]:
+    """Re-raise connector errors as :class:`NLQueryError` (the one translation boundary)."""
+    try:
+        yield
+    except connectors.ConnectorError as exc:
+        raise from_connector_error(exc) from None
