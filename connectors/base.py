@@ -7,9 +7,11 @@ Models live in :mod:`connectors.models` and are re-exported here.
 from __future__ import annotations
 
 import abc
+import contextlib
+import gc
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -109,6 +111,19 @@ class ConnectionConfig:
     def secrets(self) -> list[str]:
         """Values that must never reach a message."""
         return [self.password] if self.password else []
+
+
+@contextlib.contextmanager
+def _no_gc_pauses() -> Iterator[None]:
+    """Building a snapshot allocates 100k+ objects and no garbage; the cyclic collector
+    would otherwise rescan them all again and again (measured: ~30% of introspection)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @runtime_checkable
@@ -259,5 +274,5 @@ class DBAPIConnector(abc.ABC):
             if progress is not None:
                 progress(name, done, len(self.introspection_steps))
 
-        with self._lock, self._errors():
+        with self._lock, self._errors(), _no_gc_pauses():
             return self._introspect(schemas, step)

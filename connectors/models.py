@@ -13,7 +13,7 @@ from typing import Any, Literal
 TableKind = Literal["table", "view", "materialized_view", "collection", "endpoint"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Column:
     """One column. ``type`` is the short name the database uses (``varchar``, ``uuid``);
     ``full_type`` keeps length/precision (``character varying(255)``) when it differs."""

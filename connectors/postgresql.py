@@ -9,6 +9,7 @@ rows so that no more than the cap is ever transferred, and always rolls back.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,15 +28,15 @@ _NLQUERY_OPTIONS = {"schemas"}
 
 _RELKINDS = {"r": "table", "p": "table", "f": "table", "v": "view", "m": "materialized_view"}
 
-# pg_type.typname -> the name people write.
-_TYPE_ALIASES = {
-    "int2": "smallint",
-    "int4": "integer",
-    "int8": "bigint",
-    "float4": "real",
-    "float8": "double precision",
-    "bool": "boolean",
-    "bpchar": "char",
+# format_type() spellings -> the short names the API shows.
+_LONG_TYPE_NAMES = {
+    "character varying": "varchar",
+    "character": "char",
+    "timestamp without time zone": "timestamp",
+    "timestamp with time zone": "timestamptz",
+    "time without time zone": "time",
+    "time with time zone": "timetz",
+    "bit varying": "varbit",
 }
 
 # Every catalog query starts from the same set of relations.
@@ -59,30 +60,32 @@ LEFT JOIN pg_catalog.pg_description AS d
   ON d.objoid = r.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
 ORDER BY r.nspname, r.relname"""
 
+# No ORDER BY and no pg_type join: both cost more than the rest of the query on large
+# catalogs. Rows arrive in attribute order per table in practice; Python checks.
 _COLUMNS_SQL = _RELATIONS_CTE + """
-SELECT a.attrelid, a.attname, t.typname, t.typcategory, et.typname,
+SELECT a.attrelid, a.attnum, a.attname,
        pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
-       pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), d.description
+       CASE WHEN a.atthasdef THEN (
+           SELECT pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) FROM pg_catalog.pg_attrdef AS ad
+           WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum) END,
+       d.description
 FROM rels AS r
 JOIN pg_catalog.pg_attribute AS a ON a.attrelid = r.oid
-JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
-LEFT JOIN pg_catalog.pg_type AS et ON et.oid = t.typelem AND t.typcategory = 'A'
-LEFT JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 LEFT JOIN pg_catalog.pg_description AS d
   ON d.objoid = a.attrelid AND d.classoid = 'pg_catalog.pg_class'::regclass
  AND d.objsubid = a.attnum
-WHERE a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attrelid, a.attnum"""
+WHERE a.attnum > 0 AND NOT a.attisdropped"""
 
+# Key columns come back as attribute numbers, named in Python from the columns
+# already read; only a foreign key into a schema outside the selection is named here.
 _CONSTRAINTS_SQL = _RELATIONS_CTE + """
-SELECT con.conrelid, con.conname, con.contype,
-       ARRAY(SELECT att.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(num, pos)
-             JOIN pg_catalog.pg_attribute AS att
-               ON att.attrelid = con.conrelid AND att.attnum = k.num ORDER BY k.pos),
-       fn.nspname, fc.relname,
-       ARRAY(SELECT att.attname FROM unnest(con.confkey) WITH ORDINALITY AS k(num, pos)
-             JOIN pg_catalog.pg_attribute AS att
-               ON att.attrelid = con.confrelid AND att.attnum = k.num ORDER BY k.pos)
+SELECT con.conrelid, con.conname, con.contype, con.conkey::int2[], fn.nspname, fc.relname,
+       con.confrelid, con.confkey::int2[],
+       CASE WHEN con.contype = 'f' AND con.confrelid NOT IN (SELECT oid FROM rels) THEN
+           ARRAY(SELECT att.attname FROM unnest(con.confkey) WITH ORDINALITY AS k(num, pos)
+                 JOIN pg_catalog.pg_attribute AS att
+                   ON att.attrelid = con.confrelid AND att.attnum = k.num ORDER BY k.pos)
+       END
 FROM rels AS r
 JOIN pg_catalog.pg_constraint AS con ON con.conrelid = r.oid
 LEFT JOIN pg_catalog.pg_class AS fc ON fc.oid = con.confrelid
@@ -91,12 +94,7 @@ WHERE con.contype IN ('p', 'u', 'f')
 ORDER BY con.conrelid, con.conname"""
 
 _INDEXES_SQL = _RELATIONS_CTE + """
-SELECT i.indrelid, ic.relname, i.indisunique,
-       ARRAY(SELECT COALESCE(att.attname, '<expression>')
-             FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(num, pos)
-             LEFT JOIN pg_catalog.pg_attribute AS att
-               ON att.attrelid = i.indrelid AND att.attnum = k.num
-             WHERE k.pos <= i.indnkeyatts ORDER BY k.pos)
+SELECT i.indrelid, ic.relname, i.indisunique, (i.indkey::int2[])[0:i.indnkeyatts - 1]
 FROM rels AS r
 JOIN pg_catalog.pg_index AS i ON i.indrelid = r.oid
 JOIN pg_catalog.pg_class AS ic ON ic.oid = i.indexrelid
@@ -187,8 +185,12 @@ class PostgreSQLConnector(DBAPIConnector):
         args = {"schemas": list(schemas) if schemas else None}
         try:
             with conn.cursor() as cursor:
+                # Catalog result sets are large: sort in memory, not on disk.
+                cursor.execute("SELECT pg_catalog.set_config('work_mem', '64MB', true)")
                 tables: dict[int, Table] = {}
-                for oid, schema, name, relkind, comment, estimate in cursor.execute(_TABLES_SQL, args):
+                for oid, schema, name, relkind, comment, estimate in cursor.execute(
+                    _TABLES_SQL, args
+                ).fetchall():
                     kind = _RELKINDS[relkind]
                     tables[oid] = Table(
                         name=name, schema=schema, kind=kind, comment=comment,
@@ -196,32 +198,44 @@ class PostgreSQLConnector(DBAPIConnector):
                     )
                 step("tables")
 
-                for row in cursor.execute(_COLUMNS_SQL, args):
-                    oid, name, typname, category, element, full, notnull, default, comment = row
-                    short = _type_name(typname, category, element)
+                names: dict[tuple[int, int], str] = {}  # (table oid, attnum) -> column name
+                short_names: dict[str, str] = {}  # format_type text -> short type name
+                unordered: set[int] = set()
+                last: tuple[int, int] = (0, 0)
+                for row in cursor.execute(_COLUMNS_SQL, args).fetchall():
+                    oid, attnum, name, full, notnull, default, comment = row
+                    if oid == last[0] and attnum < last[1]:
+                        unordered.add(oid)
+                    last = (oid, attnum)
+                    names[(oid, attnum)] = name
+                    short = short_names.get(full) or short_names.setdefault(full, _short_type(full))
                     tables[oid].columns.append(
-                        Column(name=name, type=short, nullable=not notnull, default=default,
-                               comment=comment, full_type=full if full != short else None)
+                        Column(name, short, not notnull, default, comment, None if full == short else full)
                     )
+                for oid in unordered:
+                    order = {name: num for (table_oid, num), name in names.items() if table_oid == oid}
+                    tables[oid].columns.sort(key=lambda column: order[column.name])
                 step("columns")
 
-                for oid, name, kind, columns, ref_schema, ref_table, ref_columns in cursor.execute(
-                    _CONSTRAINTS_SQL, args
-                ):
+                for row in cursor.execute(_CONSTRAINTS_SQL, args).fetchall():
+                    oid, name, kind, keys, ref_schema, ref_table, ref_oid, ref_keys, ref_names = row
                     table = tables[oid]
+                    columns = [names[(oid, k)] for k in keys]
                     if kind == "p":
-                        table.primary_key = list(columns)
+                        table.primary_key = columns
                     elif kind == "u":
-                        table.unique_constraints.append(UniqueConstraint(columns=list(columns), name=name))
+                        table.unique_constraints.append(UniqueConstraint(columns=columns, name=name))
                     else:
+                        ref_columns = ref_names or [names[(ref_oid, k)] for k in ref_keys]
                         table.foreign_keys.append(
-                            ForeignKey(columns=list(columns), ref_table=ref_table,
+                            ForeignKey(columns=columns, ref_table=ref_table,
                                        ref_columns=list(ref_columns), ref_schema=ref_schema, name=name)
                         )
                 step("constraints")
 
-                for oid, name, unique, columns in cursor.execute(_INDEXES_SQL, args):
-                    tables[oid].indexes.append(Index(name=name, columns=list(columns), unique=unique))
+                for oid, name, unique, keys in cursor.execute(_INDEXES_SQL, args).fetchall():
+                    columns = [names.get((oid, k), "<expression>") for k in keys]
+                    tables[oid].indexes.append(Index(name=name, columns=columns, unique=unique))
                 step("indexes")
                 default_schema = cursor.execute("SELECT current_schema()").fetchone()[0]
         finally:
@@ -230,7 +244,11 @@ class PostgreSQLConnector(DBAPIConnector):
         return Schema(tables=list(tables.values()), default_schema=default_schema)
 
 
-def _type_name(typname: str, category: str, element: str | None) -> str:
-    if category == "A" and element:
-        return _TYPE_ALIASES.get(element, element) + "[]"
-    return _TYPE_ALIASES.get(typname, typname)
+def _short_type(full: str) -> str:
+    """``character varying(255)`` -> ``varchar``; ``timestamp(3) without time zone`` ->
+    ``timestamp``; ``integer[]`` stays; user types keep their name."""
+    array = full.endswith("[]")
+    base = full[:-2] if array else full
+    base = " ".join(re.sub(r"\([^)]*\)", " ", base).split())
+    base = _LONG_TYPE_NAMES.get(base, base)
+    return base + "[]" if array else base

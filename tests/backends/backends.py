@@ -1,0 +1,279 @@
+"""One test configuration class per connector (ibis style).
+
+A class says how to create a scratch database on its server, load the shop and the
+odd-names schema into it, and what the backend supports. The test files under
+``tests/backends/`` are shared: adding a connector adds a class here, not a test file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
+
+import sqlglot
+
+from nlquery.shop import ShopData, generate_shop, load_shop
+
+SHOP_END = dt.date(2026, 6, 30)  # fixed, so expected values never move
+
+# Written once in PostgreSQL syntax and transpiled to each backend's dialect.
+ODD_NAMES_DDL = """
+CREATE TABLE "Odd Parent" (
+    "Key Part" INT NOT NULL, "select" INT NOT NULL, "café" VARCHAR(20), "dot.ted" INT,
+    PRIMARY KEY ("Key Part", "select")
+);
+CREATE TABLE "odd.child" (
+    id INT NOT NULL PRIMARY KEY, "parent Key" INT, "parent select" INT,
+    "MixedCase" VARCHAR(10) DEFAULT 'x',
+    FOREIGN KEY ("parent Key", "parent select") REFERENCES "Odd Parent" ("Key Part", "select")
+);
+INSERT INTO "Odd Parent" VALUES (1, 2, 'crème', 3);
+INSERT INTO "odd.child" VALUES (10, 1, 2, 'Yes');
+CREATE VIEW big_orders AS SELECT id, total_amount FROM orders WHERE total_amount > 500
+"""
+
+
+def transpile(sql: str, dialect: str) -> list[str]:
+    """PostgreSQL-syntax SQL in ``dialect`` (SQLite reads PostgreSQL quoting as is)."""
+    target = "postgres" if dialect == "sqlite" else dialect
+    return [s for s in sqlglot.transpile(sql, read="postgres", write=target) if s.strip()]
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+class Backend:
+    """Base of the per-connector test configurations."""
+
+    name: ClassVar[str]
+    dialect: ClassVar[str]
+    paramstyle: ClassVar[str]
+    service: ClassVar[str | None] = None
+    # what the backend can do; tests declare gaps with @pytest.mark.notimpl([...])
+    supports_comments: ClassVar[bool] = True
+    # orders.created_at etc. as the database names the types
+    expected_types: ClassVar[dict[str, str]]
+    # a statement that runs long enough to hit a 0.5 s timeout
+    slow_sql: ClassVar[str]
+    # SELECT expressions and the JSON-safe value each must come back as
+    typed_values: ClassVar[list[tuple[str, Any]]]
+    comment_ddl: ClassVar[list[str]] = []
+    analyze_sql: ClassVar[list[str]] = []
+    extra_ddl: ClassVar[list[str]] = []
+
+    url: str
+    shop: ShopData
+
+    def setup(self) -> None:
+        self.create_database()
+        self.shop = generate_shop(end=SHOP_END)
+        conn = self.admin_connection()
+        try:
+            load_shop(conn, self.dialect, self.paramstyle, self.shop)
+            self.run_admin(conn, transpile(ODD_NAMES_DDL, self.dialect))
+            self.run_admin(conn, [*self.comment_ddl, *self.extra_ddl, *self.analyze_sql])
+        finally:
+            conn.close()
+
+    def run_admin(self, conn: Any, statements: list[str]) -> None:
+        cursor = conn.cursor()
+        for statement in statements:
+            cursor.execute(statement)
+            if cursor.description:
+                cursor.fetchall()
+        conn.commit()
+
+    def scalar(self, sql: str) -> Any:
+        """One value read through a writable admin connection (outside the connector)."""
+        conn = self.admin_connection()
+        try:
+            cursor = conn.cursor()
+            cursor.execute(sql)
+            return cursor.fetchone()[0]
+        finally:
+            conn.close()
+
+    def create_database(self) -> None:
+        raise NotImplementedError
+
+    def drop_database(self) -> None:
+        raise NotImplementedError
+
+    def admin_connection(self) -> Any:
+        raise NotImplementedError
+
+    def bad_password_url(self, password: str) -> str | None:
+        """The scratch database's URL with credentials the server refuses (None: no
+        passwords). An unknown user, since the local PostgreSQL trusts any password."""
+        parts = urlsplit(self.url)
+        netloc = f"nlq_no_such_user:{password}@{parts.hostname}:{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
+
+class SQLiteBackend(Backend):
+    name = "sqlite"
+    dialect = "sqlite"
+    paramstyle = "qmark"
+    supports_comments = False
+    expected_types = {
+        "orders.created_at": "timestamp",
+        "orders.total_amount": "decimal",
+        "customers.email": "varchar",
+        "orders.id": "int",
+    }
+    slow_sql = (
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) "
+        "SELECT COUNT(*) FROM r"
+    )
+    typed_values = [
+        ("1.5", 1.5),
+        ("'text'", "text"),
+        ("X'0102'", "AQI="),
+        ("NULL", None),
+        ("9007199254740993", 9007199254740993),
+    ]
+    analyze_sql = ["ANALYZE"]
+
+    def __init__(self, tmp_dir: Path) -> None:
+        self.path = tmp_dir / f"nlq_test_{uuid.uuid4().hex[:8]}.db"
+        self.url = f"sqlite:///{self.path}"
+
+    def create_database(self) -> None:
+        sqlite3.connect(self.path).close()
+
+    def drop_database(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def admin_connection(self) -> Any:
+        return sqlite3.connect(self.path)
+
+    def bad_password_url(self, password: str) -> str | None:
+        return None
+
+
+class PostgreSQLBackend(Backend):
+    name = "postgresql"
+    dialect = "postgres"
+    paramstyle = "format"
+    service = "postgres"
+    expected_types = {
+        "orders.created_at": "timestamp",
+        "orders.total_amount": "numeric",
+        "customers.email": "varchar",
+        "orders.id": "integer",
+    }
+    slow_sql = "SELECT pg_sleep(5)"
+    typed_values = [
+        ("1.5::numeric", 1.5),
+        ("12345678901234567890.123::numeric", "12345678901234567890.123"),
+        ("TIMESTAMPTZ '2026-01-15 10:00:00+00'", "2026-01-15T10:00:00Z"),
+        ("DATE '2026-01-15'", "2026-01-15"),
+        ("'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+        ("'\\x0102'::bytea", "AQI="),
+        ("INTERVAL '1 day 2 hours'", "P1DT7200S"),
+        ("'{\"a\": [1, 2]}'::jsonb", {"a": [1, 2]}),
+        ("ARRAY[1, 2, 3]", [1, 2, 3]),
+        ("NULL::text", None),
+    ]
+    comment_ddl = [
+        "COMMENT ON TABLE customers IS 'People who buy'",
+        "COMMENT ON COLUMN customers.email IS 'Login email'",
+    ]
+    extra_ddl = ["CREATE MATERIALIZED VIEW order_totals AS SELECT customer_id, SUM(total_amount) AS total "
+                 "FROM orders GROUP BY customer_id"]
+    analyze_sql = ["ANALYZE"]
+
+    def __init__(self) -> None:
+        self.server_url = os.environ.get(
+            "NLQUERY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        )
+        self.database = f"nlq_test_{uuid.uuid4().hex[:8]}"
+        self.url = _with_database(self.server_url, self.database)
+
+    def _server(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self.server_url, autocommit=True, connect_timeout=5)
+
+    def create_database(self) -> None:
+        with self._server() as conn:
+            conn.execute(f'CREATE DATABASE "{self.database}"')
+
+    def drop_database(self) -> None:
+        with self._server() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+
+    def admin_connection(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self.url)
+
+
+class MySQLBackend(Backend):
+    name = "mysql"
+    dialect = "mysql"
+    paramstyle = "format"
+    service = "mysql"
+    expected_types = {
+        "orders.created_at": "datetime",
+        "orders.total_amount": "decimal",
+        "customers.email": "varchar",
+        "orders.id": "int",
+    }
+    slow_sql = "SELECT SLEEP(5)"
+    typed_values = [
+        ("CAST(1.5 AS DECIMAL(4, 2))", 1.5),
+        ("CAST('2026-01-15 10:00:00' AS DATETIME)", "2026-01-15T10:00:00"),
+        ("DATE '2026-01-15'", "2026-01-15"),
+        ("CAST('26:00:00' AS TIME)", "P1DT7200S"),
+        ("X'0102'", "AQI="),
+        ("NULL", None),
+    ]
+    comment_ddl = [
+        "ALTER TABLE customers COMMENT = 'People who buy'",
+        "ALTER TABLE customers MODIFY email VARCHAR(255) NOT NULL COMMENT 'Login email'",
+    ]
+    analyze_sql = ["ANALYZE TABLE customers, products, orders, order_items"]
+
+    def __init__(self) -> None:
+        self.server_url = os.environ.get("NLQUERY_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+        self.database = f"nlq_test_{uuid.uuid4().hex[:8]}"
+        self.url = _with_database(self.server_url, self.database)
+
+    def _connect(self, database: str | None) -> Any:
+        import pymysql
+
+        parts = urlsplit(self.server_url)
+        return pymysql.connect(
+            host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
+            password=parts.password or "", database=database, connect_timeout=5, charset="utf8mb4",
+        )
+
+    def create_database(self) -> None:
+        conn = self._connect(None)
+        with conn.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{self.database}` CHARACTER SET utf8mb4")
+        conn.close()
+
+    def drop_database(self) -> None:
+        conn = self._connect(None)
+        with conn.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
+        conn.close()
+
+    def admin_connection(self) -> Any:
+        return self._connect(self.database)
+
+
+BACKENDS: dict[str, Any] = {
+    "sqlite": SQLiteBackend,
+    "postgresql": PostgreSQLBackend,
+    "mysql": MySQLBackend,
+}

@@ -1,0 +1,26 @@
+"""Shared test configuration: which services must be reachable, and scratch homes."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+REQUIRED_SERVICES = {
+    s.strip() for s in os.environ.get("NLQUERY_REQUIRE_SERVICES", "").split(",") if s.strip()
+}
+
+
+def service_unavailable(service: str, reason: str) -> None:
+    """Skip the test, or fail it when ``service`` is in NLQUERY_REQUIRE_SERVICES (CI)."""
+    if service in REQUIRED_SERVICES:
+        pytest.fail(f"{service} is required (NLQUERY_REQUIRE_SERVICES) but unavailable: {reason}")
+    pytest.skip(f"{service} unavailable: {reason}")
+
+
+@pytest.fixture(autouse=True)
+def nlquery_home(tmp_path, monkeypatch):
+    """Every test gets its own NLQUERY_HOME: nothing leaks into the user's."""
+    home = tmp_path / "nlquery-home"
+    monkeypatch.setenv("NLQUERY_HOME", str(home))
+    return home
