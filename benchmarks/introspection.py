@@ -19,24 +19,29 @@ import connectors
 from benchmarks.harness import Measurement, as_dict, measure, ratio, report
 from benchmarks.scratch import admin_connection, scratch_database
 
+# The floor: one catalog query for the column facts ours returns (type, nullability,
+# default, comment), fetched with the bare driver and no objects built.
 _RAW_FLOOR_SQL = {
     "postgresql": """
-        SELECT c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull
+        SELECT c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
+               pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), pg_catalog.col_description(c.oid, a.attnum)
         FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
         WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped""",
     "mysql": """
-        SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS
-        WHERE TABLE_SCHEMA = DATABASE()""",
+        SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, COLUMN_COMMENT
+        FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()""",
 }
 _SQLALCHEMY_DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}
 
 
-def table_ddl(kind: str, i: int) -> list[str]:
-    """The DDL of table ``t{i}``, referencing ``t{i-1}``."""
+def table_ddl(kind: str, i: int, fk_shape: str = "chain") -> list[str]:
+    """The DDL of table ``t{i}``, referencing ``t{i-1}`` (chain) or ``t0`` (star)."""
     columns = ("c1 VARCHAR(50), c2 INTEGER, c3 NUMERIC(10, 2), c4 TIMESTAMP NULL, c5 VARCHAR(20) NOT NULL "
                "DEFAULT 'x', c6 BOOLEAN, c7 DATE, c8 BIGINT")
-    fk = f", FOREIGN KEY (parent_id) REFERENCES t{i - 1} (id)" if i else ""
+    parent = i - 1 if fk_shape == "chain" else 0
+    fk = f", FOREIGN KEY (parent_id) REFERENCES t{parent} (id)" if i else ""
     if kind == "postgresql":
         return [
             f"CREATE TABLE t{i} (id INTEGER PRIMARY KEY, parent_id INTEGER, {columns}{fk})",
@@ -47,14 +52,14 @@ def table_ddl(kind: str, i: int) -> list[str]:
             f"INDEX ix_t{i}_c2 (c2)) COMMENT = 'benchmark table {i}'"]
 
 
-def build_tables(kind: str, url: str, count: int, batch: int = 250) -> float:
+def build_tables(kind: str, url: str, count: int, fk_shape: str = "chain", batch: int = 250) -> float:
     """Create the tables in batches; return the seconds it took."""
     started = time.perf_counter()
     conn = admin_connection(kind, url)
     cursor = conn.cursor()
     for first in range(0, count, batch):
         for i in range(first, min(first + batch, count)):
-            for statement in table_ddl(kind, i):
+            for statement in table_ddl(kind, i, fk_shape):
                 cursor.execute(statement)
         conn.commit()
         print(f"  created {min(first + batch, count)}/{count} tables", file=sys.stderr, end="\r")
@@ -99,10 +104,10 @@ def contenders(kind: str, url: str) -> dict[str, Any]:
     }
 
 
-def run_backend(kind: str, tables: int, repeat: int, keep: bool) -> list[dict[str, Any]]:
+def run_backend(kind: str, tables: int, fk_shape: str, repeat: int, keep: bool) -> list[dict[str, Any]]:
     rows = []
     with scratch_database(kind, keep=keep) as url:
-        build_s = build_tables(kind, url, tables)
+        build_s = build_tables(kind, url, tables, fk_shape)
         print(f"  {kind}: built {tables} tables in {build_s:.1f} s", file=sys.stderr)
         results: dict[str, Measurement] = {}
         for name, fn in contenders(kind, url).items():
@@ -112,7 +117,7 @@ def run_backend(kind: str, tables: int, repeat: int, keep: bool) -> list[dict[st
             print(f"  {kind}: {name} done", file=sys.stderr)
         ours = results["ours"]
         for name, result in results.items():
-            rows.append({"backend": kind, "tables": tables, **as_dict(result),
+            rows.append({"backend": kind, "tables": tables, "fk_shape": fk_shape, **as_dict(result),
                          "ours_speedup": None if name == "ours" else ratio(ours, result)})
     return rows
 
@@ -122,14 +127,18 @@ def run_backend(kind: str, tables: int, repeat: int, keep: bool) -> list[dict[st
               help="How many tables to create (10 columns, PK, FK chain, index, comment each).")
 @click.option("--backend", "backends", multiple=True, type=click.Choice(["postgresql", "mysql"]),
               help="Which servers (default: both).")
+@click.option("--fk-shape", type=click.Choice(["chain", "star"]), default="chain", show_default=True,
+              help="chain: t{i} references t{i-1} (N deep; MetaData.reflect recurses and may crash); "
+                   "star: every table references t0.")
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--keep", is_flag=True, help="Keep the scratch databases.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def main(tables: int, backends: tuple[str, ...], repeat: int, keep: bool, as_json: bool) -> None:
+def main(tables: int, backends: tuple[str, ...], fk_shape: str, repeat: int, keep: bool,
+         as_json: bool) -> None:
     """Introspection time and memory: ours vs SQLAlchemy inspector and reflect."""
     rows: list[dict[str, Any]] = []
     for kind in backends or ("postgresql", "mysql"):
-        rows.extend(run_backend(kind, tables, repeat, keep))
+        rows.extend(run_backend(kind, tables, fk_shape, repeat, keep))
     report(
         f"Introspection of {tables} tables (median seconds; speedup = peer time / ours)",
         rows,

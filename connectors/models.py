@@ -123,6 +123,7 @@ class Schema:
 
     tables: list[Table] = field(default_factory=list)
     default_schema: str | None = None
+    _lookup: Any = field(default=None, init=False, repr=False, compare=False)
 
     def qualified_name(self, table: Table) -> str:
         """``name`` in the default schema, ``schema.name`` elsewhere."""
@@ -133,16 +134,24 @@ class Schema:
     def table(self, name: str) -> Table | None:
         """Find a table by bare or ``schema.table`` name; exact match first, then
         case-insensitive, so ``Customers`` finds ``customers``."""
-        for exact in (True, False):
-            for table in self.tables:
-                candidates = {table.name, self.qualified_name(table)}
-                if table.schema:
-                    candidates.add(f"{table.schema}.{table.name}")
-                if exact and name in candidates:
-                    return table
-                if not exact and name.lower() in {c.lower() for c in candidates}:
-                    return table
-        return None
+        exact, folded = self._index()
+        return exact.get(name) or folded.get(name.lower())
+
+    def _index(self) -> tuple[dict[str, Table], dict[str, Table]]:
+        # Built once (rebuilt if tables were added or removed): lookups stay O(1) on
+        # schemas of thousands of tables.
+        if self._lookup is None or self._lookup[0] != len(self.tables):
+            exact: dict[str, Table] = {}
+            folded: dict[str, Table] = {}
+            # Qualified names first, so a bare name prefers the default schema's table.
+            keyed = [(self.qualified_name(t), t) for t in self.tables]
+            keyed += [(f"{t.schema}.{t.name}", t) for t in self.tables if t.schema]
+            keyed += [(t.name, t) for t in self.tables]
+            for key, table in keyed:
+                exact.setdefault(key, table)
+                folded.setdefault(key.lower(), table)
+            self._lookup = (len(self.tables), exact, folded)
+        return self._lookup[1], self._lookup[2]
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -44,6 +44,36 @@ def transpile(sql: str, dialect: str) -> list[str]:
     return [s for s in sqlglot.transpile(sql, read="postgres", write=target) if s.strip()]
 
 
+def server_url(variable: str, default: str, container: str) -> str:
+    """The server for a backend's tests: ``$variable`` if set; a throwaway
+    testcontainers container when ``NLQUERY_TESTCONTAINERS=1`` (needs Docker, never
+    used in CI); else the local default."""
+    if os.environ.get(variable):
+        return os.environ[variable]
+    if os.environ.get("NLQUERY_TESTCONTAINERS") == "1":
+        return _container_url(container)
+    return default
+
+
+_containers: dict[str, Any] = {}
+
+
+def _container_url(image: str) -> str:
+    if image not in _containers:
+        if image.startswith("postgres"):
+            from testcontainers.community.postgres import PostgresContainer
+
+            container = PostgresContainer(image, driver=None)
+        else:
+            from testcontainers.community.mysql import MySqlContainer
+
+            container = MySqlContainer(image, username="root", root_password="nlquery",
+                                       password="nlquery", dbname="test")
+        container.start()  # stopped by testcontainers' reaper when the session ends
+        _containers[image] = container
+    return _containers[image].get_connection_url()
+
+
 def _with_database(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + database))
@@ -191,8 +221,8 @@ class PostgreSQLBackend(Backend):
     analyze_sql = ["ANALYZE"]
 
     def __init__(self) -> None:
-        self.server_url = os.environ.get(
-            "NLQUERY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        self.server_url = server_url(
+            "NLQUERY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test", "postgres:15"
         )
         self.database = f"nlq_test_{uuid.uuid4().hex[:8]}"
         self.url = _with_database(self.server_url, self.database)
@@ -243,7 +273,9 @@ class MySQLBackend(Backend):
     analyze_sql = ["ANALYZE TABLE customers, products, orders, order_items"]
 
     def __init__(self) -> None:
-        self.server_url = os.environ.get("NLQUERY_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+        self.server_url = server_url(
+            "NLQUERY_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test", "mariadb:10.11"
+        )
         self.database = f"nlq_test_{uuid.uuid4().hex[:8]}"
         self.url = _with_database(self.server_url, self.database)
 

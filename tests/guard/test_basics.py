@@ -66,7 +66,7 @@ def test_unparseable_or_empty_sql_is_invalid(sql):
 
 
 def test_oversized_sql_is_rejected_before_parsing():
-    with pytest.raises(InvalidQuery, match="KB"):
+    with pytest.raises(InvalidQuery, match="byte limit"):
         validate_sql("SELECT 1 " + "-" * 200_000, "postgres")
 
 

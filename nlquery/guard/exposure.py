@@ -1,0 +1,168 @@
+"""Which tables and columns a source exposes, and checking a query against them.
+
+References are resolved with sqlglot's optimizer (``qualify``) against the source's
+known schema, so ``SELECT *``, aliases, CTEs and subqueries all resolve to real
+``table.column`` pairs before the policy is applied. Unknown tables and columns are
+``invalid_query`` with a close-match suggestion, which is what the planner's repair
+loop feeds back to the model.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+from sqlglot.errors import OptimizeError
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from connectors.models import Schema, Table
+from nlquery.errors import AccessDenied, InvalidQuery
+
+
+def _folded(names: Iterable[str] | None) -> frozenset[str] | None:
+    return None if names is None else frozenset(n.lower() for n in names)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A source's exposure rules. Names are case-insensitive; tables may be written
+    ``table`` or ``schema.table``, columns ``table.column`` or ``schema.table.column``.
+
+    ``allowed_tables`` (None: all) narrows what is visible; ``denied_tables`` and
+    ``denied_columns`` hide; ``allowed_functions`` names the source's own read-only
+    functions (the deny list of side-effect functions still wins).
+    """
+
+    allowed_tables: frozenset[str] | None = None
+    denied_tables: frozenset[str] = field(default_factory=frozenset)
+    denied_columns: frozenset[str] = field(default_factory=frozenset)
+    allowed_functions: frozenset[str] = field(default_factory=frozenset)
+    max_sql_bytes: int = 100_000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allowed_tables", _folded(self.allowed_tables))
+        for name in ("denied_tables", "denied_columns", "allowed_functions"):
+            object.__setattr__(self, name, _folded(getattr(self, name)))
+
+    def table_visible(self, table: Table) -> bool:
+        keys = _table_keys(table)
+        if self.allowed_tables is not None and not keys & self.allowed_tables:
+            return False
+        return not keys & self.denied_tables  # type: ignore[operator]
+
+    def column_visible(self, table: Table, column: str) -> bool:
+        keys = {f"{key}.{column.lower()}" for key in _table_keys(table)}
+        return not keys & self.denied_columns  # type: ignore[operator]
+
+
+def _table_keys(table: Table) -> set[str]:
+    keys = {table.name.lower()}
+    if table.schema:
+        keys.add(f"{table.schema}.{table.name}".lower())
+    return keys
+
+
+@dataclass
+class Resolution:
+    """Real tables and ``table.column`` pairs a query reads."""
+
+    tables: list[Table]
+    columns: list[str]
+
+
+def check_exposure(tree: exp.Expression, dialect: str, schema: Schema, policy: Policy | None) -> Resolution:
+    """Resolve every reference in ``tree`` against ``schema``; enforce ``policy``."""
+    cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    tables: dict[int, Table] = {}
+    for node in tree.find_all(exp.Table):
+        if not node.name or (not node.db and node.name.lower() in cte_names):
+            continue  # table functions (checked as functions) and CTE references
+        table = _find_table(schema, node)
+        if table is None:
+            raise InvalidQuery(f"unknown table {_qualified(node)}{_suggest(node.name, _table_names(schema, policy))}")
+        if policy is not None and not policy.table_visible(table):
+            raise AccessDenied(f"the table {schema.qualified_name(table)} is not exposed by this source")
+        tables[id(table)] = table
+
+    mapping = _mapping(tables.values())
+    try:
+        qualified = qualify(
+            tree.copy(), schema=mapping, dialect=dialect, db=schema.default_schema,
+            validate_qualify_columns=True, quote_identifiers=False, identify=False,
+        )
+    except OptimizeError as exc:
+        names = sorted({f"{t.name}.{c.name}" for t in tables.values() for c in t.columns})
+        missing = _missing_column(str(exc))
+        hint = _suggest(missing, names) if missing else ""
+        raise InvalidQuery(f"{str(exc).split('. Line')[0]}{hint}") from None
+
+    columns: list[str] = []
+    for scope in traverse_scope(qualified):
+        for table_alias, source in scope.sources.items():
+            if isinstance(source, exp.Table) and _whole_row_used(scope, table_alias):
+                real = _find_table(schema, source)
+                if real is not None and policy is not None and any(
+                    not policy.column_visible(real, c.name) for c in real.columns
+                ):
+                    raise AccessDenied(f"{table_alias} refers to whole rows of {real.name}, "
+                                       "which has columns this source does not expose")
+        for column in scope.columns:
+            source = scope.sources.get(column.table)
+            if not isinstance(source, exp.Table):
+                continue  # a CTE or subquery column: its own scope is checked
+            real = _find_table(schema, source)
+            if real is None:
+                continue
+            if policy is not None and not policy.column_visible(real, column.name):
+                raise AccessDenied(f"the column {real.name}.{column.name} is not exposed by this source")
+            columns.append(f"{schema.qualified_name(real)}.{column.name}")
+    return Resolution(tables=list(tables.values()), columns=list(dict.fromkeys(columns)))
+
+
+def _whole_row_used(scope: Scope, alias: str) -> bool:
+    """``to_json(u)`` / ``row_to_json(u)`` in PostgreSQL: a bare name equal to a table
+    alias reads every column of the row."""
+    return any(
+        isinstance(node, exp.Column) and not node.table and node.name == alias
+        for node in scope.expression.find_all(exp.Column)
+    )
+
+
+def _find_table(schema: Schema, node: exp.Table) -> Table | None:
+    name = f"{node.db}.{node.name}" if node.db else node.name
+    return schema.table(name)
+
+
+def _mapping(tables: Iterable[Table]) -> dict[str, dict[str, dict[str, str]]]:
+    mapping: dict[str, dict[str, dict[str, str]]] = {}
+    for table in tables:
+        # Column types do not matter for resolution, and unusual type names would not parse.
+        mapping.setdefault(table.schema or "", {})[table.name] = {c.name: "TEXT" for c in table.columns}
+    return mapping
+
+
+def _table_names(schema: Schema, policy: Policy | None) -> list[str]:
+    return [schema.qualified_name(t) for t in schema.tables if policy is None or policy.table_visible(t)]
+
+
+def _qualified(node: exp.Table) -> str:
+    return ".".join(p for p in (node.catalog, node.db, node.name) if p)
+
+
+def _missing_column(message: str) -> str | None:
+    if message.startswith("Column '"):
+        return message.split("'")[1]
+    return None
+
+
+def _suggest(name: str, candidates: list[str]) -> str:
+    """'; did you mean orders.total_amount?' when something is close enough."""
+    by_key: dict[str, str] = {}
+    for candidate in candidates:
+        by_key.setdefault(candidate.lower(), candidate)
+        by_key.setdefault(candidate.rsplit(".", 1)[-1].lower(), candidate)
+    match = difflib.get_close_matches(name.lower(), list(by_key), n=1, cutoff=0.6)
+    return f"; did you mean {by_key[match[0]]}?" if match else ""

@@ -1,0 +1,102 @@
+"""``$1, $2 ...`` placeholders: found in the AST, bound in the driver's style.
+
+PostgreSQL parses ``$1`` as ``exp.Parameter``; the other dialects read it as an
+unquoted column called ``$1``, which no real column can be (a bare identifier cannot
+start with ``$``; a quoted ``"$1"`` stays a column). Rendering replaces each
+placeholder with a unique marker, so placeholders are found in the rendered text in
+the order the driver will see them, and string literals are never touched.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlglot import exp
+
+from nlquery.errors import InvalidRequest
+
+_DOLLAR = re.compile(r"^\$(\d+)$")
+DRIVER_PLACEHOLDERS = {"qmark": "?", "format": "%s", "numeric": ":{n}", "dollar": "${n}"}
+
+
+def parameter_index(node: exp.Expression) -> int | None:
+    """``n`` when ``node`` is the placeholder ``$n``, else None."""
+    if isinstance(node, exp.Parameter):
+        match = _DOLLAR.match(node.sql("postgres"))
+    elif (
+        isinstance(node, exp.Column)
+        and not node.table
+        and isinstance(node.this, exp.Identifier)
+        and not node.this.quoted
+    ):
+        match = _DOLLAR.match(node.this.name)
+    else:
+        return None
+    return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class Template:
+    """Rendered SQL with one marker per placeholder occurrence."""
+
+    text: str
+    marker: str
+    order: tuple[int, ...]  # $n of each occurrence, in text order
+
+    @property
+    def count(self) -> int:
+        """How many parameters the statement takes: its highest ``$n``."""
+        return max(self.order, default=0)
+
+    def display(self) -> str:
+        """The SQL with ``$n`` placeholders, for people."""
+        return self._pattern().sub(lambda m: f"${m.group(2)}", self.text)
+
+    def bind(self, params: Sequence[Any], paramstyle: str) -> tuple[str, list[Any]]:
+        if len(params) != self.count:
+            raise InvalidRequest(
+                f"the query uses {self.count} parameter(s) ($1..${self.count}) "
+                f"but {len(params)} were given"
+            )
+        if paramstyle not in DRIVER_PLACEHOLDERS:
+            raise InvalidRequest(f"unsupported parameter style {paramstyle!r}")
+        placeholder = DRIVER_PLACEHOLDERS[paramstyle]
+        text = self.text
+        if paramstyle == "format" and params:
+            text = text.replace("%", "%%")  # the driver %-formats the whole statement
+        ordered: list[Any] = []
+
+        def substitute(match: re.Match[str]) -> str:
+            ordered.append(params[int(match.group(2)) - 1])
+            return placeholder.format(n=len(ordered))
+
+        return self._pattern().sub(substitute, text), ordered
+
+    def _pattern(self) -> re.Pattern[str]:
+        return re.compile(rf"{self.marker}(\d+)_(\d+)")
+
+
+def render_template(tree: exp.Expression, dialect: str, original: str) -> Template:
+    """Render ``tree`` (without comments) with markers in place of ``$n``."""
+    marker = _unused_marker(original)
+    copy = tree.copy()
+    order = []
+    for occurrence, node in enumerate([n for n in copy.walk() if parameter_index(n) is not None]):
+        index = parameter_index(node)
+        if index == 0:
+            raise InvalidRequest("parameters are numbered from $1")
+        node.replace(exp.Var(this=f"{marker}{occurrence}_{index}"))
+    text = copy.sql(dialect=dialect, comments=False)
+    order = tuple(int(m.group(2)) for m in re.finditer(rf"{marker}(\d+)_(\d+)", text))
+    return Template(text=text, marker=marker, order=order)
+
+
+def _unused_marker(sql: str) -> str:
+    while True:
+        marker = f"nlqparam{secrets.token_hex(4)}x"
+        if marker not in sql:
+            return marker

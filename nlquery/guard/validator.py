@@ -1,0 +1,246 @@
+"""``validate_sql``: parse, prove read-only, apply the exposure policy, cap, render.
+
+Order of checks: size, lexical tricks sqlglot would hide (MySQL executable comments,
+``INTO OUTFILE``), parse (never pass through), exactly one statement, a query at the
+root, every node of the tree (statements, clauses, functions, hints), exposure
+against the known schema, then the row cap in the AST.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import Token, TokenType
+
+from connectors.models import Schema
+from nlquery.errors import InvalidQuery, InvalidRequest, UnsafeQueryError
+from nlquery.guard import functions
+from nlquery.guard.exposure import Policy, check_exposure
+from nlquery.guard.parameters import Template, render_template
+
+# sqlglot logs a warning when it falls back to an opaque Command; we reject those anyway.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+MAX_SQL_BYTES = 100_000
+DIALECTS = ("postgres", "mysql", "sqlite", "tsql")
+
+# Nodes that write, change the session, or hide a statement sqlglot could not analyse.
+FORBIDDEN_NODES: dict[type[exp.Expression], str] = {
+    exp.Insert: "INSERT", exp.Update: "UPDATE", exp.Delete: "DELETE", exp.Merge: "MERGE",
+    exp.Create: "CREATE", exp.Drop: "DROP", exp.Alter: "ALTER", exp.TruncateTable: "TRUNCATE",
+    exp.Copy: "COPY", exp.Set: "SET", exp.Pragma: "PRAGMA", exp.Attach: "ATTACH",
+    exp.Detach: "DETACH", exp.Use: "USE", exp.Grant: "GRANT", exp.Revoke: "REVOKE",
+    exp.Transaction: "a transaction statement", exp.Commit: "COMMIT", exp.Rollback: "ROLLBACK",
+    exp.Execute: "EXECUTE", exp.ExecuteSql: "EXECUTE", exp.Kill: "KILL", exp.Analyze: "ANALYZE",
+    exp.Refresh: "REFRESH", exp.Cache: "CACHE", exp.Uncache: "UNCACHE", exp.Declare: "DECLARE",
+    exp.LoadData: "LOAD DATA", exp.Comment: "COMMENT", exp.Into: "SELECT ... INTO",
+    exp.Lock: "a locking clause (FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE)",
+    exp.LockingStatement: "LOCKING", exp.PropertyEQ: "a variable assignment (:=)",
+    exp.Command: "a statement sqlglot cannot analyse",
+}
+_QUERY_STARTS = {TokenType.SELECT, TokenType.WITH, TokenType.VALUES, TokenType.L_PAREN, TokenType.TABLE}
+# Statements sqlglot cannot parse and tokenizes as plain words.
+_STATEMENT_WORDS = frozenset(
+    "DO HANDLER WAITFOR BULK INSTALL UNINSTALL SECURITY IMPORT LISTEN NOTIFY UNLISTEN CHECKPOINT "
+    "VACUUM CLUSTER REINDEX DISCARD DEALLOCATE SAVEPOINT RELEASE FLUSH RESET SHUTDOWN "
+    "RECONFIGURE DBCC BACKUP RESTORE PURGE CHANGE REPAIR CHECK START ABORT UNLOCK RENAME OPTIMIZE "
+    "REPLACE XA LOAD CALL PREPARE EXECUTE EXEC".split()
+)
+
+
+@dataclass(frozen=True)
+class SafeQuery:
+    """A statement the guard accepted.
+
+    ``sql`` is rendered for ``dialect`` with ``$n`` placeholders (for people and
+    logs); :meth:`bind` renders it for a driver. ``tables`` and ``columns`` list what
+    it reads (columns as resolved ``table.column`` when a schema was given);
+    ``rewrites`` what the guard changed (the row cap).
+    """
+
+    sql: str
+    dialect: str
+    parameter_count: int
+    parameter_order: tuple[int, ...]
+    tables: tuple[str, ...]
+    columns: tuple[str, ...] = ()
+    rewrites: tuple[str, ...] = ()
+    _template: Template = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+
+    @property
+    def changed(self) -> bool:
+        """True when the guard rewrote the statement (e.g. added a row cap)."""
+        return bool(self.rewrites)
+
+    def bind(self, params: Sequence[Any], paramstyle: str) -> tuple[str, list[Any]]:
+        """SQL in the driver's placeholder style (``qmark``: ``?``, ``format``:
+        ``%s``) and the parameters in placeholder order (``$n`` may repeat or come
+        in any order). A count mismatch is ``invalid_request``."""
+        return self._template.bind(list(params), paramstyle)
+
+
+def validate_sql(
+    sql: str,
+    dialect: str,
+    *,
+    policy: Policy | None = None,
+    schema: Schema | None = None,
+    max_rows: int | None = None,
+) -> SafeQuery:
+    """Accept ``sql`` only if it is one read-only query in ``dialect``.
+
+    Raises :class:`~nlquery.errors.InvalidQuery` (does not parse; unknown table or
+    column, with a suggestion), :class:`~nlquery.errors.UnsafeQueryError`
+    (``query_not_read_only``: could write or has side effects),
+    :class:`~nlquery.errors.AccessDenied` (hidden by ``policy``) or
+    :class:`~nlquery.errors.InvalidRequest` (placeholders other than ``$n``).
+    With ``schema``, every table and column must exist in it. With ``max_rows``, the
+    statement returns at most that many rows (LIMIT / TOP / FETCH set in the AST).
+    """
+    tree = _parse_one(sql, dialect, policy.max_sql_bytes if policy else MAX_SQL_BYTES)
+    _reject_side_effects(tree, dialect, policy)
+    resolution = check_exposure(tree, dialect, schema, policy) if schema is not None else None
+
+    rewrites: list[str] = []
+    if max_rows is not None:
+        tree, capped = _cap_rows(tree, max_rows)
+        if capped:
+            rewrites.append(f"row cap: at most {max_rows} rows")
+    template = render_template(tree, dialect, sql)
+    if resolution is not None:
+        tables = tuple(schema.qualified_name(t) for t in resolution.tables)  # type: ignore[union-attr]
+        columns = tuple(resolution.columns)
+    else:
+        tables = tuple(dict.fromkeys(_table_name(t) for t in tree.find_all(exp.Table) if t.name))
+        columns = tuple(dict.fromkeys(c.name for c in tree.find_all(exp.Column) if c.name))
+    return SafeQuery(
+        sql=template.display(), dialect=dialect, parameter_count=template.count,
+        parameter_order=template.order, tables=tables, columns=columns,
+        rewrites=tuple(rewrites), _template=template,
+    )
+
+
+def _parse_one(sql: str, dialect: str, max_bytes: int) -> exp.Expression:
+    if not isinstance(sql, str) or not sql.strip():
+        raise InvalidQuery("the query is empty")
+    if len(sql.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise InvalidQuery(f"the query is larger than the {max_bytes:,} byte limit")
+    try:
+        parser_dialect = Dialect.get_or_raise(dialect)
+    except ValueError:
+        raise InvalidRequest(f"unknown SQL dialect {dialect!r}") from None
+    try:
+        tokens = parser_dialect.tokenize(sql)
+    except TokenError as exc:
+        raise InvalidQuery(f"could not read the query as {dialect} SQL: {exc}") from None
+    _reject_lexical_tricks(tokens, dialect)
+    try:
+        statements = [s for s in parser_dialect.parser().parse(tokens, sql) if s is not None]
+    except ParseError as exc:
+        if tokens and _starts_other_statement(tokens[0]):
+            raise UnsafeQueryError(f"only queries are allowed, not {tokens[0].text.upper()}") from None
+        raise InvalidQuery(f"could not parse the query as {dialect} SQL: {_parse_message(exc)}") from None
+    if not statements:
+        raise InvalidQuery("the query has no statement")
+    if len(statements) != 1:
+        raise UnsafeQueryError(f"exactly one statement is allowed, found {len(statements)}")
+    tree = statements[0]
+    if not isinstance(tree, (exp.Query, exp.Values)):
+        raise UnsafeQueryError(f"only queries are allowed, not {_describe(tree, tokens)}")
+    return tree
+
+
+def _starts_other_statement(first: Token) -> bool:
+    if first.token_type in _QUERY_STARTS or not first.text.isalpha():
+        return False
+    return first.token_type != TokenType.VAR or first.text.upper() in _STATEMENT_WORDS
+
+
+def _reject_lexical_tricks(tokens: list[Token], dialect: str) -> None:
+    for position, token in enumerate(tokens):
+        if any(comment.lstrip().startswith("!") for comment in token.comments) and dialect == "mysql":
+            raise UnsafeQueryError("MySQL executable comments (/*! ... */) are not allowed")
+        if token.token_type == TokenType.INTO and position + 1 < len(tokens):
+            following = tokens[position + 1].text.upper()
+            if following in ("OUTFILE", "DUMPFILE"):
+                raise UnsafeQueryError(f"SELECT ... INTO {following} writes a file and is not allowed")
+
+
+def _reject_side_effects(tree: exp.Expression, dialect: str, policy: Policy | None) -> None:
+    allowed_by_source = policy.allowed_functions if policy else frozenset()
+    for node in tree.walk():
+        construct = _forbidden(node)
+        if construct:
+            raise UnsafeQueryError(f"the query contains {construct}, which is not read-only")
+        if isinstance(node, exp.WithTableHint):
+            for hint in node.expressions:
+                name = hint.name.lower()
+                if name in functions.LOCKING_TABLE_HINTS:
+                    raise UnsafeQueryError(f"the table hint {name.upper()} takes locks and is not allowed")
+        elif isinstance(node, exp.Func):
+            _check_function(node, dialect, allowed_by_source)
+        elif isinstance(node, exp.Placeholder):
+            raise InvalidRequest("use $1, $2 ... placeholders for parameters")
+
+
+def _check_function(node: exp.Func, dialect: str, allowed_by_source: frozenset[str]) -> None:
+    if isinstance(node, functions.DENIED_EXPRESSIONS):
+        raise UnsafeQueryError(f"the function {node.sql_name()} has side effects and is not allowed")
+    anonymous = isinstance(node, exp.Anonymous)
+    name = node.name if anonymous else node.sql_name()
+    if functions.is_denied(name, dialect):
+        raise UnsafeQueryError(f"the function {name.lower()}() has side effects and is not allowed")
+    if not anonymous or isinstance(node.parent, (exp.WithTableHint, exp.Hint)):
+        return  # table and optimizer hints only steer the planner
+    qualified = node.parent.sql(dialect) if isinstance(node.parent, exp.Dot) else name
+    if not (
+        functions.is_known_read_only(name, dialect)
+        or name.lower() in allowed_by_source
+        or qualified.split("(")[0].lower() in allowed_by_source
+    ):
+        raise UnsafeQueryError(
+            f"the function {name}() is unknown and may have side effects; if it is read-only, "
+            "add it to the source's allowed_functions"
+        )
+
+
+def _forbidden(node: exp.Expression) -> str | None:
+    for node_type, construct in FORBIDDEN_NODES.items():
+        if isinstance(node, node_type):
+            return construct
+    return None
+
+
+def _cap_rows(tree: exp.Expression, max_rows: int) -> tuple[exp.Expression, bool]:
+    limit = tree.args.get("limit") if isinstance(tree, exp.Query) else None
+    value = limit.expression if isinstance(limit, exp.Limit) else None
+    if isinstance(value, exp.Literal) and value.is_int and int(value.name) <= max_rows:
+        return tree, False
+    fetch = tree.args.get("fetch") if isinstance(tree, exp.Query) else None
+    if isinstance(tree, exp.Query) and fetch is None and (limit is None or isinstance(value, exp.Literal)):
+        return tree.limit(max_rows, copy=False), True
+    # LIMIT $1, FETCH FIRST ..., bare VALUES: cap from outside, semantics intact.
+    capped = exp.Subquery(this=tree, alias=exp.TableAlias(this=exp.to_identifier("nlquery_capped")))
+    wrapped = exp.select("*").from_(capped)
+    return wrapped.limit(max_rows, copy=False), True
+
+
+def _table_name(table: exp.Table) -> str:
+    return ".".join(part for part in (table.catalog, table.db, table.name) if part)
+
+
+def _describe(tree: exp.Expression, tokens: list[Token]) -> str:
+    return _forbidden(tree) or (tokens[0].text.upper() if tokens else type(tree).__name__.upper())
+
+
+def _parse_message(exc: ParseError) -> str:
+    if exc.errors:
+        first = exc.errors[0]
+        return f"{first.get('description', 'syntax error')} at line {first.get('line')}, column {first.get('col')}"
+    return str(exc).splitlines()[0]
