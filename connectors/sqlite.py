@@ -93,6 +93,10 @@ class SQLiteConnector(DBAPIConnector):
         deadline = time.monotonic() + timeout_s
         conn.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_INTERVAL)
         conn.execute("BEGIN")
+        # A third lock after mode=ro and query_only, for the caller's statement: the
+        # authorizer refuses every action but reading (no ATTACH of a writable file, no
+        # PRAGMA changing the session).
+        conn.set_authorizer(_authorize_read_only)
         try:
             cursor = conn.execute(sql, params)
             columns = [d[0] for d in cursor.description or ()]
@@ -100,6 +104,7 @@ class SQLiteConnector(DBAPIConnector):
             cursor.close()
             return columns, rows
         finally:
+            conn.set_authorizer(None)
             conn.execute("ROLLBACK")
             conn.set_progress_handler(None, 0)
 
@@ -164,6 +169,13 @@ class SQLiteConnector(DBAPIConnector):
                     tables[table_name].row_estimate = estimate
         step("row estimates")
         return Schema(tables=list(tables.values()), default_schema="main")
+
+
+_READ_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+
+
+def _authorize_read_only(action: int, *_: object) -> int:
+    return sqlite3.SQLITE_OK if action in _READ_ACTIONS else sqlite3.SQLITE_DENY
 
 
 def _type_names(declared: str | None) -> tuple[str, str | None]:

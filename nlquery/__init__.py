@@ -7,7 +7,7 @@
 
 from nlquery.engine import Engine
 from nlquery.errors import NLQueryError, UnsafeQueryError
-from nlquery.guard import SafeQuery, validate_sql
+from nlquery.guard import Policy, SafeQuery, validate_sql
 
 __version__ = "0.1.0"
-__all__ = ["Engine", "NLQueryError", "SafeQuery", "UnsafeQueryError", "__version__", "validate_sql"]
+__all__ = ["Engine", "NLQueryError", "Policy", "SafeQuery", "UnsafeQueryError", "__version__", "validate_sql"]

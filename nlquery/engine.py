@@ -14,7 +14,7 @@ from typing import Any
 import connectors
 from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, ProgressCallback
 from nlquery.errors import InvalidRequest, connector_errors
-from nlquery.guard import SafeQuery, validate_sql
+from nlquery.guard import Policy, SafeQuery, validate_sql
 
 __all__ = ["Engine"]
 
@@ -40,11 +40,19 @@ class Engine:
         self._open.append(connector)
         return connector
 
-    def validate(self, source: connectors.Connector, sql: str, *, max_rows: int | None = None) -> SafeQuery:
+    def validate(
+        self,
+        source: connectors.Connector,
+        sql: str,
+        *,
+        max_rows: int | None = None,
+        policy: Policy | None = None,
+        schema: connectors.Schema | None = None,
+    ) -> SafeQuery:
         """The guard's verdict on ``sql`` for ``source``'s dialect, without running it."""
         cap = self.max_rows if max_rows is None else max_rows
         # One row past the cap lets the connector tell that the result was truncated.
-        return validate_sql(sql, source.dialect, max_rows=cap + 1)
+        return validate_sql(sql, source.dialect, policy=policy, schema=schema, max_rows=cap + 1)
 
     def query(
         self,
@@ -54,18 +62,22 @@ class Engine:
         *,
         max_rows: int | None = None,
         timeout_s: float | None = None,
+        policy: Policy | None = None,
+        schema: connectors.Schema | None = None,
     ) -> connectors.QueryResult:
         """Validate ``sql`` read-only, bind ``$1, $2 ...`` to ``params`` and run it.
 
-        Returns at most ``max_rows`` rows (``truncated`` says whether more existed).
-        Raises :class:`~nlquery.errors.NLQueryError` subclasses only.
+        With ``schema``, every table and column must exist in it; ``policy`` hides
+        tables and columns (see :class:`nlquery.guard.Policy`). Returns at most
+        ``max_rows`` rows (``truncated`` says whether more existed). Raises
+        :class:`~nlquery.errors.NLQueryError` subclasses only.
         """
         cap = self.max_rows if max_rows is None else max_rows
         if cap < 0:
             raise InvalidRequest("max_rows must be >= 0")
         if params is not None and (isinstance(params, (str, bytes)) or not isinstance(params, Sequence)):
             raise InvalidRequest("parameters must be a list of values")
-        safe = self.validate(source, sql, max_rows=cap)
+        safe = self.validate(source, sql, max_rows=cap, policy=policy, schema=schema)
         driver_sql, ordered = safe.bind(params or [], source.paramstyle)
         with connector_errors():
             return source.execute(

@@ -125,10 +125,7 @@ def check_exposure(tree: exp.Expression, dialect: str, schema: Schema, policy: P
 def _whole_row_used(scope: Scope, alias: str) -> bool:
     """``to_json(u)`` / ``row_to_json(u)`` in PostgreSQL: a bare name equal to a table
     alias reads every column of the row."""
-    return any(
-        isinstance(node, exp.Column) and not node.table and node.name == alias
-        for node in scope.expression.find_all(exp.Column)
-    )
+    return any(node.name == alias for node in scope.expression.find_all(exp.TableColumn))
 
 
 def _find_table(schema: Schema, node: exp.Table) -> Table | None:

@@ -404,7 +404,7 @@ LOAD DATA INFILE '/tmp/x' INTO TABLE orders
 == reject mysql query_not_read_only | FLUSH
 FLUSH TABLES
 == reject mysql query_not_read_only | KILL
-KILL 1
+KILL 999999999
 == reject mysql query_not_read_only | OPTIMIZE
 OPTIMIZE TABLE orders
 == reject mysql query_not_read_only | INSTALL PLUGIN
