@@ -6,10 +6,11 @@ import sys
 
 import click
 
-from benchmarks import introspection
+from benchmarks import guard, introspection
 
 BENCHMARKS: dict[str, click.Command] = {
     "introspection": introspection.main,
+    "guard": guard.main,
 }
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 from nlquery.errors import InvalidRequest
 
@@ -26,7 +27,8 @@ DRIVER_PLACEHOLDERS = {"qmark": "?", "format": "%s", "numeric": ":{n}", "dollar"
 def parameter_index(node: exp.Expression) -> int | None:
     """``n`` when ``node`` is the placeholder ``$n``, else None."""
     if isinstance(node, exp.Parameter):
-        match = _DOLLAR.match(node.sql("postgres"))
+        inner = node.this
+        match = _DOLLAR.match(f"${inner.name}") if isinstance(inner, exp.Literal) and inner.is_int else None
     elif (
         isinstance(node, exp.Column)
         and not node.table
@@ -81,16 +83,19 @@ class Template:
 
 
 def render_template(tree: exp.Expression, dialect: str, original: str) -> Template:
-    """Render ``tree`` (without comments) with markers in place of ``$n``."""
+    """Render ``tree`` (without comments) with markers in place of ``$n``.
+
+    ``tree`` is consumed: its placeholders are replaced in place (copying a large
+    tree would cost more than validating it).
+    """
     marker = _unused_marker(original)
-    copy = tree.copy()
-    order = []
-    for occurrence, node in enumerate([n for n in copy.walk() if parameter_index(n) is not None]):
-        index = parameter_index(node)
+    found = [(node, parameter_index(node)) for node in tree.walk()]
+    for occurrence, (node, index) in enumerate((n, i) for n, i in found if i is not None):
         if index == 0:
             raise InvalidRequest("parameters are numbered from $1")
         node.replace(exp.Var(this=f"{marker}{occurrence}_{index}"))
-    text = copy.sql(dialect=dialect, comments=False)
+    # copy=False: the generator would otherwise deep-copy the tree before rendering it.
+    text = Dialect.get_or_raise(dialect).generate(tree, copy=False, comments=False)
     order = tuple(int(m.group(2)) for m in re.finditer(rf"{marker}(\d+)_(\d+)", text))
     return Template(text=text, marker=marker, order=order)
 

@@ -44,6 +44,7 @@ FORBIDDEN_NODES: dict[type[exp.Expression], str] = {
     exp.LockingStatement: "LOCKING", exp.PropertyEQ: "a variable assignment (:=)",
     exp.Command: "a statement sqlglot cannot analyse",
 }
+_FORBIDDEN_TYPES = tuple(FORBIDDEN_NODES)
 _QUERY_STARTS = {TokenType.SELECT, TokenType.WITH, TokenType.VALUES, TokenType.L_PAREN, TokenType.TABLE}
 # Statements sqlglot cannot parse and tokenizes as plain words.
 _STATEMENT_WORDS = frozenset(
@@ -211,6 +212,8 @@ def _check_function(node: exp.Func, dialect: str, allowed_by_source: frozenset[s
 
 
 def _forbidden(node: exp.Expression) -> str | None:
+    if not isinstance(node, _FORBIDDEN_TYPES):
+        return None
     for node_type, construct in FORBIDDEN_NODES.items():
         if isinstance(node, node_type):
             return construct
