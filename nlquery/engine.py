@@ -1,105 +1,290 @@
 """The :class:`Engine`: the one object services embed.
 
 Every query takes the same path, whoever sent it: the read-only guard
-(:func:`nlquery.guard.validate_sql`, row cap included), ``$n`` placeholders bound
-through the AST, then the connector's read-only session. Connector errors become
-:class:`nlquery.errors.NLQueryError` here.
+(:func:`nlquery.guard.validate_sql`, with the source's exposure policy and known
+schema), ``$n`` placeholders bound through the AST, then the connector's read-only
+session. Connector errors become :class:`nlquery.errors.NLQueryError` here.
+Registered sources live in the catalog (:mod:`nlquery.catalog`); their connections
+are opened once and reused until :meth:`Engine.close`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import connectors
 from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, ProgressCallback
-from nlquery.errors import InvalidRequest, connector_errors
+from nlquery import semantic
+from nlquery.catalog import Catalog, SourceRecord
+from nlquery.catalog import hints as value_hints
+from nlquery.errors import InvalidRequest, NLQueryError, connector_errors
 from nlquery.guard import Policy, SafeQuery, validate_sql
+from nlquery.paths import home as default_home
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "RefreshResult"]
+
+Source = str | connectors.Connector
+"""A registered source's name or id, or an open connector."""
+
+
+@dataclass
+class RefreshResult:
+    """What a schema refresh found: the new snapshot, its diff and stale mappings."""
+
+    source: str
+    version: int
+    schema: connectors.Schema
+    diff: dict[str, Any]
+    stale_mappings: list[str]
+    value_hints: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "version": self.version, "tables": len(self.schema.tables),
+                "diff": self.diff, "stale_mappings": self.stale_mappings, "value_hints": self.value_hints}
 
 
 class Engine:
-    """Runs guarded, parameterized, read-only queries and introspects sources.
+    """Registers sources, reads their schemas and runs guarded read-only queries.
 
-    >>> engine = Engine()
-    >>> db = engine.connect("sqlite", database="shop.db")                    # doctest: +SKIP
-    >>> engine.query(db, "SELECT name FROM customers WHERE id = $1", [1])    # doctest: +SKIP
+    >>> with Engine() as engine:                                              # doctest: +SKIP
+    ...     engine.add_source("shop", type="sqlite", connection={"database": "shop.db"})
+    ...     engine.refresh_schema("shop")
+    ...     engine.query("shop", "SELECT name FROM customers WHERE id = $1", [1])
     """
 
-    def __init__(self, *, max_rows: int = DEFAULT_MAX_ROWS, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        *,
+        home: str | Path | None = None,
+        catalog_url: str | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.home = Path(home) if home is not None else None
+        self.catalog_url = catalog_url or os.environ.get("NLQUERY_CATALOG_URL") or None
         self.max_rows = max_rows
         self.timeout_s = timeout_s
+        self._catalog: Catalog | None = None
         self._open: list[connectors.Connector] = []
+        self._pool: dict[str, connectors.Connector] = {}
+        self._lock = threading.Lock()
 
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog, opened on first use."""
+        if self._catalog is None:
+            self._catalog = Catalog(self.home or default_home(), self.catalog_url)
+        return self._catalog
+
+    # -- sources ---------------------------------------------------------------------
+    def add_source(self, name: str, type: str, connection: Mapping[str, Any], description: str = "", *,
+                   policy: Mapping[str, Any] | None = None, value_hints: Mapping[str, Any] | None = None,
+                   extract: bool = True) -> dict[str, Any]:
+        """Register a source, check its connection (``status``) and, with ``extract``,
+        read its schema now (``schema_status`` extracting -> ready | error). Without
+        ``extract`` the schema waits for :meth:`refresh_schema` (``schema_status``
+        ``pending``)."""
+        settings = {k: dict(v) for k, v in (("policy", policy), ("value_hints", value_hints)) if v}
+        record = self.catalog.add_source(name, type, connection, description, settings)
+        if self.check_connection(record.id) != "connected":
+            self.catalog.set_status(record.id, schema_status="error",
+                                    schema_error="not extracted: the source is not reachable")
+        elif extract:
+            try:
+                self.refresh_schema(record.id)
+            except NLQueryError:
+                pass  # recorded as schema_status=error with its reason
+        return self.get_source(record.id)
+
+    def list_sources(self) -> list[dict[str, Any]]:
+        return [record.to_dict() for record in self.catalog.list_sources()]
+
+    def get_source(self, name_or_id: str, *, tables: bool = False) -> dict[str, Any]:
+        """The source as the API shows it; with ``tables``, its latest schema too."""
+        record = self.catalog.get_source(name_or_id)
+        data = record.to_dict()
+        if tables:
+            snapshot = self.catalog.latest_snapshot(record.id)
+            data["schema_version"] = snapshot.version if snapshot else None
+            data["tables"] = snapshot.schema.to_dict()["tables"] if snapshot else []
+        return data
+
+    def update_source(self, name_or_id: str, *, name: str | None = None, description: str | None = None,
+                      connection: Mapping[str, Any] | None = None, policy: Mapping[str, Any] | None = None,
+                      value_hints: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Change a source; a new connection is checked again."""
+        settings = {k: dict(v) for k, v in (("policy", policy), ("value_hints", value_hints)) if v is not None}
+        record = self.catalog.update_source(name_or_id, name=name, description=description,
+                                            connection=connection,
+                                            settings=settings or None)
+        self._forget(record.id)
+        if connection is not None:
+            self.check_connection(record.id)
+        return self.get_source(record.id)
+
+    def remove_source(self, name_or_id: str) -> dict[str, Any]:
+        record = self.catalog.remove_source(name_or_id)
+        self._forget(record.id)
+        return record.to_dict()
+
+    def check_connection(self, name_or_id: str) -> str:
+        """Connect and set ``status``: connected | disconnected | error (with the reason)."""
+        record = self.catalog.get_source(name_or_id)
+        try:
+            with connector_errors():
+                self._connector(record).ping()
+            status, reason = "connected", None
+        except NLQueryError as exc:
+            self._forget(record.id)
+            status = "disconnected" if exc.code == "data_source_disconnected" else "error"
+            reason = exc.message
+        self.catalog.set_status(record.id, status=status, status_reason=reason)
+        return status
+
+    # -- schemas ---------------------------------------------------------------------
+    def refresh_schema(self, name_or_id: str, *, progress: ProgressCallback | None = None) -> RefreshResult:
+        """Extract the schema now: ``schema_status`` goes extracting -> ready | error.
+        Stores a new snapshot version with its diff; mappings are kept (stale ones
+        are reported, not dropped)."""
+        record = self.catalog.get_source(name_or_id)
+        self.catalog.set_status(record.id, schema_status="extracting", schema_error=None)
+        try:
+            connector = self._connector(record)
+            with connector_errors():
+                schema = connector.introspect(progress=progress)
+                hints = self._value_hints(record, connector, schema)
+            snapshot = self.catalog.save_snapshot(record.id, schema, hints)
+        except NLQueryError as exc:
+            self.catalog.set_status(record.id, schema_status="error", schema_error=exc.message)
+            raise
+        self.catalog.set_status(record.id, schema_status="ready", schema_error=None,
+                                status="connected", status_reason=None)
+        stale = semantic.stale_keys(self.catalog.get_mappings(record.id), schema)
+        return RefreshResult(record.name, snapshot.version, schema, snapshot.diff, stale, len(hints))
+
+    def schema(self, name_or_id: str) -> connectors.Schema:
+        """The latest stored schema (extracted now if there is none yet)."""
+        record = self.catalog.get_source(name_or_id)
+        snapshot = self.catalog.latest_snapshot(record.id)
+        return snapshot.schema if snapshot else self.refresh_schema(record.id).schema
+
+    def value_hints(self, name_or_id: str) -> dict[str, list[Any]]:
+        record = self.catalog.get_source(name_or_id)
+        snapshot = self.catalog.latest_snapshot(record.id)
+        return snapshot.value_hints if snapshot else {}
+
+    def _value_hints(self, record: SourceRecord, connector: connectors.Connector,
+                     schema: connectors.Schema) -> dict[str, list[Any]]:
+        options = record.settings.get("value_hints", {})
+        if options.get("enabled", True) is False:
+            return {}
+        return value_hints.collect(
+            connector, schema, policy=record.policy, max_distinct=int(options.get("max_distinct", 50)),
+            exclude=frozenset(c.lower() for c in options.get("exclude_columns", [])),
+        )
+
+    # -- semantic mappings ---------------------------------------------------------------
+    def mappings(self, name_or_id: str) -> dict[str, Any]:
+        """``{"mappings": {key: {description, synonyms}}, "stale": [keys]}``."""
+        record = self.catalog.get_source(name_or_id)
+        current = self.catalog.get_mappings(record.id)
+        snapshot = self.catalog.latest_snapshot(record.id)
+        stale = semantic.stale_keys(current, snapshot.schema) if snapshot else []
+        return {"mappings": {k: m.to_dict() for k, m in current.items()}, "stale": stale}
+
+    def update_mappings(self, name_or_id: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """PATCH-merge mappings (keys merge, ``None`` removes, ``synonyms`` replaces),
+        validated against the source's schema."""
+        record = self.catalog.get_source(name_or_id)
+        merged = semantic.merge(self.catalog.get_mappings(record.id), patch, self.schema(record.id))
+        self.catalog.save_mappings(record.id, merged)
+        return self.mappings(record.id)
+
+    def resolver(self, name_or_id: str) -> semantic.Resolver:
+        """Maps what people say ("clients", "signup date") to schema keys."""
+        record = self.catalog.get_source(name_or_id)
+        return semantic.Resolver(self.schema(record.id), self.catalog.get_mappings(record.id))
+
+    # -- queries ---------------------------------------------------------------------------
     def connect(self, type: str | None = None, url: str | None = None, **connection: Any) -> connectors.Connector:
-        """A connector for a source given by type and/or URL and connection fields.
+        """A connector for an unregistered source (type and/or URL and fields).
         It connects lazily; the Engine closes it on :meth:`close`."""
         with connector_errors():
             connector = connectors.connect(type, url, **connection)
         self._open.append(connector)
         return connector
 
-    def validate(
-        self,
-        source: connectors.Connector,
-        sql: str,
-        *,
-        max_rows: int | None = None,
-        policy: Policy | None = None,
-        schema: connectors.Schema | None = None,
-    ) -> SafeQuery:
-        """The guard's verdict on ``sql`` for ``source``'s dialect, without running it."""
+    def validate(self, source: Source, sql: str, *, max_rows: int | None = None,
+                 policy: Policy | None = None, schema: connectors.Schema | None = None) -> SafeQuery:
+        """The guard's verdict on ``sql`` for ``source``, without running it."""
+        connector, policy, schema = self._resolve(source, policy, schema)
         cap = self.max_rows if max_rows is None else max_rows
         # One row past the cap lets the connector tell that the result was truncated.
-        return validate_sql(sql, source.dialect, policy=policy, schema=schema, max_rows=cap + 1)
+        return validate_sql(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
 
-    def query(
-        self,
-        source: connectors.Connector,
-        sql: str,
-        params: Sequence[Any] | None = None,
-        *,
-        max_rows: int | None = None,
-        timeout_s: float | None = None,
-        policy: Policy | None = None,
-        schema: connectors.Schema | None = None,
-    ) -> connectors.QueryResult:
+    def query(self, source: Source, sql: str, params: Sequence[Any] | None = None, *,
+              max_rows: int | None = None, timeout_s: float | None = None,
+              policy: Policy | None = None, schema: connectors.Schema | None = None) -> connectors.QueryResult:
         """Validate ``sql`` read-only, bind ``$1, $2 ...`` to ``params`` and run it.
 
-        With ``schema``, every table and column must exist in it; ``policy`` hides
-        tables and columns (see :class:`nlquery.guard.Policy`). Returns at most
-        ``max_rows`` rows (``truncated`` says whether more existed). Raises
-        :class:`~nlquery.errors.NLQueryError` subclasses only.
+        ``source`` is a registered name or id (its policy and latest schema apply) or
+        a connector. Returns at most ``max_rows`` rows (``truncated`` says whether more
+        existed). Raises :class:`~nlquery.errors.NLQueryError` subclasses only.
         """
         cap = self.max_rows if max_rows is None else max_rows
         if cap < 0:
             raise InvalidRequest("max_rows must be >= 0")
         if params is not None and (isinstance(params, (str, bytes)) or not isinstance(params, Sequence)):
             raise InvalidRequest("parameters must be a list of values")
-        safe = self.validate(source, sql, max_rows=cap, policy=policy, schema=schema)
-        driver_sql, ordered = safe.bind(params or [], source.paramstyle)
+        connector, policy, schema = self._resolve(source, policy, schema)
+        safe = validate_sql(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
+        driver_sql, ordered = safe.bind(params or [], connector.paramstyle)
         with connector_errors():
-            return source.execute(
-                driver_sql, ordered, max_rows=cap,
-                timeout_s=self.timeout_s if timeout_s is None else timeout_s,
-            )
+            return connector.execute(driver_sql, ordered, max_rows=cap,
+                                     timeout_s=self.timeout_s if timeout_s is None else timeout_s)
 
-    def introspect(
-        self,
-        source: connectors.Connector,
-        *,
-        schemas: Sequence[str] | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> connectors.Schema:
-        """The source's schema, read in a constant number of catalog queries."""
+    def introspect(self, source: connectors.Connector, *, schemas: Sequence[str] | None = None,
+                   progress: ProgressCallback | None = None) -> connectors.Schema:
+        """Read an unregistered source's schema (no catalog involved)."""
         with connector_errors():
             return source.introspect(schemas=schemas, progress=progress)
 
+    def _resolve(self, source: Source, policy: Policy | None, schema: connectors.Schema | None):
+        if not isinstance(source, str):
+            return source, policy, schema
+        record = self.catalog.get_source(source)
+        snapshot = self.catalog.latest_snapshot(record.id)
+        return (self._connector(record), policy or record.policy,
+                schema or (snapshot.schema if snapshot else None))
+
+    def _connector(self, record: SourceRecord) -> connectors.Connector:
+        with self._lock:
+            if record.id not in self._pool:
+                with connector_errors():
+                    self._pool[record.id] = connectors.connect(**self.catalog.connection_config(record))
+            return self._pool[record.id]
+
+    def _forget(self, source_id: str) -> None:
+        with self._lock:
+            connector = self._pool.pop(source_id, None)
+        if connector is not None:
+            connector.close()
+
     def close(self) -> None:
-        """Close every connection this Engine opened."""
-        while self._open:
-            self._open.pop().close()
+        """Close every connection and the catalog."""
+        with self._lock:
+            pooled, self._pool = list(self._pool.values()), {}
+        for connector in pooled + self._open:
+            connector.close()
+        self._open.clear()
+        if self._catalog is not None:
+            self._catalog.close()
+            self._catalog = None
 
     def __enter__(self) -> Engine:
         return self

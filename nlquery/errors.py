@@ -97,12 +97,25 @@ class InternalError(NLQueryError):
     code, http_status = "internal_error", 500
 
 
+class CatalogUnavailable(NLQueryError):
+    """The catalog store cannot be opened or read (the message names the file/URL)."""
+
+    code, http_status = "catalog_unavailable", 503
+
+
+class SecretKeyMismatch(NLQueryError):
+    """Stored credentials cannot be decrypted with the configured key."""
+
+    code, http_status = "secret_key_mismatch", 500
+
+
 _BY_CODE: dict[str, type[NLQueryError]] = {
     cls.code: cls
     for cls in (
         InvalidRequest, DataSourceNotFound, Unauthorized, RateLimitExceeded, InvalidQuery,
         UnsafeQueryError, AccessDenied, DataSourceDisconnected, QueryExecutionFailed,
-        QueryTimeout, QuestionNotAnswerable, LLMUnavailable, InternalError,
+        QueryTimeout, QuestionNotAnswerable, LLMUnavailable, InternalError, CatalogUnavailable,
+        SecretKeyMismatch,
     )
 }
 

@@ -20,6 +20,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from connectors.models import Schema, Table
 from nlquery.errors import AccessDenied, InvalidQuery
+from nlquery.guard.parameters import parameter_index
 
 
 def _folded(names: Iterable[str] | None) -> frozenset[str] | None:
@@ -88,9 +89,12 @@ def check_exposure(tree: exp.Expression, dialect: str, schema: Schema, policy: P
         tables[id(table)] = table
 
     mapping = _mapping(tables.values())
+    analysed = tree.copy()
+    for node in [n for n in analysed.walk() if parameter_index(n) is not None]:
+        node.replace(exp.Placeholder())  # outside PostgreSQL, $1 reads as a column name
     try:
         qualified = qualify(
-            tree.copy(), schema=mapping, dialect=dialect, db=schema.default_schema,
+            analysed, schema=mapping, dialect=dialect, db=schema.default_schema,
             validate_qualify_columns=True, quote_identifiers=False, identify=False,
         )
     except OptimizeError as exc:

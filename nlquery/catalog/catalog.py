@@ -1,0 +1,361 @@
+"""Registered data sources, their schema snapshots and semantic mappings.
+
+Sources are referred to by name or id (``ds_<random>``). Connection settings are
+validated field by field; passwords are encrypted at rest and never returned. Every
+read and write of the store goes through here; the Engine adds connections.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets as random_ids
+from urllib.parse import unquote, urlsplit, urlunsplit
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from sqlalchemy.exc import IntegrityError
+
+import connectors
+from connectors.models import Schema
+from nlquery.catalog import store
+from nlquery.catalog.diff import schema_diff
+from nlquery.catalog.secrets import SecretBox
+from nlquery.catalog.store import Store, dumps, mappings, now, snapshots, sources
+from nlquery.errors import DataSourceNotFound, InvalidRequest
+from nlquery.guard import Policy
+from nlquery.semantic import SemanticMapping
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ConnectionSettings(BaseModel):
+    """A source's connection, validated with one clear message per bad field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    host: str | None = Field(default=None, max_length=255)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    database: str | None = Field(default=None, max_length=1024)
+    username: str | None = Field(default=None, max_length=255)
+    password: SecretStr | None = None
+    password_env: str | None = None
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("password_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_NAME.match(value):
+            raise ValueError("must be the name of an environment variable, e.g. SALES_DB_PASSWORD")
+        return value
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> ConnectionSettings:
+        if self.password is not None and self.password_env:
+            raise ValueError("give password or password_env, not both")
+        if not (self.url or self.host or self.database):
+            raise ValueError("give a url, or host/database")
+        return self
+
+    def public(self) -> dict[str, Any]:
+        """What may be shown and stored in clear: everything but the password."""
+        data = self.model_dump(exclude={"password"}, exclude_none=True)
+        if not data.get("options"):
+            data.pop("options", None)
+        return data
+
+    def without_url_password(self) -> ConnectionSettings:
+        """A URL's password moves to ``password`` (encrypted at rest like any other)."""
+        if not self.url:
+            return self
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self
+        netloc = parts.netloc.rsplit("@", 1)
+        user = netloc[0].split(":", 1)[0]
+        url = urlunsplit(parts._replace(netloc=f"{user}@{netloc[1]}"))
+        password = self.password or SecretStr(unquote(parts.password))
+        return self.model_copy(update={"url": url, "password": password})
+
+
+def validate_connection(type_name: str, connection: Any) -> ConnectionSettings:
+    if type_name not in connectors.available():
+        raise InvalidRequest(f"unknown source type {type_name!r}; available: {', '.join(connectors.available())}")
+    if not isinstance(connection, dict):
+        raise InvalidRequest("connection must be an object")
+    try:
+        settings = ConnectionSettings.model_validate(connection)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"connection.{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else f"connection: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise InvalidRequest(problems.replace("Value error, ", "")) from None
+    if type_name == "sqlite" and not (settings.database or settings.url):
+        raise InvalidRequest("connection.database: a sqlite source needs the database file path")
+    try:
+        return settings.without_url_password()
+    except ValueError as exc:
+        raise InvalidRequest(f"connection.url: {exc}") from None
+
+
+@dataclass
+class SourceRecord:
+    """One registered source as stored (the password stays encrypted in ``secret``)."""
+
+    id: str
+    name: str
+    type: str
+    description: str
+    connection: ConnectionSettings
+    secret: str | None
+    settings: dict[str, Any]
+    status: str
+    status_reason: str | None
+    schema_status: str
+    schema_error: str | None
+    created_at: Any
+    updated_at: Any
+
+    @property
+    def policy(self) -> Policy | None:
+        data = self.settings.get("policy")
+        return Policy(**data) if data else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API's shape: never a password."""
+        data: dict[str, Any] = {
+            "id": self.id, "name": self.name, "type": self.type, "description": self.description,
+            "status": self.status, "schema_status": self.schema_status,
+            "connection": {**self.connection.public(),
+                           "password_set": bool(self.secret or self.connection.password_env)},
+            "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at),
+        }
+        if self.status_reason:
+            data["status_reason"] = self.status_reason
+        if self.schema_error:
+            data["schema_error"] = self.schema_error
+        if self.settings.get("policy"):
+            data["policy"] = self.settings["policy"]
+        return data
+
+
+def _iso(value: Any) -> str:
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return text.replace("+00:00", "Z") if "+" in text else text + "Z"
+
+
+@dataclass
+class Snapshot:
+    version: int
+    schema: Schema
+    diff: dict[str, Any]
+    value_hints: dict[str, list[Any]]
+    created_at: Any
+
+
+class Catalog:
+    """The persistent store of sources, snapshots and mappings."""
+
+    def __init__(self, home: Path, url: str | None = None) -> None:
+        self.home = home
+        home.mkdir(parents=True, exist_ok=True)
+        if url is None:
+            path = home / "catalog.db"
+            url, label = f"sqlite:///{path}", str(path)
+        else:
+            label = connectors.errors.scrub(url, [])
+        self.store = Store(url, label=label)
+        self.secrets = SecretBox.from_environment(home)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- sources -----------------------------------------------------------------
+    def add_source(self, name: str, type_name: str, connection: Any, description: str = "",
+                   settings: dict[str, Any] | None = None) -> SourceRecord:
+        _check_name(name)
+        validated = validate_connection(type_name, connection)
+        secret = self._encrypt(validated)
+        record_id = f"ds_{random_ids.token_hex(8)}"
+        stamp = now()
+        row = {
+            "id": record_id, "name": name, "type": type_name, "description": description or "",
+            "connection": dumps(validated.public()),
+            "secret": secret, "settings": dumps(_check_settings(settings or {})),
+            "status": "disconnected", "status_reason": None, "schema_status": "pending",
+            "schema_error": None, "created_at": stamp, "updated_at": stamp,
+        }
+        try:
+            with self.store.transaction() as conn:
+                conn.execute(sa.insert(sources).values(**row))
+        except IntegrityError:
+            raise InvalidRequest(f"a source named {name!r} already exists") from None
+        return self.get_source(record_id)
+
+    def list_sources(self) -> list[SourceRecord]:
+        with self.store.transaction() as conn:
+            rows = conn.execute(sa.select(sources).order_by(sources.c.name)).mappings().all()
+        return [_record(row) for row in rows]
+
+    def get_source(self, name_or_id: str) -> SourceRecord:
+        column = sources.c.id if str(name_or_id).startswith("ds_") else sources.c.name
+        with self.store.transaction() as conn:
+            row = conn.execute(sa.select(sources).where(column == name_or_id)).mappings().first()
+            if row is None and column is sources.c.id:  # a source may be *named* ds_...
+                row = conn.execute(sa.select(sources).where(sources.c.name == name_or_id)).mappings().first()
+        if row is None:
+            raise DataSourceNotFound(f"no data source named or with id {name_or_id!r}")
+        return _record(row)
+
+    def update_source(self, name_or_id: str, *, name: str | None = None, description: str | None = None,
+                      connection: Any = None,
+                      settings: dict[str, Any] | None = None) -> SourceRecord:
+        record = self.get_source(name_or_id)
+        values: dict[str, Any] = {"updated_at": now()}
+        if name is not None and name != record.name:
+            _check_name(name)
+            values["name"] = name
+        if description is not None:
+            values["description"] = description
+        if connection is not None:
+            if not isinstance(connection, dict):
+                raise InvalidRequest("connection must be an object")
+            # Fields given replace stored ones; the stored password stays unless replaced.
+            merged = {**record.connection.public(), **connection}
+            if "password" in connection:
+                merged.pop("password_env", None)
+            validated = validate_connection(record.type, merged)
+            values["connection"] = dumps(validated.public())
+            if validated.password is not None or validated.password_env:
+                values["secret"] = self._encrypt(validated)
+        if settings is not None:
+            values["settings"] = dumps(_check_settings({**record.settings, **settings}))
+        try:
+            with self.store.transaction() as conn:
+                conn.execute(sa.update(sources).where(sources.c.id == record.id).values(**values))
+        except IntegrityError:
+            raise InvalidRequest(f"a source named {name!r} already exists") from None
+        return self.get_source(record.id)
+
+    def remove_source(self, name_or_id: str) -> SourceRecord:
+        record = self.get_source(name_or_id)
+        with self.store.transaction() as conn:
+            for table in (mappings, snapshots):  # explicit: SQLite may run without FK cascades
+                conn.execute(sa.delete(table).where(table.c.source_id == record.id))
+            conn.execute(sa.delete(sources).where(sources.c.id == record.id))
+        return record
+
+    def set_status(self, source_id: str, **values: Any) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(sa.update(sources).where(sources.c.id == source_id).values(updated_at=now(), **values))
+
+    def connection_config(self, record: SourceRecord) -> dict[str, Any]:
+        """Keyword arguments for ``connectors.connect`` (password decrypted or read
+        from its environment variable)."""
+        settings = record.connection
+        fields = settings.model_dump(exclude={"password", "password_env", "url", "options"}, exclude_none=True)
+        fields.update(settings.options)
+        if settings.password_env:
+            value = os.environ.get(settings.password_env)
+            if value is None:
+                raise InvalidRequest(f"the environment variable {settings.password_env} "
+                                     f"(password of {record.name}) is not set")
+            fields["password"] = value
+        elif record.secret:
+            fields["password"] = self.secrets.decrypt(record.secret, what=f"the password of {record.name}")
+        return {"type": record.type, "url": settings.url, **fields}
+
+    def _encrypt(self, settings: ConnectionSettings) -> str | None:
+        if settings.password is None:
+            return None
+        return self.secrets.encrypt(settings.password.get_secret_value())
+
+    # -- snapshots -----------------------------------------------------------------
+    def save_snapshot(self, source_id: str, schema: Schema, value_hints: dict[str, list[Any]]) -> Snapshot:
+        """Store a new version; concurrent writers each get their own version number."""
+        for _ in range(10):
+            previous = self.latest_snapshot(source_id)
+            version = (previous.version if previous else 0) + 1
+            diff = schema_diff(previous.schema if previous else None, schema)
+            try:
+                with self.store.transaction() as conn:
+                    conn.execute(sa.insert(snapshots).values(
+                        source_id=source_id, version=version, created_at=now(),
+                        schema=dumps(schema.to_dict()), diff=dumps(diff), value_hints=dumps(value_hints),
+                    ))
+            except IntegrityError:
+                continue  # another process took this version: diff against it instead
+            return Snapshot(version, schema, diff, value_hints, now())
+        raise InvalidRequest("could not store the schema snapshot: too many concurrent refreshes")
+
+    def latest_snapshot(self, source_id: str) -> Snapshot | None:
+        with self.store.transaction() as conn:
+            row = conn.execute(
+                sa.select(snapshots).where(snapshots.c.source_id == source_id)
+                .order_by(snapshots.c.version.desc()).limit(1)
+            ).mappings().first()
+        if row is None:
+            return None
+        return Snapshot(row["version"], Schema.from_dict(json.loads(row["schema"])), json.loads(row["diff"]),
+                        json.loads(row["value_hints"]), row["created_at"])
+
+    # -- mappings --------------------------------------------------------------------
+    def get_mappings(self, source_id: str) -> dict[str, SemanticMapping]:
+        with self.store.transaction() as conn:
+            rows = conn.execute(sa.select(mappings).where(mappings.c.source_id == source_id)
+                                .order_by(mappings.c.key)).mappings().all()
+        return {r["key"]: SemanticMapping(r["description"], json.loads(r["synonyms"])) for r in rows}
+
+    def save_mappings(self, source_id: str, updated: dict[str, SemanticMapping]) -> None:
+        stamp = now()
+        with self.store.transaction() as conn:
+            conn.execute(sa.delete(mappings).where(mappings.c.source_id == source_id))
+            if updated:
+                conn.execute(sa.insert(mappings), [
+                    {"source_id": source_id, "key": key, "description": m.description,
+                     "synonyms": dumps(m.synonyms), "updated_at": stamp}
+                    for key, m in updated.items()
+                ])
+
+
+def _record(row: Any) -> SourceRecord:
+    return SourceRecord(
+        id=row["id"], name=row["name"], type=row["type"], description=row["description"],
+        connection=ConnectionSettings.model_validate(json.loads(row["connection"])),
+        secret=row["secret"], settings=json.loads(row["settings"] or "{}"),
+        status=row["status"], status_reason=row["status_reason"], schema_status=row["schema_status"],
+        schema_error=row["schema_error"], created_at=row["created_at"], updated_at=row["updated_at"],
+    )
+
+
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise InvalidRequest("name: 1-100 characters, letters, digits, '_', '-' or '.', starting with a "
+                             "letter or digit")
+
+
+_POLICY_KEYS = {"allowed_tables", "denied_tables", "denied_columns", "allowed_functions"}
+_HINT_KEYS = {"enabled", "max_distinct", "exclude_columns"}
+
+
+def _check_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(settings) - {"policy", "value_hints"}
+    if unknown:
+        raise InvalidRequest(f"unknown source settings: {', '.join(sorted(unknown))}")
+    for key, allowed in (("policy", _POLICY_KEYS), ("value_hints", _HINT_KEYS)):
+        value = settings.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or set(value) - allowed:
+            raise InvalidRequest(f"{key}: an object with keys {', '.join(sorted(allowed))}")
+    return settings
+
+
+__all__ = ["Catalog", "ConnectionSettings", "Snapshot", "SourceRecord", "store"]

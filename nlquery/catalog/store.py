@@ -1,0 +1,147 @@
+"""The catalog's tables and their upgrade steps (SQLAlchemy Core).
+
+One SQLite file under ``$NLQUERY_HOME`` by default (WAL, busy timeout: safe for
+several processes), or any SQLAlchemy URL in ``NLQUERY_CATALOG_URL`` (PostgreSQL lets
+several service replicas share one catalog). The schema version lives in
+``nlq_meta``; :data:`UPGRADES` holds one function per version step, applied in a
+transaction when the catalog is opened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from nlquery.errors import CatalogUnavailable
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "nlq_meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+sources = sa.Table(
+    "nlq_sources", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("connection", sa.Text, nullable=False),  # JSON, never a password
+    sa.Column("secret", sa.Text),  # Fernet token of the password
+    sa.Column("settings", sa.Text, nullable=False, default="{}"),  # JSON: policy, value hints
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("status_reason", sa.Text),
+    sa.Column("schema_status", sa.String(20), nullable=False),
+    sa.Column("schema_error", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+snapshots = sa.Table(
+    "nlq_snapshots", metadata,
+    sa.Column("source_id", sa.String(40), sa.ForeignKey("nlq_sources.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("schema", sa.Text, nullable=False),  # JSON of connectors.Schema
+    sa.Column("diff", sa.Text, nullable=False),
+    sa.Column("value_hints", sa.Text, nullable=False, default="{}"),
+)
+mappings = sa.Table(
+    "nlq_mappings", metadata,
+    sa.Column("source_id", sa.String(40), sa.ForeignKey("nlq_sources.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("description", sa.Text),
+    sa.Column("synonyms", sa.Text, nullable=False, default="[]"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+SCHEMA_VERSION = 1
+
+
+def _create_v1(conn: Connection) -> None:
+    metadata.create_all(conn)
+
+
+# version reached -> step that reaches it from the one before
+UPGRADES: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+class Store:
+    """Low-level access to the catalog tables; :class:`nlquery.catalog.Catalog` builds on it."""
+
+    def __init__(self, url: str, *, label: str) -> None:
+        self.label = label  # the file or URL named in errors (without a password)
+        try:
+            self.engine: Engine = sa.create_engine(url, future=True, **_engine_options(url))
+            if url.startswith("sqlite"):
+                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            self._upgrade()
+        except SQLAlchemyError as exc:
+            raise CatalogUnavailable(f"cannot open the catalog at {label}: {_reason(exc)}") from None
+
+    def _upgrade(self) -> None:
+        with self.engine.begin() as conn:
+            inspector = sa.inspect(conn)
+            current = 0
+            if inspector.has_table("nlq_meta"):
+                row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first()
+                current = int(row[0]) if row else 0
+            if current > SCHEMA_VERSION:
+                raise CatalogUnavailable(
+                    f"the catalog at {self.label} is version {current}, newer than this nlquery "
+                    f"({SCHEMA_VERSION}): upgrade nlquery"
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                UPGRADES[version](conn)
+            if current < SCHEMA_VERSION:
+                conn.execute(sa.delete(meta).where(meta.c.key == "schema_version"))
+                conn.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise CatalogUnavailable(f"catalog error at {self.label}: {_reason(exc)}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    original = getattr(exc, "orig", None)
+    return str(original or exc).strip().splitlines()[0]
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)

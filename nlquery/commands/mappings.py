@@ -1,0 +1,82 @@
+"""``nlquery map``: semantic mappings (descriptions and synonyms) of a source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+from nlquery import semantic
+from nlquery.commands.common import engine, json_option, out, print_json
+
+
+@click.group("map")
+def mappings() -> None:
+    """Describe tables and columns, and the words people use for them.
+
+    \b
+    Keys: TABLE, TABLE.COLUMN or SCHEMA.TABLE.COLUMN (case-insensitive).
+      nlquery map set shop customers --description "Customer accounts" -s users -s clients
+      nlquery map set shop customers.created_at -s "signup date"
+      nlquery map export shop > mappings.yaml && nlquery map import shop mappings.yaml
+    """
+
+
+@mappings.command("set")
+@click.argument("name")
+@click.argument("key")
+@click.option("--description", help="What it means.")
+@click.option("-s", "--synonym", "synonyms", multiple=True, help="A word people use for it (repeatable; "
+              "replaces the list).")
+@click.option("--remove", is_flag=True, help="Remove the mapping of KEY.")
+@json_option
+def set_mapping(name: str, key: str, description: str | None, synonyms: tuple[str, ...], remove: bool,
+                as_json: bool) -> None:
+    """Set (merge) or remove the mapping of one table or column."""
+    if remove and (description is not None or synonyms):
+        raise click.UsageError("--remove takes no --description or --synonym")
+    if not remove and description is None and not synonyms:
+        raise click.UsageError("give --description and/or --synonym, or --remove")
+    value = None if remove else {
+        **({"description": description} if description is not None else {}),
+        **({"synonyms": list(synonyms)} if synonyms else {}),
+    }
+    with engine() as e:
+        data = e.update_mappings(name, {key: value})
+    _report(data, as_json)
+
+
+@mappings.command("import")
+@click.argument("name")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+def import_mappings(name: str, file: Path, as_json: bool) -> None:
+    """Merge mappings from a YAML or JSON file ({key: {description, synonyms}})."""
+    patch = semantic.load_file(file)
+    with engine() as e:
+        data = e.update_mappings(name, patch)
+    _report(data, as_json)
+
+
+@mappings.command("export")
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+def export_mappings(name: str, fmt: str) -> None:
+    """Print a source's mappings as YAML or JSON (re-importable)."""
+    with engine() as e:
+        data = e.mappings(name)
+    current = {k: semantic.SemanticMapping(v["description"], v["synonyms"]) for k, v in data["mappings"].items()}
+    click.echo(semantic.dump(current, fmt), nl=False)
+
+
+def _report(data: dict, as_json: bool) -> None:
+    if as_json:
+        print_json(data)
+        return
+    for key, mapping in data["mappings"].items():
+        synonyms = ", ".join(mapping["synonyms"])
+        out.print(f"[bold]{escape(key)}[/bold]: {escape(mapping['description'] or '')}"
+                  + (f" [dim](synonyms: {escape(synonyms)})[/dim]" if synonyms else ""))
+    if data["stale"]:
+        out.print(f"[yellow]stale (table or column no longer exists): {escape(', '.join(data['stale']))}[/yellow]")

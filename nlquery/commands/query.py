@@ -1,0 +1,43 @@
+"""``nlquery query``: a guarded, parameterized read on a registered or ad-hoc source."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from nlquery.commands.common import ad_hoc_connector, connection_options, engine, print_json, print_rows
+
+
+@click.command()
+@click.argument("args", nargs=-1, required=True, metavar="[NAME] SQL")
+@connection_options
+@click.option("-p", "--param", "params", multiple=True, metavar="VALUE",
+              help="Value for $1, $2 ... in order (repeatable).")
+@click.option("--max-rows", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Return at most this many rows; the result says if it was truncated.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.001), default=30.0,
+              show_default=True, help="Statement timeout in seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print {columns, rows, row_count, ...} as JSON.")
+def query(args: tuple[str, ...], params: tuple[str, ...], max_rows: int, timeout_s: float, as_json: bool,
+          **connection: Any) -> None:
+    """Run a read-only SQL query with $1, $2 ... parameters.
+
+    NAME is a registered source (its exposure policy and schema apply); without it,
+    give the source with --url or --type and fields.
+
+    \b
+    Examples:
+      nlquery query shop "SELECT name FROM customers WHERE country = $1 LIMIT 5" -p CA
+      nlquery query --url sqlite:///shop.db "SELECT COUNT(*) FROM orders"
+    """
+    ad_hoc = connection["url"] or connection["source_type"]
+    if len(args) > 2 or (ad_hoc and len(args) != 1) or (not ad_hoc and len(args) != 2):
+        raise click.UsageError("give NAME and SQL for a registered source, or SQL with --url/--type")
+    with engine() as e:
+        source = ad_hoc_connector(e, **connection) if ad_hoc else args[0]
+        result = e.query(source, args[-1], list(params), max_rows=max_rows, timeout_s=timeout_s)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    print_rows(result.to_dict())

@@ -1,0 +1,127 @@
+"""``nlquery sources``: register, list, show, update and remove data sources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.table import Table as RichTable
+
+from nlquery.commands.common import connection_fields, connection_options, engine, json_option, out, print_json
+
+
+@click.group()
+def sources() -> None:
+    """Registered data sources (stored in the catalog under $NLQUERY_HOME)."""
+
+
+@sources.command("add")
+@click.argument("name")
+@connection_options
+@click.option("--description", default="", help="What the data is about (helps people and the planner).")
+@click.option("--deny-column", "denied_columns", multiple=True, metavar="TABLE.COLUMN",
+              help="Never expose this column (repeatable), e.g. users.password_hash.")
+@click.option("--deny-table", "denied_tables", multiple=True, metavar="TABLE", help="Never expose this table.")
+@click.option("--no-extract", is_flag=True, help="Do not read the schema now.")
+@json_option
+def add(name: str, source_type: str | None, description: str, denied_columns: tuple[str, ...],
+        denied_tables: tuple[str, ...], no_extract: bool, as_json: bool, **connection: Any) -> None:
+    """Register a source, check its connection and read its schema.
+
+    \b
+    Examples:
+      nlquery sources add shop --type sqlite --database ./shop.db
+      nlquery sources add sales --url postgresql://reader@db:5432/sales --password-env SALES_PW \\
+          --deny-column customers.email
+    """
+    fields = connection_fields(**connection)
+    if not source_type:
+        if not fields.get("url"):
+            raise click.UsageError("give --type, or a --url whose scheme names it")
+        from connectors.registry import type_from_url
+
+        source_type = type_from_url(fields["url"])
+    policy = {k: list(v) for k, v in (("denied_columns", denied_columns), ("denied_tables", denied_tables)) if v}
+    with engine() as e:
+        data = e.add_source(name, source_type, fields, description, policy=policy or None, extract=not no_extract)
+    if as_json:
+        print_json(data)
+        return
+    out.print(f"Added [bold]{escape(data['name'])}[/bold] ({data['id']}): status {data['status']}, "
+              f"schema {data['schema_status']}")
+    for key in ("status_reason", "schema_error"):
+        if data.get(key):
+            out.print(f"  [yellow]{key}: {escape(data[key])}[/yellow]")
+
+
+@sources.command("list")
+@json_option
+def list_sources(as_json: bool) -> None:
+    """List registered sources."""
+    with engine() as e:
+        data = e.list_sources()
+    if as_json:
+        print_json({"data_sources": data})
+        return
+    table = RichTable()
+    for header in ("name", "id", "type", "status", "schema", "description"):
+        table.add_column(header)
+    for source in data:
+        table.add_row(escape(source["name"]), source["id"], source["type"], source["status"],
+                      source["schema_status"], escape(source["description"]))
+    out.print(table)
+
+
+@sources.command("show")
+@click.argument("name")
+@json_option
+def show(name: str, as_json: bool) -> None:
+    """Show a source and its tables (never its password)."""
+    with engine() as e:
+        data = e.get_source(name, tables=True)
+    if as_json:
+        print_json(data)
+        return
+    for key in ("name", "id", "type", "status", "status_reason", "schema_status", "schema_error",
+                "schema_version", "description", "created_at", "updated_at"):
+        if data.get(key) not in (None, ""):
+            out.print(f"[bold]{key}[/bold]: {escape(str(data[key]))}")
+    out.print(f"[bold]connection[/bold]: {escape(str(data['connection']))}")
+    for table in data["tables"]:
+        out.print(f"  {escape(table['name'])}: " + escape(", ".join(c["name"] for c in table["columns"])))
+
+
+@sources.command("update")
+@click.argument("name")
+@click.option("--rename", metavar="NEW_NAME", help="New name.")
+@click.option("--description", help="New description.")
+@click.option("--url")
+@click.option("--host")
+@click.option("--port", type=int)
+@click.option("--database")
+@click.option("--username")
+@click.option("--password-env", metavar="VAR", help="Read the password from this environment variable.")
+@json_option
+def update(name: str, rename: str | None, description: str | None, as_json: bool, **connection: Any) -> None:
+    """Change a source's name, description or connection (checked again)."""
+    fields = connection_fields(**connection)
+    with engine() as e:
+        data = e.update_source(name, name=rename, description=description, connection=fields or None)
+    if as_json:
+        print_json(data)
+        return
+    out.print(f"Updated [bold]{escape(data['name'])}[/bold]: status {data['status']}")
+
+
+@sources.command("rm")
+@click.argument("name")
+@json_option
+def remove(name: str, as_json: bool) -> None:
+    """Remove a source with its snapshots and mappings."""
+    with engine() as e:
+        data = e.remove_source(name)
+    if as_json:
+        print_json({"id": data["id"], "deleted": True})
+        return
+    out.print(f"Removed {escape(data['name'])} ({data['id']})")

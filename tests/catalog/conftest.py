@@ -1,0 +1,21 @@
+import pytest
+
+from nlquery import Engine
+from nlquery.demo import demo_database
+
+
+@pytest.fixture
+def shop_path():
+    path, _ = demo_database()
+    return path
+
+
+@pytest.fixture
+def engine(nlquery_home):
+    with Engine() as instance:
+        yield instance
+
+
+@pytest.fixture
+def shop(engine, shop_path):
+    return engine.add_source("shop", "sqlite", {"database": str(shop_path)}, "Demo shop")
