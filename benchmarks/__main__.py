@@ -6,11 +6,12 @@ import sys
 
 import click
 
-from benchmarks import guard, introspection
+from benchmarks import catalog, guard, introspection
 
 BENCHMARKS: dict[str, click.Command] = {
     "introspection": introspection.main,
     "guard": guard.main,
+    "catalog": catalog.main,
 }
 
 

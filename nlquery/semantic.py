@@ -249,4 +249,5 @@ class Resolver:
                 overlap = term_words & {_singular(w) for w in words(mapping.description)}
                 if overlap:
                     offer(key, 0.5 * len(overlap) / len(term_words), "description")
-        return sorted(scores.values(), key=lambda c: (-c.score, c.key))[:limit]
+        # Ties go to the shorter key: the default schema before others, tables before columns.
+        return sorted(scores.values(), key=lambda c: (-c.score, c.key.count("."), c.key))[:limit]

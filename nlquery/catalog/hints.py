@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
 
 import connectors
@@ -29,45 +28,77 @@ def collect(
     *,
     policy: Policy | None = None,
     max_distinct: int = 50,
-    max_columns: int = 200,
+    max_columns: int = 500,
     exclude: frozenset[str] = frozenset(),
-    timeout_s: float = 5.0,
+    timeout_s: float = 10.0,
+    batch: int = 50,
 ) -> dict[str, list[Any]]:
     """``{"table.column": [values...]}`` for columns with at most ``max_distinct``
-    distinct values in a sample of the first rows."""
+    distinct values in a sample of each table's first rows.
+
+    Batched: one statement counts distinct values for up to ``batch`` columns (a
+    UNION ALL over samples), and one more fetches the values of those that qualify.
+    """
+    candidates = _candidates(schema, policy, exclude)[:max_columns]
+    qualifying: list[tuple[str, exp.Table, str]] = []
+    for chunk in _chunks(candidates, batch):
+        branches = [
+            exp.select(exp.Literal.string(key), exp.func("COUNT", exp.Distinct(expressions=[exp.column("v")])))
+            .from_(_sample(table, column).subquery("s"))
+            for key, table, column in chunk
+        ]
+        counts = _run(connector, branches, timeout_s)
+        qualifying += [c for c in chunk if 0 < counts.get(c[0], max_distinct + 1) <= max_distinct]
     hints: dict[str, list[Any]] = {}
-    budget = max_columns
+    for chunk in _chunks(qualifying, batch):
+        branches = [
+            exp.select(exp.Literal.string(key), exp.cast(exp.column("v"), exp.DataType.build("text")))
+            .from_(exp.select("v").distinct().from_(_sample(table, column).subquery("s")).subquery("d"))
+            for key, table, column in chunk
+        ]
+        for key, value in _rows(connector, branches, timeout_s):
+            hints.setdefault(key, []).append(value)
+    return {key: sorted(values, key=str) for key, values in sorted(hints.items())}
+
+
+def _candidates(schema: Schema, policy: Policy | None, exclude: frozenset[str]) -> list[tuple[str, exp.Table, str]]:
+    found = []
     for table in schema.tables:
-        if table.kind != "table" or (policy and not policy.table_visible(table)):
+        if table.kind != "table" or table.row_estimate == 0 or (policy and not policy.table_visible(table)):
             continue
         name = schema.qualified_name(table)
+        source = exp.Table(this=exp.to_identifier(table.name, quoted=True),
+                           db=exp.to_identifier(table.schema, quoted=True) if table.schema else None)
         for column in table.columns:
             key = f"{name}.{column.name}"
-            if budget <= 0:
-                return hints
             if (
-                not TEXT_TYPES.search(column.type)
-                or SENSITIVE.search(column.name)
-                or key.lower() in exclude
-                or (policy and not policy.column_visible(table, column.name))
+                TEXT_TYPES.search(column.type)
+                and not SENSITIVE.search(column.name)
+                and key.lower() not in exclude
+                and (policy is None or policy.column_visible(table, column.name))
             ):
-                continue
-            budget -= 1
-            try:
-                result = connector.execute(_distinct_sql(table.schema, table.name, column.name, connector.dialect,
-                                                         max_distinct), max_rows=max_distinct, timeout_s=timeout_s)
-            except connectors.ConnectorError:
-                continue  # a hint is a nicety: a slow or odd column is skipped
-            if not result.truncated and result.rows:
-                hints[key] = sorted((row[0] for row in result.rows), key=str)
-    return hints
+                found.append((key, source, column.name))
+    return found
 
 
-def _distinct_sql(schema: str | None, table: str, column: str, dialect: str, max_distinct: int) -> str:
-    # Sample first, then DISTINCT: bounded work on any table size.
-    source = exp.Table(this=exp.to_identifier(table, quoted=True),
-                       db=exp.to_identifier(schema, quoted=True) if schema else None)
-    column_ref = exp.column(column, quoted=True)
-    sample = exp.select(column_ref).from_(source).where(column_ref.is_(exp.null()).not_()).limit(SAMPLE_ROWS)
-    query = exp.select(exp.column(column, quoted=True)).distinct().from_(sample.subquery("s")).limit(max_distinct + 1)
-    return query.sql(dialect=dialect)
+def _sample(table: exp.Table, column: str) -> exp.Select:
+    # Sample first, then count or DISTINCT: bounded work on any table size.
+    ref = exp.column(column, quoted=True)
+    return exp.select(ref.as_("v")).from_(table.copy()).where(ref.is_(exp.null()).not_()).limit(SAMPLE_ROWS)
+
+
+def _rows(connector: connectors.Connector, branches: list[exp.Select], timeout_s: float) -> list[list[Any]]:
+    statement = branches[0] if len(branches) == 1 else exp.union(*branches, distinct=False)
+    try:
+        return connector.execute(statement.sql(dialect=connector.dialect), max_rows=10**6,
+                                 timeout_s=timeout_s).rows
+    except connectors.ConnectorError:
+        return []  # a hint is a nicety: a slow or odd batch is skipped
+
+
+def _run(connector: connectors.Connector, branches: list[exp.Select], timeout_s: float) -> dict[str, int]:
+    return {key: int(count) for key, count in _rows(connector, branches, timeout_s)}
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]

@@ -95,6 +95,8 @@ class Backend:
     # SELECT expressions and the JSON-safe value each must come back as
     typed_values: ClassVar[list[tuple[str, Any]]]
     comment_ddl: ClassVar[list[str]] = []
+    # widen diff_probe.a to VARCHAR(50); None: the database cannot change a column's type
+    widen_column_sql: ClassVar[str | None] = None
     analyze_sql: ClassVar[list[str]] = []
     extra_ddl: ClassVar[list[str]] = []
 
@@ -200,6 +202,7 @@ class PostgreSQLBackend(Backend):
         "orders.id": "integer",
     }
     slow_sql = "SELECT pg_sleep(5)"
+    widen_column_sql = "ALTER TABLE diff_probe ALTER COLUMN a TYPE VARCHAR(50)"
     typed_values = [
         ("1.5::numeric", 1.5),
         ("12345678901234567890.123::numeric", "12345678901234567890.123"),
@@ -258,6 +261,7 @@ class MySQLBackend(Backend):
         "orders.id": "int",
     }
     slow_sql = "SELECT SLEEP(5)"
+    widen_column_sql = "ALTER TABLE diff_probe MODIFY a VARCHAR(50)"
     typed_values = [
         ("CAST(1.5 AS DECIMAL(4, 2))", 1.5),
         ("CAST('2026-01-15 10:00:00' AS DATETIME)", "2026-01-15T10:00:00"),
