@@ -73,6 +73,11 @@ class MySQLConnector(DBAPIConnector):
     paramstyle = "format"
     default_port = 3306
     introspection_steps = ("tables", "columns", "constraints", "indexes")
+    # SQL grouping a timestamp column by period.
+    date_buckets = {
+        "day": "DATE_FORMAT({column}, '%Y-%m-%d')", "week": "DATE_FORMAT({column}, '%x-W%v')",
+        "month": "DATE_FORMAT({column}, '%Y-%m')", "year": "DATE_FORMAT({column}, '%Y')",
+    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -121,6 +121,11 @@ class PostgreSQLConnector(DBAPIConnector):
     paramstyle = "format"
     default_port = 5432
     introspection_steps = ("tables", "columns", "constraints", "indexes")
+    # SQL grouping a timestamp column by period.
+    date_buckets = {
+        "day": "to_char({column}, 'YYYY-MM-DD')", "week": "to_char({column}, 'IYYY-\"W\"IW')",
+        "month": "to_char({column}, 'YYYY-MM')", "year": "to_char({column}, 'YYYY')",
+    }
 
     def _connect(self) -> Any:
         psycopg = _driver()

@@ -58,6 +58,11 @@ class SQLiteConnector(DBAPIConnector):
     dialect = "sqlite"
     paramstyle = "qmark"
     introspection_steps = ("tables", "columns", "foreign keys", "indexes", "row estimates")
+    # SQL grouping a timestamp column by period (ISO text in, text out).
+    date_buckets = {
+        "day": "strftime('%Y-%m-%d', {column})", "week": "strftime('%Y-W%W', {column})",
+        "month": "strftime('%Y-%m', {column})", "year": "strftime('%Y', {column})",
+    }
 
     def _connect(self) -> sqlite3.Connection:
         database = self.config.database

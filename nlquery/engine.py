@@ -22,9 +22,10 @@ from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, ProgressCallbac
 from nlquery import semantic
 from nlquery.catalog import Catalog, SourceRecord
 from nlquery.catalog import hints as value_hints
-from nlquery.errors import InvalidRequest, NLQueryError, connector_errors
+from nlquery.errors import InvalidRequest, NLQueryError, QuestionNotAnswerable, connector_errors
 from nlquery.guard import Policy, SafeQuery, validate_sql
 from nlquery.paths import home as default_home
+from nlquery.planner import Answer, LLMClient, LLMConfig, PlanningContext, SchemaLinker, ask_llm, ask_rules
 
 __all__ = ["Engine", "RefreshResult"]
 
@@ -64,8 +65,14 @@ class Engine:
         catalog_url: str | None = None,
         max_rows: int = DEFAULT_MAX_ROWS,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        llm: LLMConfig | None = None,
+        rules_first: bool = False,
     ) -> None:
         self.home = Path(home) if home is not None else None
+        self.llm = llm or LLMConfig.from_environment()
+        self.rules_first = rules_first
+        self._llm_client: LLMClient | None = None
+        self._linkers: dict[tuple[str, int, str], SchemaLinker] = {}
         self.catalog_url = catalog_url or os.environ.get("NLQUERY_CATALOG_URL") or None
         self.max_rows = max_rows
         self.timeout_s = timeout_s
@@ -209,6 +216,63 @@ class Engine:
         """Maps what people say ("clients", "signup date") to schema keys."""
         record = self.catalog.get_source(name_or_id)
         return semantic.Resolver(self.schema(record.id), self.catalog.get_mappings(record.id))
+
+    # -- questions ---------------------------------------------------------------------------
+    def ask(self, source: str, question: str, *, planner: str = "auto", max_rows: int | None = None,
+            timezone: str | None = None, today: Any = None, max_attempts: int = 3) -> Answer:
+        """Answer a question in plain language with one guarded, parameterized read.
+
+        ``planner``: ``llm`` (the configured OpenAI-compatible endpoint), ``rules`` (offline,
+        simple questions only) or ``auto`` (the LLM when configured, else rules; with
+        ``rules_first`` the rules planner is tried first as a free fast path).
+        """
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidRequest("the question is empty")
+        if planner not in {"auto", "llm", "rules"}:
+            raise InvalidRequest("planner must be auto, llm or rules")
+        record = self.catalog.get_source(source)
+        connector = self._connector(record)
+        context = self._planning_context(record, connector, max_rows, timezone, today)
+        use_llm = planner == "llm" or (planner == "auto" and self.llm.configured)
+        buckets = getattr(connector, "date_buckets", None)
+        if not use_llm:
+            return ask_rules(question, context, buckets)
+        if self.rules_first and planner == "auto":
+            try:
+                return ask_rules(question, context, buckets)
+            except QuestionNotAnswerable:
+                pass
+        if self._llm_client is None:
+            self._llm_client = LLMClient(self.llm)
+        return ask_llm(question, context, self._llm_client, max_attempts=max_attempts)
+
+    def _planning_context(self, record: SourceRecord, connector: connectors.Connector, max_rows: int | None,
+                          timezone: str | None, today: Any) -> PlanningContext:
+        snapshot = self.catalog.latest_snapshot(record.id)
+        if snapshot is None:
+            self.refresh_schema(record.id)
+            snapshot = self.catalog.latest_snapshot(record.id)
+        assert snapshot is not None
+        mappings = self.catalog.get_mappings(record.id)
+        fingerprint = repr(sorted((k, m.description, tuple(m.synonyms)) for k, m in mappings.items()))
+        key = (record.id, snapshot.version, fingerprint)
+        if key not in self._linkers:
+            self._linkers = {k: v for k, v in self._linkers.items() if k[0] != record.id}
+            self._linkers[key] = SchemaLinker(snapshot.schema, mappings, snapshot.value_hints)
+        cap = self.max_rows if max_rows is None else max_rows
+        policy, schema = record.policy, snapshot.schema
+
+        def validate(sql: str) -> SafeQuery:
+            return validate_sql(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
+
+        def execute(safe: SafeQuery, params: Sequence[Any]) -> connectors.QueryResult:
+            driver_sql, ordered = safe.bind(list(params), connector.paramstyle)
+            with connector_errors():
+                return connector.execute(driver_sql, ordered, max_rows=cap, timeout_s=self.timeout_s)
+
+        return PlanningContext(dialect=connector.dialect, schema=schema, mappings=mappings,
+                               value_hints=snapshot.value_hints, linker=self._linkers[key], validate=validate,
+                               execute=execute, today=today, timezone=timezone)
 
     # -- queries ---------------------------------------------------------------------------
     def connect(self, type: str | None = None, url: str | None = None, **connection: Any) -> connectors.Connector:

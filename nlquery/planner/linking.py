@@ -1,0 +1,198 @@
+"""Schema linking: which tables and columns a question is about, within a token budget.
+
+Every table and column is indexed once by the words of its name (snake_case,
+camelCase, common abbreviations), its synonyms and description, and the stored
+value hints of its columns. A question scores tables through that inverted index
+(cost grows with the question, not the schema), the best ones are taken, foreign-key
+paths between them are added so joins are possible, and tables are kept while the
+rendered schema fits the budget.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.models import Schema, Table
+from nlquery.semantic import SemanticMapping, with_comments, words
+
+ABBREVIATIONS = {
+    "qty": "quantity", "amt": "amount", "num": "number", "no": "number", "dt": "date", "ts": "timestamp",
+    "cust": "customer", "usr": "user", "addr": "address", "desc": "description", "cat": "category",
+    "prod": "product", "ord": "order", "inv": "invoice", "acct": "account", "emp": "employee",
+    "dept": "department", "txn": "transaction", "tx": "transaction", "pmt": "payment", "bal": "balance",
+    "cnt": "count", "pct": "percent", "avg": "average", "min": "minimum", "max": "maximum",
+}
+STOPWORDS = frozenset(
+    "a an the of in on at for to from by with and or is are was were be been what which who whom how many "
+    "much show me list give get find all each per do does did have has had their there this that these those "
+    "than then as it its into over under between during total number count sum average top most least "
+    "last first next this year month week day today yesterday since ago please i we our my".split()
+)
+CHARS_PER_TOKEN = 4
+DEFAULT_BUDGET_TOKENS = 6000  # schema part of a prompt that fits an 8k-token context
+
+
+def singular(word: str) -> str:
+    if len(word) > 3 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ses", "xes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def terms(text: str) -> list[str]:
+    """Normalized content words: split, expanded, singular, no stopwords."""
+    found = []
+    for word in words(text):
+        word = ABBREVIATIONS.get(word, word)
+        if word not in STOPWORDS and len(word) > 1:
+            found.append(singular(word))
+    return found
+
+
+@dataclass
+class LinkedSchema:
+    """What the planner shows the model: the chosen tables, best first."""
+
+    schema: Schema
+    tables: list[Table]
+    scores: dict[str, float]
+    matched_values: dict[str, list[str]] = field(default_factory=dict)  # "table.column" -> values named
+    reasons: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [self.schema.qualified_name(t) for t in self.tables]
+
+
+class SchemaLinker:
+    """Built once per (schema, mappings, hints); :meth:`link` is cheap per question."""
+
+    def __init__(self, schema: Schema, mappings: Mapping[str, SemanticMapping] | None = None,
+                 value_hints: Mapping[str, list[Any]] | None = None) -> None:
+        self.schema = schema
+        self.mappings = with_comments(schema, mappings or {})
+        self.value_hints = dict(value_hints or {})
+        self._postings: dict[str, list[tuple[str, float, str]]] = defaultdict(list)
+        self._phrases: dict[str, list[tuple[str, float, str]]] = defaultdict(list)
+        self._values: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        self._tables = {schema.qualified_name(t): t for t in schema.tables}
+        self._neighbours: dict[str, set[str]] = defaultdict(set)
+        for name, table in self._tables.items():
+            self._index(name, table)
+        for key, values in self.value_hints.items():
+            for value in values:
+                if isinstance(value, str) and value.strip():
+                    self._values[value.strip().lower()].append((key, value))
+
+    def _index(self, name: str, table: Table) -> None:
+        for term in terms(table.name):
+            self._postings[term].append((name, 3.0, f"table name {table.name}"))
+        for column in table.columns:
+            for term in terms(column.name):
+                self._postings[term].append((name, 1.0, f"column {column.name}"))
+        for fk in table.foreign_keys:
+            ref = self.schema.table(f"{fk.ref_schema}.{fk.ref_table}" if fk.ref_schema else fk.ref_table)
+            if ref is not None:
+                other = self.schema.qualified_name(ref)
+                self._neighbours[name].add(other)
+                self._neighbours[other].add(name)
+        for key in [name] + [f"{name}.{c.name}" for c in table.columns]:
+            mapping = self.mappings.get(key)
+            if mapping is None:
+                continue
+            weight = 3.0 if key == name else 2.0
+            for synonym in mapping.synonyms:
+                phrase = " ".join(terms(synonym))
+                if phrase:
+                    self._phrases[phrase].append((name, weight, f"synonym '{synonym}' of {key}"))
+            for term in set(terms(mapping.description or "")):
+                self._postings[term].append((name, 0.5, f"description of {key}"))
+
+    def link(self, question: str, *, budget_tokens: int = DEFAULT_BUDGET_TOKENS, max_tables: int = 12) -> LinkedSchema:
+        scores: dict[str, float] = defaultdict(float)
+        reasons: dict[str, list[str]] = defaultdict(list)
+        question_terms = terms(question)
+        for term in question_terms:
+            for name, weight, reason in self._postings.get(term, ()):
+                scores[name] += weight
+                reasons[name].append(reason)
+        joined = " ".join(question_terms)
+        for phrase, targets in self._phrases.items():
+            if re.search(rf"(^| ){re.escape(phrase)}( |$)", joined):
+                for name, weight, reason in targets:
+                    scores[name] += weight * max(1, len(phrase.split()))
+                    reasons[name].append(reason)
+        matched_values: dict[str, list[str]] = defaultdict(list)
+        lowered = f" {' '.join(words(question))} "
+        for value, targets in self._values.items():
+            if f" {' '.join(words(value))} " not in lowered:
+                continue
+            for key, original in targets:
+                # "in", "on", "at"...: a stored value only when written exactly (IN = India).
+                if value in STOPWORDS and not re.search(rf"\b{re.escape(original)}\b", question):
+                    continue
+                table = key.rsplit(".", 1)[0]
+                scores[table] += 2.0
+                reasons[table].append(f"value '{original}' of {key}")
+                matched_values[key].append(original)
+
+        ranked = sorted(scores, key=lambda n: (-scores[n], n))
+        chosen = ranked[: max(1, min(max_tables, len(ranked)))] if ranked else self._fallback()
+        chosen = self._with_join_paths(chosen, max_tables)
+        kept, used = [], 0
+        for name in chosen:
+            cost = table_tokens(self._tables[name])
+            if kept and used + cost > budget_tokens:
+                continue
+            kept.append(name)
+            used += cost
+        return LinkedSchema(
+            schema=self.schema, tables=[self._tables[n] for n in kept],
+            scores={n: round(scores.get(n, 0.0), 2) for n in kept},
+            matched_values=dict(matched_values), reasons={n: reasons.get(n, []) for n in kept},
+        )
+
+    def _fallback(self) -> list[str]:
+        # Nothing matched: the most connected tables are the likeliest hubs of the schema.
+        return sorted(self._tables, key=lambda n: (-len(self._neighbours[n]), n))[:5]
+
+    def _with_join_paths(self, chosen: list[str], max_tables: int) -> list[str]:
+        result = list(chosen)
+        anchor = chosen[0]
+        for target in chosen[1:]:
+            for step in self._path(anchor, target):
+                if step not in result and len(result) < max_tables + 4:
+                    result.append(step)
+        return result
+
+    def _path(self, start: str, goal: str, max_depth: int = 3) -> list[str]:
+        """Tables on the shortest foreign-key path between two tables (exclusive)."""
+        previous: dict[str, str | None] = {start: None}
+        queue = deque([(start, 0)])
+        while queue:
+            node, depth = queue.popleft()
+            if node == goal:
+                path = []
+                while previous[node] is not None:
+                    node = previous[node]  # type: ignore[assignment]
+                    path.append(node)
+                return [p for p in path if p != start]
+            if depth < max_depth:
+                for nxt in sorted(self._neighbours[node]):
+                    if nxt not in previous:
+                        previous[nxt] = node
+                        queue.append((nxt, depth + 1))
+        return []
+
+
+def table_tokens(table: Table) -> int:
+    """Rough prompt cost of a table's rendering."""
+    chars = len(table.name) + 20 + sum(len(c.name) + len(c.type) + 12 for c in table.columns)
+    return chars // CHARS_PER_TOKEN + 1

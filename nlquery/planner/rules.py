@@ -1,0 +1,252 @@
+"""The offline rules planner: simple questions answered from the schema and mappings
+alone, no LLM.
+
+Forms it answers, on one table (the best-linked one): how many / total / average /
+minimum / maximum of a measure; top N by a measure; grouping by a column ("per
+country") or a period ("by month"); equality filters on stored values ("delivered
+orders"); date ranges (today, yesterday, this/last week|month|year, last N days|weeks|
+months|years, in 2025, in March [2026], since March [2026]). Anything else is
+``question_not_answerable``: it declines rather than guesses.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from sqlglot import exp
+
+from connectors.models import Column, Table
+from nlquery.errors import QuestionNotAnswerable
+from nlquery.planner.answer import Answer, Attempt
+from nlquery.planner.linking import terms
+from nlquery.planner.pipeline import PlanningContext
+
+NUMERIC = re.compile(r"int|numeric|decimal|real|float|double|money|number", re.IGNORECASE)
+TEMPORAL = re.compile(r"date|time", re.IGNORECASE)
+MEASURE_NAMES = re.compile(r"amount|total|price|value|revenue|cost|quantity|qty|sales", re.IGNORECASE)
+MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
+MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
+
+AGGREGATES = [  # first match wins: "total number of" is a count
+    ("COUNT", re.compile(r"\bhow many\b|\bnumber of\b|\bcount\b")),
+    ("AVG", re.compile(r"\baverage\b|\bavg\b|\bmean\b")),
+    ("MAX", re.compile(r"\bmax(imum)?\b|\bhighest\b|\blargest\b|\bbiggest\b|\bmost expensive\b")),
+    ("MIN", re.compile(r"\bmin(imum)?\b|\blowest\b|\bsmallest\b|\bcheapest\b")),
+    ("SUM", re.compile(r"\btotal\b|\bsum\b")),
+]
+HELP = ("the offline planner answers counts, totals, averages, minimums, maximums, top N and per-X "
+        "breakdowns of one table, with date ranges and stored values; configure an LLM "
+        "(NLQUERY_LLM_BASE_URL, NLQUERY_LLM_MODEL) for other questions")
+
+
+def ask_rules(question: str, context: PlanningContext, date_buckets: Mapping[str, str] | None) -> Answer:
+    started = time.perf_counter()
+    text = " ".join(question.lower().split())
+    linked = context.linker.link(question)
+    if not linked.tables or linked.scores.get(linked.names[0], 0) <= 0:
+        raise QuestionNotAnswerable(f"no table matches the question; {HELP}")
+    table = linked.tables[0]
+    name = context.schema.qualified_name(table)
+    dialect = context.dialect
+    quote = _quoter(dialect)
+    params: list[Any] = []
+
+    def param(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    top = re.search(r"\btop (\d{1,4})\b", text)
+    aggregate = None if top else next((fn for fn, pattern in AGGREGATES if pattern.search(text)), None)
+    if not top and aggregate is None:
+        raise QuestionNotAnswerable(f"the question asks for no count, total, average, minimum, maximum or top N; {HELP}")
+    measure = None
+    if top or aggregate != "COUNT":
+        measure = _measure(table, name, text, context)
+        if measure is None:
+            raise QuestionNotAnswerable(f"found no numeric column of {name} to measure; {HELP}")
+
+    conditions = []
+    date_column = _date_column(table, name, text, context)
+    period = parse_period(text, context.today or dt.date.today())
+    if period is not None:
+        if date_column is None:
+            raise QuestionNotAnswerable(f"{name} has no date column for that period; {HELP}")
+        start, end = period
+        if start is not None:
+            conditions.append(f"{quote(date_column.name)} >= {param(start.isoformat())}")
+        if end is not None:
+            conditions.append(f"{quote(date_column.name)} < {param(end.isoformat())}")
+    for key, values in sorted(linked.matched_values.items()):
+        table_key, column = key.rsplit(".", 1)
+        if table_key != name:
+            continue
+        values = list(dict.fromkeys(values))
+        if len(values) == 1:
+            conditions.append(f"{quote(column)} = {param(values[0])}")
+        else:
+            conditions.append(f"{quote(column)} IN ({', '.join(param(v) for v in values)})")
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    source = _table_sql(table, dialect)
+
+    group = re.search(r"\b(?:by|per|for each|each)\s+([a-z][a-z_ ]*)", text)
+    if top:
+        assert measure is not None
+        label = ", ".join(quote(c.name) for c in table.columns[:4] if c.name != measure.name)
+        sql = (f"SELECT {label}, {quote(measure.name)} FROM {source}{where} "
+               f"ORDER BY {quote(measure.name)} DESC LIMIT {int(top.group(1))}")
+    else:
+        value = "COUNT(*)" if aggregate == "COUNT" else f"{aggregate}({quote(measure.name)})"  # type: ignore[union-attr]
+        alias = quote("count" if aggregate == "COUNT" else f"{aggregate.lower()}_{measure.name}")  # type: ignore[union-attr]
+        dimension = _dimension(group.group(1), table, name, context, date_column, date_buckets, quote) if group else None
+        if group and dimension is None:
+            raise QuestionNotAnswerable(f"cannot group {name} by '{group.group(1).strip()}'; {HELP}")
+        if dimension:
+            expression, label = dimension
+            ordering = label if _is_period(group.group(1)) else f"{alias} DESC"  # type: ignore[union-attr]
+            sql = (f"SELECT {expression} AS {label}, {value} AS {alias} FROM {source}{where} "
+                   f"GROUP BY {expression} ORDER BY {ordering}")
+        else:
+            sql = f"SELECT {value} AS {alias} FROM {source}{where}"
+    planning_ms = (time.perf_counter() - started) * 1000
+
+    mark = time.perf_counter()
+    safe = context.validate(sql)
+    validation_ms = (time.perf_counter() - mark) * 1000
+    mark = time.perf_counter()
+    result = context.execute(safe, params)
+    execution_ms = (time.perf_counter() - mark) * 1000
+    return Answer(question=question, sql=safe.sql, parameters=params, result=result,
+                  explanation=f"rules planner on {name}", tables_used=list(safe.tables),
+                  attempts=[Attempt(safe.sql, params)], planner="rules", linked_tables=linked.names,
+                  timings={"linking": planning_ms, "llm": 0.0, "validation": validation_ms,
+                           "execution": execution_ms})
+
+
+# -- pieces ----------------------------------------------------------------------------
+def _quoter(dialect: str):
+    return lambda name: exp.to_identifier(name, quoted=True).sql(dialect=dialect)
+
+
+def _table_sql(table: Table, dialect: str) -> str:
+    node = exp.Table(this=exp.to_identifier(table.name, quoted=True),
+                     db=exp.to_identifier(table.schema, quoted=True) if table.schema else None)
+    return node.sql(dialect=dialect)
+
+
+def _column_terms(name: str, column: Column, context: PlanningContext) -> set[str]:
+    found = set(terms(column.name))
+    mapping = context.mappings.get(f"{name}.{column.name}")
+    if mapping:
+        for synonym in mapping.synonyms:
+            found.update(terms(synonym))
+    return found
+
+
+def _measure(table: Table, name: str, text: str, context: PlanningContext) -> Column | None:
+    keys = {c for fk in table.foreign_keys for c in fk.columns} | set(table.primary_key)
+    numeric = [c for c in table.columns
+               if NUMERIC.search(c.type) and c.name not in keys and not c.name.lower().endswith("_id")]
+    if not numeric:
+        return None
+    words = set(terms(text))
+    scored = sorted(numeric, key=lambda c: (-len(_column_terms(name, c, context) & words),
+                                            not MEASURE_NAMES.search(c.name)))
+    best = scored[0]
+    if _column_terms(name, best, context) & words or MEASURE_NAMES.search(best.name) or len(numeric) == 1:
+        return best
+    return None
+
+
+def _date_column(table: Table, name: str, text: str, context: PlanningContext) -> Column | None:
+    dated = [c for c in table.columns if TEMPORAL.search(c.type) or c.name.lower().endswith(("_at", "_date"))]
+    if not dated:
+        return None
+    words = set(terms(text))
+    mentioned = [c for c in dated if _column_terms(name, c, context) & words]
+    if mentioned:
+        return mentioned[0]
+    created = [c for c in dated if "creat" in c.name.lower()]
+    return (created or dated)[0]
+
+
+def _is_period(phrase: str) -> bool:
+    return phrase.split()[0] in {"day", "week", "month", "year"}
+
+
+def _dimension(phrase: str, table: Table, name: str, context: PlanningContext, date_column: Column | None,
+               buckets: Mapping[str, str] | None, quote) -> tuple[str, str] | None:
+    first = phrase.split()[0]
+    if first in {"day", "week", "month", "year"}:
+        if date_column is None or not buckets or first not in buckets:
+            return None
+        return buckets[first].format(column=quote(date_column.name)), quote(first)
+    wanted = set(terms(phrase))
+    for column in table.columns:
+        if _column_terms(name, column, context) & wanted:
+            return quote(column.name), quote(column.name)
+    return None
+
+
+def parse_period(text: str, today: dt.date) -> tuple[dt.date | None, dt.date | None] | None:
+    """``[start, end)`` of a date range named in ``text``, or None."""
+    tomorrow = today + dt.timedelta(days=1)
+    if re.search(r"\btoday\b", text):
+        return today, tomorrow
+    if re.search(r"\byesterday\b", text):
+        return today - dt.timedelta(days=1), today
+    week_start = today - dt.timedelta(days=today.weekday())
+    month_start = today.replace(day=1)
+    if re.search(r"\bthis week\b", text):
+        return week_start, tomorrow
+    if re.search(r"\blast week\b", text):
+        return week_start - dt.timedelta(days=7), week_start
+    if re.search(r"\bthis month\b", text):
+        return month_start, tomorrow
+    if re.search(r"\blast month\b", text):
+        return _add_months(month_start, -1), month_start
+    if re.search(r"\bthis year\b", text):
+        return today.replace(month=1, day=1), tomorrow
+    if re.search(r"\blast year\b", text):
+        return dt.date(today.year - 1, 1, 1), dt.date(today.year, 1, 1)
+    match = re.search(r"\b(?:last|past|previous)\s+(\d{1,4})\s+(day|week|month|year)s?\b", text)
+    if match:
+        count, unit = int(match.group(1)), match.group(2)
+        if unit == "day":
+            return today - dt.timedelta(days=count - 1), tomorrow
+        if unit == "week":
+            return today - dt.timedelta(days=7 * count - 1), tomorrow
+        if unit == "month":
+            return _add_months(today, -count) + dt.timedelta(days=1), tomorrow
+        return dt.date(today.year - count, today.month, today.day) + dt.timedelta(days=1), tomorrow
+    month_names = "|".join(sorted(MONTHS, key=len, reverse=True))
+    match = re.search(rf"\bsince\s+({month_names})(?:\s+(\d{{4}}))?\b", text)
+    if match:
+        month = MONTHS[match.group(1)]
+        year = int(match.group(2)) if match.group(2) else (today.year if month <= today.month else today.year - 1)
+        return dt.date(year, month, 1), None
+    match = re.search(r"\bsince\s+(\d{4})-(\d{2})-(\d{2})\b", text)
+    if match:
+        return dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3))), None
+    match = re.search(rf"\bin\s+({month_names})(?:\s+(\d{{4}}))?\b", text)
+    if match:
+        month = MONTHS[match.group(1)]
+        year = int(match.group(2)) if match.group(2) else (today.year if month <= today.month else today.year - 1)
+        start = dt.date(year, month, 1)
+        return start, _add_months(start, 1)
+    match = re.search(r"\b(?:in|during)\s+(\d{4})\b", text)
+    if match:
+        year = int(match.group(1))
+        return dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
+    return None
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    month_index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(month_index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(day.day, last))
