@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from nlquery.commands.ask import ask
 from nlquery.commands.common import Group
 from nlquery.commands.demo import demo
 from nlquery.commands.mappings import mappings
@@ -33,10 +34,11 @@ def cli() -> None:
       nlquery schema extract --url sqlite:///shop.db  # print a schema, no catalog
       nlquery sources add shop --url sqlite:///shop.db
       nlquery query shop "SELECT * FROM orders WHERE id = $1" -p 42
+      nlquery ask shop "How many customers signed up last month?"
     """
 
 
-for command in (demo, sources, schema, mappings, query):
+for command in (demo, sources, schema, mappings, query, ask):
     cli.add_command(command)
 
 

@@ -1,8 +1,9 @@
 """``nlquery demo``: the embedded default, end to end, offline.
 
-Builds the demo shop as a SQLite file under ``$NLQUERY_HOME/demo/`` (once), reads
-its schema, and runs sample reads through the same guarded path every query takes,
-plus a write attempt the guard refuses.
+Builds the demo shop as a SQLite file under ``$NLQUERY_HOME/demo/`` (once), registers
+it as the source ``demo-shop`` with semantic mappings, asks sample questions (with the
+configured LLM, else the offline rules planner), runs a parameterized SQL query, and
+shows the guard refusing a write.
 """
 
 from __future__ import annotations
@@ -13,20 +14,31 @@ from pathlib import Path
 from typing import Any
 
 from nlquery.engine import Engine
-from nlquery.errors import NLQueryError
+from nlquery.errors import DataSourceNotFound, NLQueryError
 from nlquery.paths import home
 from nlquery.shop import generate_shop, load_shop
 
-SAMPLE_QUERIES: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
-    ("Customers per country", "SELECT country, COUNT(*) AS customers FROM customers "
-     "GROUP BY country ORDER BY customers DESC LIMIT 5", ()),
-    ("Revenue by category ($1 = status)", "SELECT p.category, ROUND(SUM(i.quantity * i.unit_price), 2) AS revenue "
-     "FROM order_items AS i JOIN products AS p ON p.id = i.product_id "
-     "JOIN orders AS o ON o.id = i.order_id WHERE o.status = $1 "
-     "GROUP BY p.category ORDER BY revenue DESC", ("delivered",)),
-    ("Five latest orders", "SELECT o.id, c.name, o.total_amount, o.created_at FROM orders AS o "
-     "JOIN customers AS c ON c.id = o.customer_id ORDER BY o.created_at DESC LIMIT 5", ()),
+SOURCE = "demo-shop"
+MAPPINGS = {
+    "customers": {"description": "Customer accounts and profiles",
+                  "synonyms": ["users", "clients", "accounts", "members"]},
+    "customers.created_at": {"description": "When the customer signed up",
+                             "synonyms": ["signup date", "registration date", "joined date", "signed up"]},
+    "customers.country": {"description": "ISO country code", "synonyms": ["nation"]},
+    "orders": {"description": "Customer purchase orders", "synonyms": ["purchases", "transactions", "sales"]},
+    "orders.total_amount": {"description": "Total order value in USD",
+                            "synonyms": ["order total", "purchase amount", "sale value", "revenue"]},
+    "products": {"description": "Products for sale", "synonyms": ["items", "catalog"]},
+    "products.price": {"description": "Unit price in USD", "synonyms": ["cost"]},
+}
+QUESTIONS = (
+    "How many customers signed up last month?",
+    "What's the total sales this week?",
+    "How many orders per status?",
+    "Average order total by month this year",
 )
+SAMPLE_QUERY = ("SELECT country, COUNT(*) AS customers FROM customers WHERE created_at >= $1 "
+                "GROUP BY country ORDER BY customers DESC LIMIT 5")
 REFUSED_QUERY = "WITH gone AS (DELETE FROM orders RETURNING id) SELECT COUNT(*) FROM gone"
 
 
@@ -37,12 +49,13 @@ class DemoRun:
     database: Path
     created: bool
     tables: list[dict[str, Any]] = field(default_factory=list)
+    answers: list[dict[str, Any]] = field(default_factory=list)
     queries: list[dict[str, Any]] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"database": str(self.database), "created": self.created, "tables": self.tables,
-                "queries": self.queries, "refused": self.refused}
+        return {"database": str(self.database), "created": self.created, "source": SOURCE,
+                "tables": self.tables, "answers": self.answers, "queries": self.queries, "refused": self.refused}
 
 
 def demo_database(rebuild: bool = False) -> tuple[Path, bool]:
@@ -53,9 +66,11 @@ def demo_database(rebuild: bool = False) -> tuple[Path, bool]:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".building")
     partial.unlink(missing_ok=True)
-    with sqlite3.connect(partial) as conn:
+    conn = sqlite3.connect(partial)
+    try:
         load_shop(conn, "sqlite", "qmark", generate_shop())
-    conn.close()
+    finally:
+        conn.close()
     partial.replace(path)  # atomic: a crash mid-build never leaves a half-filled demo
     return path, True
 
@@ -64,15 +79,25 @@ def run_demo(rebuild: bool = False) -> DemoRun:
     path, created = demo_database(rebuild)
     run = DemoRun(database=path, created=created)
     with Engine() as engine:
-        shop = engine.connect("sqlite", database=str(path))
-        for table in engine.introspect(shop).tables:
-            run.tables.append({"name": table.name, "columns": len(table.columns),
-                               "foreign_keys": len(table.foreign_keys)})
-        for title, sql, params in SAMPLE_QUERIES:
-            result = engine.query(shop, sql, list(params))
-            run.queries.append({"title": title, "sql": sql, "parameters": list(params), **result.to_dict()})
         try:
-            engine.query(shop, REFUSED_QUERY)
+            engine.get_source(SOURCE)
+            if created:
+                engine.refresh_schema(SOURCE)
+        except DataSourceNotFound:
+            engine.add_source(SOURCE, "sqlite", {"database": str(path)}, "Demo shop: customers, products, orders")
+        engine.update_mappings(SOURCE, MAPPINGS)
+        for table in engine.schema(SOURCE).tables:
+            run.tables.append({"name": table.name, "columns": len(table.columns)})
+        for question in QUESTIONS:
+            try:
+                run.answers.append(engine.ask(SOURCE, question).to_dict(explain=False))
+            except NLQueryError as exc:
+                run.answers.append({"question": question, "error": exc.to_dict()})
+        result = engine.query(SOURCE, SAMPLE_QUERY, ["2026-01-01"])
+        run.queries.append({"title": "Customers who joined this year, per country", "sql": SAMPLE_QUERY,
+                            "parameters": ["2026-01-01"], **result.to_dict()})
+        try:
+            engine.query(SOURCE, REFUSED_QUERY)
         except NLQueryError as exc:
             run.refused = {"sql": REFUSED_QUERY, **exc.to_dict()}
     return run

@@ -18,9 +18,16 @@ def service_unavailable(service: str, reason: str) -> None:
     pytest.skip(f"{service} unavailable: {reason}")
 
 
+# The developer's own configuration must not change what a test sees.
+_ISOLATED = ("NLQUERY_CATALOG_URL", "NLQUERY_SECRET_KEY", "NLQUERY_LLM_BASE_URL", "NLQUERY_LLM_MODEL",
+             "NLQUERY_LLM_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL")
+
+
 @pytest.fixture(autouse=True)
 def nlquery_home(tmp_path, monkeypatch):
     """Every test gets its own NLQUERY_HOME: nothing leaks into the user's."""
     home = tmp_path / "nlquery-home"
     monkeypatch.setenv("NLQUERY_HOME", str(home))
+    for name in _ISOLATED:
+        monkeypatch.delenv(name, raising=False)
     return home

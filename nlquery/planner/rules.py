@@ -101,6 +101,8 @@ def ask_rules(question: str, context: PlanningContext, date_buckets: Mapping[str
                f"ORDER BY {quote(measure.name)} DESC LIMIT {int(top.group(1))}")
     else:
         value = "COUNT(*)" if aggregate == "COUNT" else f"{aggregate}({quote(measure.name)})"  # type: ignore[union-attr]
+        if aggregate in ("SUM", "AVG"):
+            value = f"ROUND({value}, 2)"  # money-like measures: no float noise in the answer
         alias = quote("count" if aggregate == "COUNT" else f"{aggregate.lower()}_{measure.name}")  # type: ignore[union-attr]
         dimension = _dimension(group.group(1), table, name, context, date_column, date_buckets, quote) if group else None
         if group and dimension is None:

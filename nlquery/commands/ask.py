@@ -1,0 +1,49 @@
+"""``nlquery ask``: a question in plain language, answered with one guarded read."""
+
+from __future__ import annotations
+
+import click
+from rich.markup import escape
+
+from nlquery.commands.common import engine, out, print_json, print_rows
+
+
+@click.command()
+@click.argument("name")
+@click.argument("question")
+@click.option("--planner", type=click.Choice(["auto", "llm", "rules"]), default="auto", show_default=True,
+              help="llm: the configured endpoint; rules: offline, simple questions; auto: llm if configured.")
+@click.option("--explain", is_flag=True, help="Also show linked tables, every attempt and timings.")
+@click.option("--max-rows", type=click.IntRange(min=0), default=1000, show_default=True)
+@click.option("--timezone", help="The asker's time zone, for 'today' and 'last month' (e.g. Europe/Paris).")
+@click.option("--json", "as_json", is_flag=True, help="Print {sql, parameters, columns, rows, ...} as JSON.")
+def ask(name: str, question: str, planner: str, explain: bool, max_rows: int, timezone: str | None,
+        as_json: bool) -> None:
+    """Ask a registered source a question.
+
+    The LLM planner needs NLQUERY_LLM_BASE_URL / NLQUERY_LLM_MODEL (any OpenAI-compatible
+    endpoint); without one, the offline rules planner answers counts, totals, averages,
+    minimums, maximums, top N and per-X breakdowns with date ranges.
+
+    \b
+    Examples:
+      nlquery ask demo-shop "How many customers signed up last month?"
+      nlquery ask sales "What's the total sales this week?" --explain
+    """
+    with engine() as e:
+        answer = e.ask(name, question, planner=planner, max_rows=max_rows, timezone=timezone)
+    if as_json:
+        print_json(answer.to_dict(explain=explain))
+        return
+    out.print(f"[dim]{escape(answer.sql)}[/dim]")
+    if answer.parameters:
+        out.print(f"[dim]parameters: {escape(str(answer.parameters))}[/dim]")
+    print_rows(answer.result.to_dict())
+    if explain:
+        out.print(f"planner: {answer.planner}{' (cached)' if answer.cached else ''}; "
+                  f"linked tables: {escape(', '.join(answer.linked_tables))}")
+        for number, attempt in enumerate(answer.attempts, 1):
+            verdict = f"error[{attempt.error['code']}]: {attempt.error['message']}" if attempt.error else "ran"
+            out.print(f"  attempt {number}: {escape(attempt.sql)}\n    -> {escape(verdict)}")
+        out.print("timings (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in answer.timings.items())
+                  + f"; tokens: {answer.usage['prompt_tokens']} in, {answer.usage['completion_tokens']} out")
