@@ -119,10 +119,15 @@ class SchemaLinker:
         scores: dict[str, float] = defaultdict(float)
         reasons: dict[str, list[str]] = defaultdict(list)
         question_terms = terms(question)
-        for term in question_terms:
+        present = set(question_terms)
+        for term in present:
             for name, weight, reason in self._postings.get(term, ()):
                 scores[name] += weight
                 reasons[name].append(reason)
+        for name in list(scores):
+            # Every word of the table's own name asked for: "orders" beats "order_lines".
+            if set(terms(self._tables[name].name)) <= present:
+                scores[name] += 1.0
         joined = " ".join(question_terms)
         for phrase, targets in self._phrases.items():
             if re.search(rf"(^| ){re.escape(phrase)}( |$)", joined):
