@@ -14,6 +14,7 @@ import click
 from nlquery.commands.ask import ask
 from nlquery.commands.common import Group
 from nlquery.commands.demo import demo
+from nlquery.commands.examples import examples
 from nlquery.commands.mappings import mappings
 from nlquery.commands.query import query
 from nlquery.commands.schema import schema
@@ -38,7 +39,7 @@ def cli() -> None:
     """
 
 
-for command in (demo, sources, schema, mappings, query, ask):
+for command in (demo, sources, schema, mappings, query, ask, examples):
     cli.add_command(command)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,17 @@ from nlquery.catalog import hints as value_hints
 from nlquery.errors import InvalidRequest, NLQueryError, QuestionNotAnswerable, connector_errors
 from nlquery.guard import Policy, SafeQuery, validate_sql
 from nlquery.paths import home as default_home
-from nlquery.planner import Answer, LLMClient, LLMConfig, PlanningContext, SchemaLinker, ask_llm, ask_rules
+from nlquery.planner import (
+    Answer,
+    Attempt,
+    LLMClient,
+    LLMConfig,
+    PlanningContext,
+    SchemaLinker,
+    ask_llm,
+    ask_rules,
+    examples,
+)
 
 __all__ = ["Engine", "RefreshResult"]
 
@@ -233,6 +244,12 @@ class Engine:
         record = self.catalog.get_source(source)
         connector = self._connector(record)
         context = self._planning_context(record, connector, max_rows, timezone, today)
+        similar = examples.most_similar(question, self.catalog.list_examples(record.id))
+        context.examples = [example for _, example in similar]
+        if similar and similar[0][0] >= examples.NEAR_EXACT and planner != "rules":
+            reused = self._reuse_example(question, similar[0][1], context)
+            if reused is not None:
+                return reused
         use_llm = planner == "llm" or (planner == "auto" and self.llm.configured)
         buckets = getattr(connector, "date_buckets", None)
         if not use_llm:
@@ -245,6 +262,32 @@ class Engine:
         if self._llm_client is None:
             self._llm_client = LLMClient(self.llm)
         return ask_llm(question, context, self._llm_client, max_attempts=max_attempts)
+
+    def _reuse_example(self, question: str, example: Any, context: PlanningContext) -> Answer | None:
+        safe = context.validate(example.sql)
+        if safe.parameter_count:
+            return None  # its values came from another question: only a few-shot example
+        started = time.perf_counter()
+        result = context.execute(safe, [])
+        return Answer(question=question, sql=safe.sql, parameters=[], result=result,
+                      explanation=f"verified example: {example.question}", tables_used=list(safe.tables),
+                      attempts=[Attempt(safe.sql, [])], planner="example", cached=True,
+                      timings={"linking": 0.0, "llm": 0.0, "validation": 0.0,
+                               "execution": (time.perf_counter() - started) * 1000})
+
+    def add_example(self, source: str, question: str, sql: str) -> dict[str, Any]:
+        """Store a verified question -> SQL pair (checked by the guard against the source)."""
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidRequest("the question is empty")
+        record = self.catalog.get_source(source)
+        self.validate(record.id, sql)
+        return self.catalog.add_example(record.id, question, sql)
+
+    def list_examples(self, source: str) -> list[dict[str, Any]]:
+        return self.catalog.list_examples(self.catalog.get_source(source).id)
+
+    def remove_example(self, source: str, example_id: str) -> None:
+        self.catalog.remove_example(self.catalog.get_source(source).id, example_id)
 
     def _planning_context(self, record: SourceRecord, connector: connectors.Connector, max_rows: int | None,
                           timezone: str | None, today: Any) -> PlanningContext:

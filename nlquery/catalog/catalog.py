@@ -25,7 +25,7 @@ from connectors.models import Schema
 from nlquery.catalog import store
 from nlquery.catalog.diff import schema_diff
 from nlquery.catalog.secrets import SecretBox
-from nlquery.catalog.store import Store, dumps, mappings, now, snapshots, sources
+from nlquery.catalog.store import Store, dumps, examples, mappings, now, snapshots, sources
 from nlquery.errors import DataSourceNotFound, InvalidRequest
 from nlquery.guard import Policy
 from nlquery.semantic import SemanticMapping
@@ -247,7 +247,7 @@ class Catalog:
     def remove_source(self, name_or_id: str) -> SourceRecord:
         record = self.get_source(name_or_id)
         with self.store.transaction() as conn:
-            for table in (mappings, snapshots):  # explicit: SQLite may run without FK cascades
+            for table in (mappings, snapshots, examples):  # explicit: SQLite may run without FK cascades
                 conn.execute(sa.delete(table).where(table.c.source_id == record.id))
             conn.execute(sa.delete(sources).where(sources.c.id == record.id))
         return record
@@ -323,6 +323,29 @@ class Catalog:
                      "synonyms": dumps(m.synonyms), "updated_at": stamp}
                     for key, m in updated.items()
                 ])
+
+
+    # -- verified examples ----------------------------------------------------------
+    def add_example(self, source_id: str, question: str, sql: str) -> dict[str, Any]:
+        row = {"id": f"ex_{random_ids.token_hex(6)}", "source_id": source_id, "question": question.strip(),
+               "sql": sql.strip(), "created_at": now()}
+        with self.store.transaction() as conn:
+            conn.execute(sa.insert(examples).values(**row))
+        return {k: v for k, v in row.items() if k != "source_id"} | {"created_at": _iso(row["created_at"])}
+
+    def list_examples(self, source_id: str) -> list[dict[str, Any]]:
+        with self.store.transaction() as conn:
+            rows = conn.execute(sa.select(examples).where(examples.c.source_id == source_id)
+                                .order_by(examples.c.created_at, examples.c.id)).mappings().all()
+        return [{"id": r["id"], "question": r["question"], "sql": r["sql"], "created_at": _iso(r["created_at"])}
+                for r in rows]
+
+    def remove_example(self, source_id: str, example_id: str) -> None:
+        with self.store.transaction() as conn:
+            deleted = conn.execute(sa.delete(examples).where(
+                (examples.c.source_id == source_id) & (examples.c.id == example_id))).rowcount
+        if not deleted:
+            raise DataSourceNotFound(f"no example {example_id!r} on this source")
 
 
 def _record(row: Any) -> SourceRecord:

@@ -64,15 +64,30 @@ mappings = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-SCHEMA_VERSION = 1
+examples = sa.Table(
+    "nlq_examples", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("source_id", sa.String(40), sa.ForeignKey("nlq_sources.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("sql", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+SCHEMA_VERSION = 2
+_V1_TABLES = [meta, sources, snapshots, mappings]
 
 
 def _create_v1(conn: Connection) -> None:
-    metadata.create_all(conn)
+    metadata.create_all(conn, tables=_V1_TABLES)
+
+
+def _add_examples(conn: Connection) -> None:
+    examples.create(conn, checkfirst=True)
 
 
 # version reached -> step that reaches it from the one before
-UPGRADES: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+UPGRADES: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _add_examples}
 
 
 def now() -> dt.datetime:

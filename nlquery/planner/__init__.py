@@ -7,6 +7,7 @@
 * :mod:`nlquery.planner.rules`: simple questions without an LLM.
 """
 
+from nlquery.planner import examples
 from nlquery.planner.answer import Answer, Attempt
 from nlquery.planner.linking import LinkedSchema, SchemaLinker
 from nlquery.planner.llm import LLMClient, LLMConfig, parse_candidate
@@ -14,4 +15,4 @@ from nlquery.planner.pipeline import PlanningContext, ask_llm
 from nlquery.planner.rules import ask_rules
 
 __all__ = ["Answer", "Attempt", "LLMClient", "LLMConfig", "LinkedSchema", "PlanningContext", "SchemaLinker",
-           "ask_llm", "ask_rules", "parse_candidate"]
+           "ask_llm", "ask_rules", "examples", "parse_candidate"]
