@@ -6,12 +6,13 @@ import sys
 
 import click
 
-from benchmarks import catalog, guard, introspection
+from benchmarks import catalog, guard, introspection, nl
 
 BENCHMARKS: dict[str, click.Command] = {
     "introspection": introspection.main,
     "guard": guard.main,
     "catalog": catalog.main,
+    "nl": nl.main,
 }
 
 

@@ -39,6 +39,15 @@ AGGREGATES = [  # first match wins: "total number of" is a count
     ("MIN", re.compile(r"\bmin(imum)?\b|\blowest\b|\bsmallest\b|\bcheapest\b")),
     ("SUM", re.compile(r"\btotal\b|\bsum\b")),
 ]
+# Beyond the declared forms: negation, distinctness, comparisons, ratios, nested aggregates.
+OUT_OF_SCOPE = re.compile(
+    r"\b(no|not|never|without|distinct|unique|more than|less than|fewer than|at least|at most|"
+    r"share|percent|percentage|ratio|average number|per order|each order)\b"
+)
+SUPERLATIVE_TOP = re.compile(
+    r"\b(?:top|the)\s+(\d{1,4})\s+(?:most expensive|cheapest|highest|lowest|largest|smallest|biggest|best|"
+    r"most recent|latest)?\s*([a-z]+)"
+)
 HELP = ("the offline planner answers counts, totals, averages, minimums, maximums, top N and per-X "
         "breakdowns of one table, with date ranges and stored values; configure an LLM "
         "(NLQUERY_LLM_BASE_URL, NLQUERY_LLM_MODEL) for other questions")
@@ -50,8 +59,15 @@ def ask_rules(question: str, context: PlanningContext, date_buckets: Mapping[str
     linked = context.linker.link(question)
     if not linked.tables or linked.scores.get(linked.names[0], 0) <= 0:
         raise QuestionNotAnswerable(f"no table matches the question; {HELP}")
+    if OUT_OF_SCOPE.search(text):
+        raise QuestionNotAnswerable(f"the question needs more than one table or a negation, comparison or "
+                                    f"ratio; {HELP}")
     table = linked.tables[0]
     name = context.schema.qualified_name(table)
+    other_values = [k for k in linked.matched_values if k.rsplit(".", 1)[0] != name]
+    if other_values:
+        raise QuestionNotAnswerable(f"the question filters on {', '.join(other_values)}, another table than "
+                                    f"{name}; {HELP}")
     dialect = context.dialect
     quote = _quoter(dialect)
     params: list[Any] = []
@@ -60,7 +76,12 @@ def ask_rules(question: str, context: PlanningContext, date_buckets: Mapping[str
         params.append(value)
         return f"${len(params)}"
 
-    top = re.search(r"\btop (\d{1,4})\b", text)
+    top = SUPERLATIVE_TOP.search(text)
+    if top and not re.search(r"\b(top|most|least|highest|lowest|largest|smallest|biggest|best|cheapest|latest)\b",
+                             text):
+        top = None
+    if top and set(terms(top.group(2))) and not set(terms(top.group(2))) & _table_terms(name, table, context):
+        raise QuestionNotAnswerable(f"the question ranks {top.group(2)}, not rows of {name}; {HELP}")
     aggregate = None if top else next((fn for fn, pattern in AGGREGATES if pattern.search(text)), None)
     if not top and aggregate is None:
         raise QuestionNotAnswerable(f"the question asks for no count, total, average, minimum, maximum or top N; {HELP}")
@@ -97,8 +118,9 @@ def ask_rules(question: str, context: PlanningContext, date_buckets: Mapping[str
     if top:
         assert measure is not None
         label = ", ".join(quote(c.name) for c in table.columns[:4] if c.name != measure.name)
+        direction = "ASC" if re.search(r"\b(cheapest|lowest|smallest|least)\b", text) else "DESC"
         sql = (f"SELECT {label}, {quote(measure.name)} FROM {source}{where} "
-               f"ORDER BY {quote(measure.name)} DESC LIMIT {int(top.group(1))}")
+               f"ORDER BY {quote(measure.name)} {direction} LIMIT {int(top.group(1))}")
     else:
         value = "COUNT(*)" if aggregate == "COUNT" else f"{aggregate}({quote(measure.name)})"  # type: ignore[union-attr]
         if aggregate in ("SUM", "AVG"):
@@ -155,13 +177,23 @@ def _measure(table: Table, name: str, text: str, context: PlanningContext) -> Co
                if NUMERIC.search(c.type) and c.name not in keys and not c.name.lower().endswith("_id")]
     if not numeric:
         return None
-    words = set(terms(text))
+    words = set(terms(text)) | ({"price"} if re.search(r"\b(expensive|cheap|cheapest)\b", text) else set())
     scored = sorted(numeric, key=lambda c: (-len(_column_terms(name, c, context) & words),
                                             not MEASURE_NAMES.search(c.name)))
     best = scored[0]
-    if _column_terms(name, best, context) & words or MEASURE_NAMES.search(best.name) or len(numeric) == 1:
+    # The question must name the measure (or the table have only one): never guess one.
+    if _column_terms(name, best, context) & words or len(numeric) == 1:
         return best
     return None
+
+
+def _table_terms(name: str, table: Table, context: PlanningContext) -> set[str]:
+    found = set(terms(table.name))
+    mapping = context.mappings.get(name)
+    if mapping:
+        for synonym in mapping.synonyms:
+            found.update(terms(synonym))
+    return found
 
 
 def _date_column(table: Table, name: str, text: str, context: PlanningContext) -> Column | None:
