@@ -25,7 +25,7 @@ from typing import Any
 import click
 
 from benchmarks.harness import report
-from benchmarks.nl_questions import QUESTIONS, TODAY
+from benchmarks.nl_questions import QUESTIONS, gold_sql
 from nlquery import Engine
 from nlquery.demo import MAPPINGS
 from nlquery.errors import NLQueryError
@@ -57,11 +57,11 @@ def same_result(gold: list[list[Any]], got: list[list[Any]]) -> bool:
     return False
 
 
-def naive(client: LLMClient, engine: Engine, question: str) -> tuple[list[list[Any]] | None, int, float]:
+def naive(client: LLMClient, engine: Engine, question: str,
+          today: dt.date) -> tuple[list[list[Any]] | None, int, float]:
     schema = engine.schema("shop")
     linked = LinkedSchema(schema=schema, tables=schema.tables, scores={})
-    messages = build_messages(question, "sqlite", render_schema(linked, {}, {}),
-                              today=dt.date.fromisoformat(TODAY))
+    messages = build_messages(question, "sqlite", render_schema(linked, {}, {}), today=today)
     completion = client.complete(messages)
     candidate = parse_candidate(completion.text)
     if candidate is None:
@@ -87,11 +87,12 @@ def main(suite: str, planners: str, limit: int | None, as_json: bool) -> None:
     if {"ours", "naive"} & set(wanted) and not config.configured:
         raise click.UsageError("ours/naive need NLQUERY_LLM_BASE_URL (try ../shared/tools/local-llm start), "
                                "or use --planners rules")
+    today = dt.date.today()  # the shop ends today: models may use the database's clock
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "shop.db"
         conn = sqlite3.connect(path)
-        load_shop(conn, "sqlite", "qmark", generate_shop(end=dt.date.fromisoformat(TODAY)))
-        gold = [[list(r) for r in conn.execute(sql).fetchall()] for _, sql, _ in questions]
+        load_shop(conn, "sqlite", "qmark", generate_shop(end=today))
+        gold = [[list(r) for r in conn.execute(gold_sql(sql, today)).fetchall()] for _, sql, _ in questions]
         conn.close()
         stats = {p: {"correct": 0, "declined": 0, "prompt_tokens": 0, "latency_ms": 0.0, "synonym_correct": 0}
                  for p in wanted}
@@ -107,10 +108,10 @@ def main(suite: str, planners: str, limit: int | None, as_json: bool) -> None:
                     tokens, rows, declined = 0, None, False
                     try:
                         if planner == "naive":
-                            rows, tokens, _ = naive(client, engine, question)  # type: ignore[arg-type]
+                            rows, tokens, _ = naive(client, engine, question, today)  # type: ignore[arg-type]
                         else:
                             answer = engine.ask("shop", question, planner="llm" if planner == "ours" else "rules",
-                                                today=dt.date.fromisoformat(TODAY), max_rows=10_000)
+                                                today=today, max_rows=10_000)
                             rows, tokens = answer.result.rows, answer.usage["prompt_tokens"]
                     except NLQueryError as exc:
                         declined = planner == "rules" and exc.code == "question_not_answerable"

@@ -1,23 +1,43 @@
 """The demo-shop question set: (question, gold SQL in SQLite, uses a synonym).
 
-Dates are relative to the fixed shop (today = 2026-06-30). Results are compared, not
-SQL text: a different query with the same result set counts as correct.
+The shop ends today and the gold SQL's dates are computed from today (``{month_start}``
+and the like, filled by :func:`gold_sql`), so a model that uses the database's own clock
+(``date('now')``) is judged fairly. Results are compared, not SQL text.
 """
 
-TODAY = "2026-06-30"
+import datetime as dt
+
+
+def dates(today: dt.date) -> dict[str, str]:
+    month_start = today.replace(day=1)
+    last_month_start = (month_start - dt.timedelta(days=1)).replace(day=1)
+    week_start = today - dt.timedelta(days=today.weekday())
+    return {
+        "today": today.isoformat(), "tomorrow": (today + dt.timedelta(days=1)).isoformat(),
+        "yesterday": (today - dt.timedelta(days=1)).isoformat(),
+        "week_start": week_start.isoformat(), "last_week_start": (week_start - dt.timedelta(days=7)).isoformat(),
+        "month_start": month_start.isoformat(), "last_month_start": last_month_start.isoformat(),
+        "year_start": today.replace(month=1, day=1).isoformat(), "year": str(today.year),
+        "last_year": str(today.year - 1), "d30": (today - dt.timedelta(days=29)).isoformat(),
+    }
+
+
+def gold_sql(sql: str, today: dt.date) -> str:
+    return sql.format(**dates(today)) if "{" in sql else sql
+
 
 QUESTIONS: list[tuple[str, str, bool]] = [
     # counts
     ("How many customers are there?", "SELECT COUNT(*) FROM customers", False),
     ("How many users do we have?", "SELECT COUNT(*) FROM customers", True),
     ("How many clients signed up last month?",
-     "SELECT COUNT(*) FROM customers WHERE created_at >= '2026-05-01' AND created_at < '2026-06-01'", True),
-    ("How many members joined in 2025?",
-     "SELECT COUNT(*) FROM customers WHERE created_at >= '2025-01-01' AND created_at < '2026-01-01'", True),
+     "SELECT COUNT(*) FROM customers WHERE created_at >= '{last_month_start}' AND created_at < '{month_start}'", True),
+    ("How many members joined last year?",
+     "SELECT COUNT(*) FROM customers WHERE created_at >= '{last_year}-01-01' AND created_at < '{year}-01-01'", True),
     ("How many orders were placed yesterday?",
-     "SELECT COUNT(*) FROM orders WHERE created_at >= '2026-06-29' AND created_at < '2026-06-30'", False),
+     "SELECT COUNT(*) FROM orders WHERE created_at >= '{yesterday}' AND created_at < '{today}'", False),
     ("How many purchases this month?",
-     "SELECT COUNT(*) FROM orders WHERE created_at >= '2026-06-01' AND created_at < '2026-07-01'", True),
+     "SELECT COUNT(*) FROM orders WHERE created_at >= '{month_start}' AND created_at < '{tomorrow}'", True),
     ("How many transactions were refunded?", "SELECT COUNT(*) FROM orders WHERE status = 'refunded'", True),
     ("How many products are there?", "SELECT COUNT(*) FROM products", False),
     ("How many items are in the catalog?", "SELECT COUNT(*) FROM products", True),
@@ -25,23 +45,23 @@ QUESTIONS: list[tuple[str, str, bool]] = [
     ("How many customers live in Toronto?", "SELECT COUNT(*) FROM customers WHERE city = 'Toronto'", False),
     ("How many customers are from CA?", "SELECT COUNT(*) FROM customers WHERE country = 'CA'", False),
     ("How many orders were delivered last week?",
-     "SELECT COUNT(*) FROM orders WHERE status = 'delivered' AND created_at >= '2026-06-22' "
-     "AND created_at < '2026-06-29'", False),
+     "SELECT COUNT(*) FROM orders WHERE status = 'delivered' AND created_at >= '{last_week_start}' "
+     "AND created_at < '{week_start}'", False),
     ("How many customers have no city?", "SELECT COUNT(*) FROM customers WHERE city IS NULL", False),
     ("How many order items are there?", "SELECT COUNT(*) FROM order_items", False),
     # sums and averages
     ("What's the total sales this week?",
-     "SELECT ROUND(SUM(total_amount), 2) FROM orders WHERE created_at >= '2026-06-29' AND created_at < '2026-07-01'",
+     "SELECT ROUND(SUM(total_amount), 2) FROM orders WHERE created_at >= '{week_start}' AND created_at < '{tomorrow}'",
      True),
-    ("What is the total revenue in 2025?",
-     "SELECT ROUND(SUM(total_amount), 2) FROM orders WHERE created_at >= '2025-01-01' AND created_at < '2026-01-01'",
+    ("What is the total revenue last year?",
+     "SELECT ROUND(SUM(total_amount), 2) FROM orders WHERE created_at >= '{last_year}-01-01' AND created_at < '{year}-01-01'",
      True),
     ("What is the average order total?", "SELECT ROUND(AVG(total_amount), 2) FROM orders", True),
     ("What is the average product price?", "SELECT ROUND(AVG(price), 2) FROM products", False),
     ("Total order value of delivered orders",
      "SELECT ROUND(SUM(total_amount), 2) FROM orders WHERE status = 'delivered'", False),
     ("Average purchase amount last month",
-     "SELECT ROUND(AVG(total_amount), 2) FROM orders WHERE created_at >= '2026-05-01' AND created_at < '2026-06-01'",
+     "SELECT ROUND(AVG(total_amount), 2) FROM orders WHERE created_at >= '{last_month_start}' AND created_at < '{month_start}'",
      True),
     ("What is the highest order total?", "SELECT MAX(total_amount) FROM orders", False),
     ("What is the cheapest product price?", "SELECT MIN(price) FROM products", False),
@@ -57,12 +77,12 @@ QUESTIONS: list[tuple[str, str, bool]] = [
      "SELECT status, ROUND(SUM(total_amount), 2) FROM orders GROUP BY status", True),
     ("Average product price by category",
      "SELECT category, ROUND(AVG(price), 2) FROM products GROUP BY category", False),
-    ("Number of signups by month in 2025",
-     "SELECT strftime('%Y-%m', created_at), COUNT(*) FROM customers WHERE created_at >= '2025-01-01' "
-     "AND created_at < '2026-01-01' GROUP BY 1", True),
+    ("Number of signups by month last year",
+     "SELECT strftime('%Y-%m', created_at), COUNT(*) FROM customers WHERE created_at >= '{last_year}-01-01' "
+     "AND created_at < '{year}-01-01' GROUP BY 1", True),
     ("Orders per month this year",
-     "SELECT strftime('%Y-%m', created_at), COUNT(*) FROM orders WHERE created_at >= '2026-01-01' "
-     "AND created_at < '2026-07-01' GROUP BY 1", False),
+     "SELECT strftime('%Y-%m', created_at), COUNT(*) FROM orders WHERE created_at >= '{year_start}' "
+     "AND created_at < '{tomorrow}' GROUP BY 1", False),
     ("How many customers per city in Canada (CA)?",
      "SELECT city, COUNT(*) FROM customers WHERE country = 'CA' GROUP BY city", False),
     # top N and lists
@@ -74,7 +94,7 @@ QUESTIONS: list[tuple[str, str, bool]] = [
     ("Which countries do our clients come from?", "SELECT DISTINCT country FROM customers", True),
     ("Show the 5 most recent orders", "SELECT id FROM orders ORDER BY created_at DESC LIMIT 5", False),
     ("Names of customers who signed up today",
-     "SELECT name FROM customers WHERE created_at >= '2026-06-30'", True),
+     "SELECT name FROM customers WHERE created_at >= '{today}'", True),
     # joins
     ("How many orders did customers from Germany (DE) place?",
      "SELECT COUNT(*) FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.country = 'DE'", False),
@@ -98,11 +118,11 @@ QUESTIONS: list[tuple[str, str, bool]] = [
     ("How many customers have never ordered?",
      "SELECT COUNT(*) FROM customers c WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id)", False),
     ("How many distinct clients bought something last month?",
-     "SELECT COUNT(DISTINCT customer_id) FROM orders WHERE created_at >= '2026-05-01' AND created_at < '2026-06-01'",
+     "SELECT COUNT(DISTINCT customer_id) FROM orders WHERE created_at >= '{last_month_start}' AND created_at < '{month_start}'",
      True),
     ("Revenue from customers in the US this year",
      "SELECT ROUND(SUM(o.total_amount), 2) FROM orders o JOIN customers c ON c.id = o.customer_id "
-     "WHERE c.country = 'US' AND o.created_at >= '2026-01-01'", True),
+     "WHERE c.country = 'US' AND o.created_at >= '{year_start}'", True),
     ("Which city has the most customers?",
      "SELECT city FROM customers WHERE city IS NOT NULL GROUP BY city ORDER BY COUNT(*) DESC, city LIMIT 1", False),
     ("How many orders contain more than 2 items?",

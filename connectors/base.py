@@ -186,12 +186,15 @@ class DBAPIConnector(abc.ABC):
         self.execute("SELECT 1", max_rows=1, timeout_s=10)
 
     def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            try:
-                conn.close()
-            except Exception:  # closing a broken connection must not mask the real error
-                pass
+        # Under the lock: closing a connection another thread is reading from crashes
+        # some drivers (sqlite3 segfaults).
+        with self._lock:
+            if self._conn is not None:
+                conn, self._conn = self._conn, None
+                try:
+                    conn.close()
+                except Exception:  # closing a broken connection must not mask the real error
+                    pass
 
     def __enter__(self) -> DBAPIConnector:
         return self

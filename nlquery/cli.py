@@ -18,6 +18,7 @@ from nlquery.commands.examples import examples
 from nlquery.commands.mappings import mappings
 from nlquery.commands.query import query
 from nlquery.commands.schema import schema
+from nlquery.commands.serve import serve, tool_definition
 from nlquery.commands.sources import sources
 
 
@@ -39,7 +40,7 @@ def cli() -> None:
     """
 
 
-for command in (demo, sources, schema, mappings, query, ask, examples):
+for command in (demo, sources, schema, mappings, query, ask, examples, serve, tool_definition):
     cli.add_command(command)
 
 

@@ -90,14 +90,15 @@ class Engine:
         self._catalog: Catalog | None = None
         self._open: list[connectors.Connector] = []
         self._pool: dict[str, connectors.Connector] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     @property
     def catalog(self) -> Catalog:
-        """The catalog, opened on first use."""
-        if self._catalog is None:
-            self._catalog = Catalog(self.home or default_home(), self.catalog_url)
-        return self._catalog
+        """The catalog, opened on first use (once, whichever thread asks first)."""
+        with self._lock:
+            if self._catalog is None:
+                self._catalog = Catalog(self.home or default_home(), self.catalog_url)
+            return self._catalog
 
     # -- sources ---------------------------------------------------------------------
     def add_source(self, name: str, type: str, connection: Mapping[str, Any], description: str = "", *,
@@ -163,6 +164,12 @@ class Engine:
             reason = exc.message
         self.catalog.set_status(record.id, status=status, status_reason=reason)
         return status
+
+    def mark_extracting(self, name_or_id: str) -> dict[str, Any]:
+        """Set ``schema_status`` to extracting before a background refresh starts."""
+        record = self.catalog.get_source(name_or_id)
+        self.catalog.set_status(record.id, schema_status="extracting", schema_error=None)
+        return self.get_source(record.id)
 
     # -- schemas ---------------------------------------------------------------------
     def refresh_schema(self, name_or_id: str, *, progress: ProgressCallback | None = None) -> RefreshResult:

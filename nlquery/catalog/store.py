@@ -103,7 +103,12 @@ class Store:
             self.engine: Engine = sa.create_engine(url, future=True, **_engine_options(url))
             if url.startswith("sqlite"):
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-            self._upgrade()
+            try:
+                self._upgrade()
+            except SQLAlchemyError:
+                # Another process created or upgraded the catalog between our check and
+                # our step: its work is done, so look again.
+                self._upgrade()
         except SQLAlchemyError as exc:
             raise CatalogUnavailable(f"cannot open the catalog at {label}: {_reason(exc)}") from None
 

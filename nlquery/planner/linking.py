@@ -127,7 +127,7 @@ class SchemaLinker:
         for name in list(scores):
             # Every word of the table's own name asked for: "orders" beats "order_lines".
             if set(terms(self._tables[name].name)) <= present:
-                scores[name] += 1.0
+                scores[name] += 2.0
         joined = " ".join(question_terms)
         for phrase, targets in self._phrases.items():
             if re.search(rf"(^| ){re.escape(phrase)}( |$)", joined):

@@ -1,0 +1,83 @@
+"""Fixed-window rate limits per token and resource, in process or in Redis.
+
+Resources (the spec's buckets): ``data_sources:queries`` for ``/query`` and ``/ask``
+(100/min by default) and ``api:global`` for every call (1,000/min). The Redis
+backend lets several replicas share the same counters.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+WINDOW_S = 60
+
+
+@dataclass(frozen=True)
+class Verdict:
+    resource: str
+    limit: int
+    remaining: int
+    reset: int  # unix time when the window ends
+    allowed: bool
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, self.reset - int(time.time()))
+
+    def headers(self) -> dict[str, str]:
+        return {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.remaining),
+                "X-RateLimit-Reset": str(self.reset), "X-RateLimit-Resource": self.resource}
+
+
+class Counter(Protocol):
+    def hit(self, key: str, window_end: int) -> int: ...
+
+
+class MemoryCounter:
+    """Counters in this process (one replica)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str, window_end: int) -> int:
+        with self._lock:
+            end, count = self._counts.get(key, (window_end, 0))
+            if end != window_end:
+                count = 0
+            self._counts[key] = (window_end, count + 1)
+            if len(self._counts) > 100_000:  # forget finished windows
+                now = int(time.time())
+                self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
+            return count + 1
+
+
+class RedisCounter:
+    """Counters in Redis (shared by every replica): INCR + EXPIRE in one round trip."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=2)
+
+    def hit(self, key: str, window_end: int) -> int:
+        pipe = self._redis.pipeline()
+        pipe.incr(f"nlquery:rl:{key}:{window_end}")
+        pipe.expireat(f"nlquery:rl:{key}:{window_end}", window_end + 5)
+        count, _ = pipe.execute()
+        return int(count)
+
+
+class RateLimiter:
+    def __init__(self, limits: dict[str, int], counter: Any | None = None) -> None:
+        self.limits = limits
+        self.counter = counter or MemoryCounter()
+
+    def check(self, subject: str, resource: str) -> Verdict:
+        limit = self.limits[resource]
+        window_end = (int(time.time()) // WINDOW_S + 1) * WINDOW_S
+        count = self.counter.hit(f"{subject}:{resource}", window_end)
+        return Verdict(resource, limit, max(0, limit - count), window_end, count <= limit)
