@@ -83,6 +83,26 @@ class AskBody(_Body):
     timezone: str | None = None
 
 
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    resource: str | None = None
+    retry_after: int | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in ((400, "Bad query or source"), (401, "Missing or invalid token"),
+                                (403, "Hidden by the exposure policy"), (404, "Unknown data source"),
+                                (422, "Invalid request or unanswerable question"), (429, "Rate limited"),
+                                (500, "Internal error"), (503, "LLM or catalog unavailable"))
+}
+
+
 def _envelope(error: NLQueryError, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": {**error.to_dict(), **extra}}, status_code=error.http_status)
 
@@ -167,9 +187,15 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         return _envelope(InvalidRequest(problems or "invalid request"))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
-        return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code)
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # every method of every route on this path, not the first route's
+            methods = {m for route in app.routes if getattr(route, "path_regex", None)
+                       and route.path_regex.match(request.url.path) for m in getattr(route, "methods", ())}
+            headers["Allow"] = ", ".join(sorted(methods - {"HEAD"}))
+        return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code,
+                            headers=headers)
 
     @app.exception_handler(Exception)
     async def internal_error(_: Request, exc: Exception) -> JSONResponse:
@@ -188,7 +214,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
             return _envelope(exc)
         return JSONResponse({"status": "ready"})
 
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
     @api.post("/data-sources", status_code=201)
     def create_source(body: CreateSource) -> dict[str, Any]:
