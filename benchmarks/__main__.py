@@ -6,13 +6,14 @@ import sys
 
 import click
 
-from benchmarks import catalog, guard, introspection, nl
+from benchmarks import catalog, guard, http, introspection, nl
 
 BENCHMARKS: dict[str, click.Command] = {
     "introspection": introspection.main,
     "guard": guard.main,
     "catalog": catalog.main,
     "nl": nl.main,
+    "http": http.main,
 }
 
 

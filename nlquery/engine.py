@@ -84,6 +84,9 @@ class Engine:
         self.rules_first = rules_first
         self._llm_client: LLMClient | None = None
         self._linkers: dict[tuple[str, int, str], SchemaLinker] = {}
+        self._snapshots: dict[str, Any] = {}  # source id -> its latest Snapshot, by version
+        # name or id -> (expiry, record, snapshot): queries skip the catalog for a moment.
+        self._resolved: dict[str, tuple[float, SourceRecord, Any]] = {}
         self.catalog_url = catalog_url or os.environ.get("NLQUERY_CATALOG_URL") or None
         self.max_rows = max_rows
         self.timeout_s = timeout_s
@@ -189,6 +192,7 @@ class Engine:
             raise
         self.catalog.set_status(record.id, schema_status="ready", schema_error=None,
                                 status="connected", status_reason=None)
+        self._resolved.clear()
         stale = semantic.stale_keys(self.catalog.get_mappings(record.id), schema)
         return RefreshResult(record.name, snapshot.version, schema, snapshot.diff, stale, len(hints))
 
@@ -298,10 +302,10 @@ class Engine:
 
     def _planning_context(self, record: SourceRecord, connector: connectors.Connector, max_rows: int | None,
                           timezone: str | None, today: Any) -> PlanningContext:
-        snapshot = self.catalog.latest_snapshot(record.id)
+        snapshot = self._latest_snapshot(record.id)
         if snapshot is None:
             self.refresh_schema(record.id)
-            snapshot = self.catalog.latest_snapshot(record.id)
+            snapshot = self._latest_snapshot(record.id)
         assert snapshot is not None
         mappings = self.catalog.get_mappings(record.id)
         fingerprint = repr(sorted((k, m.description, tuple(m.synonyms)) for k, m in mappings.items()))
@@ -368,13 +372,35 @@ class Engine:
         with connector_errors():
             return source.introspect(schemas=schemas, progress=progress)
 
+    RESOLVE_TTL_S = 1.0
+    """How long a query may reuse a source's record and snapshot without asking the
+    catalog again: changes made through this Engine apply at once, changes made by
+    another process within this time."""
+
     def _resolve(self, source: Source, policy: Policy | None, schema: connectors.Schema | None):
         if not isinstance(source, str):
             return source, policy, schema
-        record = self.catalog.get_source(source)
-        snapshot = self.catalog.latest_snapshot(record.id)
+        cached = self._resolved.get(source)
+        if cached is not None and cached[0] > time.monotonic():
+            _, record, snapshot = cached
+        else:
+            record = self.catalog.get_source(source)
+            snapshot = self._latest_snapshot(record.id)
+            self._resolved[source] = (time.monotonic() + self.RESOLVE_TTL_S, record, snapshot)
         return (self._connector(record), policy or record.policy,
                 schema or (snapshot.schema if snapshot else None))
+
+    def _latest_snapshot(self, source_id: str) -> Any:
+        """The latest snapshot, parsed once per version (a query must not re-read the
+        whole schema from the catalog)."""
+        version = self.catalog.latest_version(source_id)
+        cached = self._snapshots.get(source_id)
+        if version is None:
+            return None
+        if cached is None or cached.version != version:
+            cached = self.catalog.latest_snapshot(source_id)
+            self._snapshots[source_id] = cached
+        return cached
 
     def _connector(self, record: SourceRecord) -> connectors.Connector:
         with self._lock:
@@ -384,6 +410,7 @@ class Engine:
             return self._pool[record.id]
 
     def _forget(self, source_id: str) -> None:
+        self._resolved.clear()
         with self._lock:
             connector = self._pool.pop(source_id, None)
         if connector is not None:

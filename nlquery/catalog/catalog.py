@@ -295,6 +295,12 @@ class Catalog:
             return Snapshot(version, schema, diff, value_hints, now())
         raise InvalidRequest("could not store the schema snapshot: too many concurrent refreshes")
 
+    def latest_version(self, source_id: str) -> int | None:
+        """The newest snapshot's version, without reading the snapshot."""
+        with self.store.transaction() as conn:
+            return conn.execute(sa.select(sa.func.max(snapshots.c.version))
+                                .where(snapshots.c.source_id == source_id)).scalar()
+
     def latest_snapshot(self, source_id: str) -> Snapshot | None:
         with self.store.transaction() as conn:
             row = conn.execute(
