@@ -20,6 +20,7 @@ from nlquery.commands.query import query
 from nlquery.commands.schema import schema
 from nlquery.commands.serve import serve, tool_definition
 from nlquery.commands.sources import sources
+from nlquery.commands.tokens import tokens
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,7 +41,7 @@ def cli() -> None:
     """
 
 
-for command in (demo, sources, schema, mappings, query, ask, examples, serve, tool_definition):
+for command in (demo, sources, schema, mappings, query, ask, examples, serve, tool_definition, tokens):
     cli.add_command(command)
 
 

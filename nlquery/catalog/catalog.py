@@ -7,6 +7,7 @@ read and write of the store goes through here; the Engine adds connections.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from connectors.models import Schema
 from nlquery.catalog import store
 from nlquery.catalog.diff import schema_diff
 from nlquery.catalog.secrets import SecretBox
-from nlquery.catalog.store import Store, dumps, examples, mappings, now, snapshots, sources
+from nlquery.catalog.store import Store, api_tokens, dumps, examples, mappings, now, snapshots, sources
 from nlquery.errors import DataSourceNotFound, InvalidRequest
 from nlquery.guard import Policy
 from nlquery.semantic import SemanticMapping
@@ -352,6 +353,35 @@ class Catalog:
                 (examples.c.source_id == source_id) & (examples.c.id == example_id))).rowcount
         if not deleted:
             raise DataSourceNotFound(f"no example {example_id!r} on this source")
+
+
+    # -- API tokens -------------------------------------------------------------------
+    def create_token(self, name: str) -> dict[str, Any]:
+        """A new bearer token; only its SHA-256 digest is stored, so it is shown once."""
+        token = f"nlq_{random_ids.token_urlsafe(32)}"
+        row = {"id": f"tok_{random_ids.token_hex(6)}", "name": name,
+               "digest": hashlib.sha256(token.encode()).hexdigest(), "created_at": now()}
+        with self.store.transaction() as conn:
+            conn.execute(sa.insert(api_tokens).values(**row))
+        return {"id": row["id"], "name": name, "token": token, "created_at": _iso(row["created_at"])}
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        with self.store.transaction() as conn:
+            rows = conn.execute(sa.select(api_tokens).order_by(api_tokens.c.created_at)).mappings().all()
+        return [{"id": r["id"], "name": r["name"], "created_at": _iso(r["created_at"]),
+                 "revoked": r["revoked_at"] is not None} for r in rows]
+
+    def revoke_token(self, token_id: str) -> None:
+        with self.store.transaction() as conn:
+            updated = conn.execute(sa.update(api_tokens).where(api_tokens.c.id == token_id)
+                                   .values(revoked_at=now())).rowcount
+        if not updated:
+            raise InvalidRequest(f"no token {token_id!r}")
+
+    def active_token_digests(self) -> list[str]:
+        with self.store.transaction() as conn:
+            return list(conn.execute(sa.select(api_tokens.c.digest).where(api_tokens.c.revoked_at.is_(None)))
+                        .scalars())
 
 
 def _record(row: Any) -> SourceRecord:

@@ -74,7 +74,16 @@ examples = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-SCHEMA_VERSION = 2
+api_tokens = sa.Table(
+    "nlq_api_tokens", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),  # sha256 hex; the token is never stored
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
+
+SCHEMA_VERSION = 3
 _V1_TABLES = [meta, sources, snapshots, mappings]
 
 
@@ -86,8 +95,12 @@ def _add_examples(conn: Connection) -> None:
     examples.create(conn, checkfirst=True)
 
 
+def _add_api_tokens(conn: Connection) -> None:
+    api_tokens.create(conn, checkfirst=True)
+
+
 # version reached -> step that reaches it from the one before
-UPGRADES: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _add_examples}
+UPGRADES: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _add_examples, 3: _add_api_tokens}
 
 
 def now() -> dt.datetime:

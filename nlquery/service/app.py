@@ -110,7 +110,7 @@ def _envelope(error: NLQueryError, **extra: Any) -> JSONResponse:
 def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = engine or Engine()
-    auth = TokenAuth.from_setting(settings.tokens)
+    auth = TokenAuth.from_setting(settings.tokens, stored=lambda: engine.catalog.active_token_digests())
     counter = RedisCounter(settings.redis_url) if settings.redis_url else MemoryCounter()
     limiter = RateLimiter({"data_sources:queries": settings.query_limit, "api:global": settings.global_limit},
                           counter)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -133,3 +134,22 @@ def test_oversized_body_is_rejected(client):
 def test_openapi_is_published(client):
     spec = client.get("/openapi.json").json()
     assert "/api/v1/data-sources/{source_id}/query" in spec["paths"]
+
+
+def test_catalog_tokens_work_until_revoked(nlquery_home, monkeypatch):
+    from click.testing import CliRunner
+
+    from nlquery.cli import cli
+    from nlquery.service import auth
+
+    monkeypatch.setattr(auth, "STORED_TOKENS_TTL_S", 0.0)
+    created = json.loads(CliRunner().invoke(cli, ["tokens", "create", "ci", "--json"]).output)
+    listed = json.loads(CliRunner().invoke(cli, ["tokens", "list", "--json"]).output)["tokens"]
+    assert [t["name"] for t in listed] == ["ci"] and "token" not in listed[0]
+    with make_client() as client:
+        headers = {"Authorization": f"Bearer {created['token']}"}
+        assert client.get(f"{API}/data-sources", headers=headers).status_code == 200
+        CliRunner().invoke(cli, ["tokens", "revoke", created["id"]])
+        assert client.get(f"{API}/data-sources", headers=headers).status_code == 401
+    stored = b"".join(p.read_bytes() for p in nlquery_home.iterdir() if p.name.startswith("catalog.db"))
+    assert created["token"].encode() not in stored
