@@ -27,7 +27,7 @@ def demo(rebuild: bool, as_json: bool) -> None:
     with err.status("Building the demo shop..."):
         run = run_demo(rebuild=rebuild)
     out.print(f"[bold]Demo shop[/bold] {'built' if run.created else 'found'} at {escape(str(run.database))}")
-    out.print(f"Registered as [bold]demo-shop[/bold]; tables: "
+    out.print("Registered as [bold]demo-shop[/bold]; tables: "
               + ", ".join(f"{t['name']} ({t['columns']} columns)" for t in run.tables))
     for answer in run.answers:
         out.print(f"\n[bold]Q: {escape(answer['question'])}[/bold]")

@@ -11,28 +11,25 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
-import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Body, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nlquery.engine import Engine
-from nlquery.errors import InvalidRequest, NLQueryError, RateLimitExceeded
+from nlquery.errors import InvalidRequest, NLQueryError
 from nlquery.service import tools
 from nlquery.service.auth import TokenAuth
+from nlquery.service.middleware import Hygiene, envelope
 from nlquery.service.ratelimit import MemoryCounter, RateLimiter, RedisCounter
 
 log = logging.getLogger("nlquery.service")
-MAX_BODY_BYTES = 1_000_000
-QUERY_ROUTES = ("/query", "/ask")
 
 
 @dataclass
@@ -103,8 +100,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _envelope(error: NLQueryError, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": {**error.to_dict(), **extra}}, status_code=error.http_status)
+_envelope = envelope
 
 
 def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
@@ -141,40 +137,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
                   description="Register data sources, read their schemas and ask them questions, read-only.")
     app.state.engine, app.state.extraction = engine, extraction
 
-    @app.middleware("http")
-    async def hygiene(request: Request, call_next):
-        started = time.perf_counter()
-        request_id = request.headers.get("X-Client-Request-Id") or f"req_{secrets.token_hex(8)}"
-        trace_id = f"trace_{secrets.token_hex(8)}"
-        verdict = None
-        try:
-            if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
-                raise InvalidRequest(f"the body is larger than {MAX_BODY_BYTES:,} bytes")
-            path = request.url.path
-            if path.startswith("/api/v1") and not path.startswith("/api/v1/tools/"):
-                subject = auth.subject(request.headers.get("Authorization")) if auth.enabled else "anonymous"
-                resource = "data_sources:queries" if path.endswith(QUERY_ROUTES) else "api:global"
-                verdict = limiter.check(subject, resource)
-                if resource != "api:global":
-                    limiter.check(subject, "api:global")
-                if not verdict.allowed:
-                    error = RateLimitExceeded(f"Rate limit exceeded for {resource}")
-                    response = _envelope(error, resource=resource, retry_after=verdict.retry_after)
-                    response.headers["Retry-After"] = str(verdict.retry_after)
-                else:
-                    response = await call_next(request)
-            else:
-                response = await call_next(request)
-        except NLQueryError as exc:
-            response = _envelope(exc)
-        response.headers["X-Request-Id"] = request_id
-        response.headers["X-Trace-Id"] = trace_id
-        if verdict is not None:
-            response.headers.update(verdict.headers())
-        log.info(json.dumps({"request_id": request_id, "trace_id": trace_id, "method": request.method,
-                             "path": request.url.path, "status": response.status_code,
-                             "ms": round((time.perf_counter() - started) * 1000, 2)}))
-        return response
+    app.add_middleware(Hygiene, auth=auth, limiter=limiter)
 
     @app.exception_handler(NLQueryError)
     async def nlquery_error(_: Request, exc: NLQueryError) -> JSONResponse:

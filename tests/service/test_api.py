@@ -153,3 +153,14 @@ def test_catalog_tokens_work_until_revoked(nlquery_home, monkeypatch):
         assert client.get(f"{API}/data-sources", headers=headers).status_code == 401
     stored = b"".join(p.read_bytes() for p in nlquery_home.iterdir() if p.name.startswith("catalog.db"))
     assert created["token"].encode() not in stored
+
+
+def test_the_global_limit_covers_query_routes_too(nlquery_home, shop_path):
+    with make_client(global_limit=3) as client:
+        source = client.post(f"{API}/data-sources", json={"name": "s", "type": "sqlite",
+                                                          "connection": {"database": str(shop_path)}}).json()["data"]
+        url = f"{API}/data-sources/{source['id']}/query"
+        responses = [client.post(url, json={"query": "SELECT 1"}) for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    assert responses[-1].json()["error"]["resource"] == "api:global"
+    assert responses[0].headers["X-RateLimit-Resource"] == "data_sources:queries"
