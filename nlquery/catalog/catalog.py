@@ -7,6 +7,7 @@ read and write of the store goes through here; the Engine adds connections.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -26,7 +27,17 @@ from connectors.models import Schema
 from nlquery.catalog import store
 from nlquery.catalog.diff import schema_diff
 from nlquery.catalog.secrets import SecretBox
-from nlquery.catalog.store import Store, api_tokens, dumps, examples, mappings, now, snapshots, sources
+from nlquery.catalog.store import (
+    Store,
+    api_tokens,
+    dumps,
+    examples,
+    mappings,
+    now,
+    snapshots,
+    sources,
+    tool_calls,
+)
 from nlquery.errors import DataSourceNotFound, InvalidRequest
 from nlquery.guard import Policy
 from nlquery.semantic import SemanticMapping
@@ -382,6 +393,32 @@ class Catalog:
         with self.store.transaction() as conn:
             return list(conn.execute(sa.select(api_tokens.c.digest).where(api_tokens.c.revoked_at.is_(None)))
                         .scalars())
+
+
+    # -- tool-callback idempotency ------------------------------------------------------
+    def stored_tool_result(self, execution_id: str) -> Any | None:
+        with self.store.transaction() as conn:
+            row = conn.execute(sa.select(tool_calls.c.result, tool_calls.c.expires_at)
+                               .where(tool_calls.c.execution_id == execution_id)).first()
+        if row is None or _aware(row[1]) < now():
+            return None
+        return json.loads(row[0])
+
+    def store_tool_result(self, execution_id: str, result: Any, retention_s: int) -> None:
+        """Keep ``result`` for ``retention_s``; the first writer of an id wins."""
+        stamp = now()
+        try:
+            with self.store.transaction() as conn:
+                conn.execute(sa.delete(tool_calls).where(tool_calls.c.expires_at < stamp))
+                conn.execute(sa.insert(tool_calls).values(
+                    execution_id=execution_id, result=dumps(result),
+                    expires_at=stamp + dt.timedelta(seconds=retention_s)))
+        except IntegrityError:
+            pass  # a concurrent replica stored it first
+
+
+def _aware(value: Any) -> Any:
+    return value.replace(tzinfo=dt.timezone.utc) if getattr(value, "tzinfo", 1) is None else value
 
 
 def _record(row: Any) -> SourceRecord:

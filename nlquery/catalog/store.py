@@ -83,7 +83,14 @@ api_tokens = sa.Table(
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
 )
 
-SCHEMA_VERSION = 3
+tool_calls = sa.Table(
+    "nlq_tool_calls", metadata,
+    sa.Column("execution_id", sa.String(200), primary_key=True),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+SCHEMA_VERSION = 4
 _V1_TABLES = [meta, sources, snapshots, mappings]
 
 
@@ -99,8 +106,14 @@ def _add_api_tokens(conn: Connection) -> None:
     api_tokens.create(conn, checkfirst=True)
 
 
+def _add_tool_calls(conn: Connection) -> None:
+    tool_calls.create(conn, checkfirst=True)
+
+
 # version reached -> step that reaches it from the one before
-UPGRADES: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _add_examples, 3: _add_api_tokens}
+UPGRADES: dict[int, Callable[[Connection], None]] = {
+    1: _create_v1, 2: _add_examples, 3: _add_api_tokens, 4: _add_tool_calls,
+}
 
 
 def now() -> dt.datetime:

@@ -111,7 +111,6 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     limiter = RateLimiter({"data_sources:queries": settings.query_limit, "api:global": settings.global_limit},
                           counter)
     extraction = ThreadPoolExecutor(max_workers=settings.extraction_workers, thread_name_prefix="extract")
-    idempotency = tools.IdempotencyStore()
 
     def extract(source_id: str) -> None:
         try:
@@ -133,6 +132,12 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         extraction.shutdown(wait=True, cancel_futures=True)
         engine.close()
 
+    if not log.handlers:  # one JSON line per request on stderr, whatever the server's logging
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
     app = FastAPI(title="nlquery Data Sources API", version="1", lifespan=lifespan,
                   description="Register data sources, read their schemas and ask them questions, read-only.")
     app.state.engine, app.state.extraction = engine, extraction
@@ -235,7 +240,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         tools.verify(raw, request.headers.get("X-Interactor-Signature"),
                      request.headers.get("X-Interactor-Timestamp"), settings.callback_secret)
         execution_id, parameters = tools.parse_call(raw)
-        stored = idempotency.get(execution_id)
+        stored = engine.catalog.stored_tool_result(execution_id)
         if stored is not None:
             return JSONResponse({"result": stored})
         source = parameters["data_source"]
@@ -244,7 +249,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         else:
             data = engine.ask(source, parameters["question"]).to_dict(explain=False)
         result = tools.fit(data)
-        idempotency.put(execution_id, result)
+        engine.catalog.store_tool_result(execution_id, result, tools.RETENTION_S)
         return JSONResponse({"result": result})
 
     app.include_router(api)

@@ -3,7 +3,8 @@
 The platform POSTs ``{"tool_name", "parameters": {"data_source", "question" | "sql",
 "parameters"}, "execution_id", ...}`` with ``X-Interactor-Signature: sha256=<hex HMAC of
 the raw body>`` and ``X-Interactor-Timestamp`` (ISO 8601). We verify both, run the tool
-once per ``execution_id`` (a repeat returns the stored result for 7 days) and keep the
+once per ``execution_id`` (a repeat returns the result stored in the catalog, shared by
+replicas, for 7 days) and keep the
 ``result`` under 64 KB by trimming rows.
 """
 
@@ -13,8 +14,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import threading
-import time
 from typing import Any
 
 from nlquery.errors import InvalidRequest, Unauthorized
@@ -61,27 +60,6 @@ def verify(body: bytes, signature: str | None, timestamp: str | None, secret: st
 
 def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-class IdempotencyStore:
-    """execution_id -> stored result, kept 7 days (in process; one replica)."""
-
-    def __init__(self) -> None:
-        self._items: dict[str, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None or item[0] < time.time():
-                return None
-            return item[1]
-
-    def put(self, key: str, value: Any) -> None:
-        with self._lock:
-            now = time.time()
-            self._items = {k: v for k, v in self._items.items() if v[0] > now}
-            self._items[key] = (now + RETENTION_S, value)
 
 
 def parse_call(body: bytes) -> tuple[str, dict[str, Any]]:
