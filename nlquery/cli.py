@@ -16,6 +16,7 @@ from nlquery.commands.common import Group
 from nlquery.commands.demo import demo
 from nlquery.commands.examples import examples
 from nlquery.commands.mappings import mappings
+from nlquery.commands.mcp import mcp_command
 from nlquery.commands.query import query
 from nlquery.commands.schema import schema
 from nlquery.commands.serve import serve, tool_definition
@@ -41,7 +42,8 @@ def cli() -> None:
     """
 
 
-for command in (demo, sources, schema, mappings, query, ask, examples, serve, tool_definition, tokens):
+for command in (demo, sources, schema, mappings, query, ask, examples, serve, tool_definition, tokens,
+                mcp_command):
     cli.add_command(command)
 
 

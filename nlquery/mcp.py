@@ -1,0 +1,153 @@
+"""MCP server: the Engine as a few concise tools for agent clients (Claude Desktop,
+Cursor, VS Code, any MCP client), over stdio or streamable HTTP.
+
+Tools: ``list_sources``, ``search_schema`` (the planner's schema linking: a
+10,000-table database answers in a few hundred tokens), ``describe_table``,
+``run_query`` (the read-only guard, ``$n`` parameters, a row cap) and ``ask`` (when an
+LLM is configured, or simple questions offline). Errors come back as tool errors that
+start with our stable code (``query_not_read_only: ...``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from nlquery.engine import Engine
+from nlquery.errors import NLQueryError
+from nlquery.planner.linking import SchemaLinker
+from nlquery.semantic import with_comments
+
+DEFAULT_ROWS = 50
+MAX_ROWS = 500
+
+
+def _server_class() -> Any:
+    try:
+        from mcp.server.mcpserver import MCPServer
+    except ImportError:
+        raise SystemExit("the MCP server needs: pip install 'nlquery[mcp]'") from None
+    return MCPServer
+
+
+def _tool_error(exc: NLQueryError) -> Exception:
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    return ToolError(f"{exc.code}: {exc.message}")
+
+
+def _compact_rows(result: dict[str, Any]) -> str:
+    lines = [" | ".join(map(str, result["columns"]))]
+    lines += [" | ".join("NULL" if v is None else str(v) for v in row) for row in result["rows"]]
+    more = " (truncated: more rows exist)" if result.get("truncated") else ""
+    lines.append(f"({result['row_count']} rows{more})")
+    return "\n".join(lines)
+
+
+def build_server(engine: Engine) -> Any:
+    server = _server_class()(
+        name="nlquery",
+        instructions="Read-only access to registered databases. Find tables with search_schema, check "
+                     "columns with describe_table, then run_query (SQL with $1, $2 parameters) or ask.",
+    )
+    linkers: dict[tuple[str, int], SchemaLinker] = {}
+
+    def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NLQueryError as exc:
+            raise _tool_error(exc) from None
+
+    def linker(source: str) -> tuple[SchemaLinker, Any]:
+        record = engine.catalog.get_source(source)
+        snapshot = engine._latest_snapshot(record.id)  # noqa: SLF001 (same package)
+        if snapshot is None:
+            engine.refresh_schema(record.id)
+            snapshot = engine._latest_snapshot(record.id)  # noqa: SLF001
+        key = (record.id, snapshot.version)
+        if key not in linkers:
+            linkers[key] = SchemaLinker(snapshot.schema, engine.catalog.get_mappings(record.id),
+                                        snapshot.value_hints)
+        return linkers[key], snapshot
+
+    @server.tool(description="List the registered data sources.")
+    def list_sources() -> str:
+        sources = call(engine.list_sources)
+        return "\n".join(f"{s['name']} ({s['type']}, {s['status']}): {s['description']}".rstrip(": ")
+                         for s in sources) or "no data sources registered"
+
+    @server.tool(description="Find the tables and columns of a source that match a phrase (names, "
+                             "synonyms, descriptions, stored values). Cheap on huge schemas.")
+    def search_schema(source: str, phrase: str, limit: int = 5) -> str:
+        found, snapshot = call(linker, source)
+        linked = found.link(phrase, max_tables=max(1, min(limit, 20)))
+        described = with_comments(snapshot.schema, engine.catalog.get_mappings(engine.catalog.get_source(source).id))
+        lines = []
+        for table in linked.tables[:limit]:
+            name = snapshot.schema.qualified_name(table)
+            note = described.get(name)
+            head = f"{name}" + (f" -- {note.description}" if note and note.description else "")
+            if note and note.synonyms:
+                head += f" (also: {', '.join(note.synonyms)})"
+            columns = ", ".join(f"{c.name} {c.type}" for c in table.columns[:30])
+            more = f", ... {len(table.columns) - 30} more" if len(table.columns) > 30 else ""
+            lines.append(f"{head}\n  {columns}{more}")
+        return "\n".join(lines) or "nothing matches"
+
+    @server.tool(description="Columns (type, nullability, key), foreign keys, descriptions, synonyms and "
+                             "known values of one table.")
+    def describe_table(source: str, table: str) -> str:
+        _, snapshot = call(linker, source)
+        found = snapshot.schema.table(table)
+        if found is None:
+            from nlquery.errors import InvalidQuery
+
+            raise _tool_error(InvalidQuery(f"unknown table {table!r} in {source}"))
+        name = snapshot.schema.qualified_name(found)
+        described = with_comments(snapshot.schema, engine.catalog.get_mappings(engine.catalog.get_source(source).id))
+        lines = [f"TABLE {name}" + (f" -- {described[name].description}" if name in described
+                                     and described[name].description else "")]
+        for column in found.columns:
+            key = f"{name}.{column.name}"
+            parts = [f"  {column.name} {column.full_type or column.type}"]
+            if column.name in found.primary_key:
+                parts.append("PK")
+            if not column.nullable:
+                parts.append("NOT NULL")
+            notes = []
+            if key in described and described[key].description:
+                notes.append(described[key].description)
+            if key in described and described[key].synonyms:
+                notes.append("also: " + ", ".join(described[key].synonyms))
+            if snapshot.value_hints.get(key):
+                notes.append("values: " + ", ".join(map(str, snapshot.value_hints[key][:20])))
+            lines.append(" ".join(parts) + (f"  -- {'; '.join(notes)}" if notes else ""))
+        lines += [f"  FK ({', '.join(fk.columns)}) -> {fk.ref_table}({', '.join(fk.ref_columns)})"
+                  for fk in found.foreign_keys]
+        return "\n".join(lines)
+
+    @server.tool(description="Run one read-only SQL query with $1, $2 ... parameters. Writes are refused.")
+    def run_query(source: str, sql: str, parameters: list[Any] | None = None, max_rows: int = DEFAULT_ROWS) -> str:
+        result = call(engine.query, source, sql, parameters or [], max_rows=max(0, min(max_rows, MAX_ROWS)))
+        return _compact_rows(result.to_dict())
+
+    @server.tool(description="Answer a question in plain language with one read-only query; returns the "
+                             "SQL it ran and the rows.")
+    def ask(source: str, question: str) -> str:
+        answer = call(engine.ask, source, question, max_rows=DEFAULT_ROWS)
+        return f"SQL: {answer.sql}\nparameters: {json.dumps(answer.parameters)}\n" + _compact_rows(
+            answer.result.to_dict())
+
+    @server.resource("nlquery://sources/{name}/schema", description="A source's annotated schema summary.",
+                     mime_type="text/plain")
+    def schema_resource(name: str) -> str:
+        _, snapshot = call(linker, name)
+        return "\n".join(describe_table(name, snapshot.schema.qualified_name(t)) for t in snapshot.schema.tables)
+
+    return server
+
+
+def print_config() -> dict[str, Any]:
+    """The snippet MCP clients (Claude Desktop, Cursor, VS Code) put in their config."""
+    return {"mcpServers": {"nlquery": {"command": sys.executable, "args": ["-m", "nlquery.cli", "mcp"]}}}

@@ -1,0 +1,134 @@
+"""The MCP server through the SDK's own client: in memory, over a real stdio subprocess,
+and against the real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import anyio
+import pytest
+
+mcp = pytest.importorskip("mcp")
+
+from mcp.client.stdio import StdioServerParameters  # noqa: E402
+
+from nlquery import Engine  # noqa: E402
+from nlquery.demo import run_demo  # noqa: E402
+from nlquery.mcp import build_server  # noqa: E402
+from tests.backends.backends import PostgreSQLBackend  # noqa: E402
+from tests.conftest import service_unavailable  # noqa: E402
+
+
+@pytest.fixture
+def demo(nlquery_home):
+    run_demo()  # registers demo-shop with its mappings
+
+
+def session(target, calls):
+    """Run ``calls(client)`` inside an MCP client session; return its result."""
+    async def main():
+        async with mcp.Client(target) as client:
+            return await calls(client)
+
+    return anyio.run(main)
+
+
+def text(result) -> str:
+    return "\n".join(part.text for part in result.content)
+
+
+def test_the_tool_list_is_small(demo):
+    tools = session(build_server(Engine()), lambda c: c.list_tools()).tools
+    assert [t.name for t in tools] == ["list_sources", "search_schema", "describe_table", "run_query", "ask"]
+    serialized = json.dumps([t.model_dump(exclude_none=True) for t in tools])
+    assert len(serialized) / 4 <= 1500  # about 4 characters per token
+
+
+def test_every_tool_on_the_demo_shop(demo):
+    async def calls(client):
+        return [
+            await client.call_tool("list_sources", {}),
+            await client.call_tool("search_schema", {"source": "demo-shop", "phrase": "clients who signed up"}),
+            await client.call_tool("describe_table", {"source": "demo-shop", "table": "orders"}),
+            await client.call_tool("run_query", {"source": "demo-shop", "sql": "SELECT COUNT(*) AS n FROM orders "
+                                                 "WHERE status = $1", "parameters": ["paid"]}),
+            await client.call_tool("ask", {"source": "demo-shop", "question": "How many orders per status?"}),
+        ]
+
+    listed, searched, described, queried, asked = session(build_server(Engine()), calls)
+    assert "demo-shop (sqlite, connected)" in text(listed)
+    assert text(searched).startswith("customers -- Customer accounts") and "also: users, clients" in text(searched)
+    assert "status VARCHAR(20) NOT NULL" in text(described) and "values: cancelled, delivered" in text(described)
+    assert "FK (customer_id) -> customers(id)" in text(described)
+    assert text(queried).splitlines()[0] == "n" and not queried.is_error
+    assert text(asked).startswith("SQL: SELECT") and "delivered" in text(asked)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code"),
+    [
+        ({"source": "demo-shop", "sql": "DELETE FROM orders"}, "query_not_read_only"),
+        ({"source": "demo-shop", "sql": "WITH d AS (DELETE FROM orders RETURNING id) SELECT * FROM d"},
+         "query_not_read_only"),
+        ({"source": "nope", "sql": "SELECT 1"}, "data_source_not_found"),
+        ({"source": "demo-shop", "sql": "SELECT totl FROM orders"}, "invalid_query"),
+    ],
+)
+def test_errors_are_tool_errors_with_our_codes(demo, arguments, code):
+    result = session(build_server(Engine()), lambda c: c.call_tool("run_query", arguments))
+    assert result.is_error and f"{code}:" in text(result) and "Traceback" not in text(result)
+
+
+def test_a_huge_result_is_capped(demo):
+    result = session(build_server(Engine()), lambda c: c.call_tool(
+        "run_query", {"source": "demo-shop", "sql": "SELECT * FROM order_items", "max_rows": 10**6}))
+    lines = text(result).splitlines()
+    assert lines[-1] == "(500 rows (truncated: more rows exist))" and len(lines) == 502
+
+
+def test_the_schema_resource(demo):
+    result = session(build_server(Engine()), lambda c: c.read_resource("nlquery://sources/demo-shop/schema"))
+    assert "TABLE orders" in result.contents[0].text
+
+
+def test_over_a_real_stdio_subprocess(demo, nlquery_home):
+    params = StdioServerParameters(command=sys.executable, args=["-m", "nlquery.cli", "mcp"],
+                                   env={**os.environ, "NLQUERY_HOME": str(nlquery_home)})
+
+    async def calls(client):
+        tools = await client.list_tools()
+        result = await client.call_tool("run_query", {"source": "demo-shop", "sql": "SELECT COUNT(*) FROM products"})
+        refused = await client.call_tool("run_query", {"source": "demo-shop", "sql": "DROP TABLE orders"})
+        return tools, result, refused
+
+    tools, result, refused = session(params, calls)
+    assert len(tools.tools) == 5 and "144" in text(result)
+    assert refused.is_error and "query_not_read_only" in text(refused)
+
+
+def test_against_the_real_postgresql(nlquery_home):
+    backend = PostgreSQLBackend()
+    try:
+        backend.setup()
+    except Exception as exc:
+        service_unavailable("postgres", f"{type(exc).__name__}: {exc}")
+    try:
+        engine = Engine()
+        engine.add_source("pg", "postgresql", {"url": backend.url})
+        result = session(build_server(engine), lambda c: c.call_tool(
+            "run_query", {"source": "pg", "sql": "SELECT name FROM customers WHERE id = $1", "parameters": [1]}))
+        assert text(result).splitlines()[1] == backend.shop.rows["customers"][0][1]
+        engine.close()
+    finally:
+        backend.drop_database()
+
+
+def test_print_config():
+    from click.testing import CliRunner
+
+    from nlquery.cli import cli
+
+    config = json.loads(CliRunner().invoke(cli, ["mcp", "--print-config"]).output)
+    assert config["mcpServers"]["nlquery"]["args"] == ["-m", "nlquery.cli", "mcp"]
