@@ -86,7 +86,12 @@ def ask_rules(question: str, context: PlanningContext, date_buckets: Mapping[str
     if not top and aggregate is None:
         raise QuestionNotAnswerable(f"the question asks for no count, total, average, minimum, maximum or top N; {HELP}")
     measure = None
-    if top or aggregate != "COUNT":
+    recency = bool(top) and re.search(r"\b(most recent|latest|newest)\b", text) is not None
+    if recency:
+        measure = _date_column(table, name, text, context)
+        if measure is None:
+            raise QuestionNotAnswerable(f"{name} has no date column to sort by; {HELP}")
+    elif top or aggregate != "COUNT":
         measure = _measure(table, name, text, context)
         if measure is None:
             raise QuestionNotAnswerable(f"found no numeric column of {name} to measure; {HELP}")
