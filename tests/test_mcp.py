@@ -132,3 +132,35 @@ def test_print_config():
 
     config = json.loads(CliRunner().invoke(cli, ["mcp", "--print-config"]).output)
     assert config["mcpServers"]["nlquery"]["args"] == ["-m", "nlquery.cli", "mcp"]
+
+
+def test_http_transport_requires_a_bearer_token(demo, nlquery_home):
+    import socket
+    import subprocess
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "NLQUERY_HOME": str(nlquery_home), "NLQUERY_API_TOKENS": "mcp-token"}
+    process = subprocess.Popen([sys.executable, "-m", "nlquery.cli", "mcp", "--transport", "http", "--port",
+                                str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        for _ in range(100):
+            try:
+                response = httpx.post(url, json={}, timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
+        authorized = httpx.post(url, headers={"Authorization": "Bearer mcp-token"}, timeout=5, json={
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                       "clientInfo": {"name": "test", "version": "1"}}})
+        assert authorized.status_code != 401
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
