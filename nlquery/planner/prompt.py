@@ -32,7 +32,8 @@ Rules:
 - Use only the tables and columns listed. Qualify columns when joining.
 - Values taken from the question (names, dates, numbers, categories) must be parameters
   $1, $2, ... with their values listed in order in "parameters", never written into the SQL text.
-- Prefer the exact stored values shown after "values:" when the question names one.
+- Filter only on what the question asks: no date range, status or other condition it does not
+  mention. When it names a value, use the exact stored value shown after "values:".
 Answer with JSON only: {{"sql": "...", "parameters": [...], "explanation": "one short sentence"}}"""
 
 
