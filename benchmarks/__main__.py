@@ -1,8 +1,13 @@
-"""``python -m benchmarks NAME [options]``; ``python -m benchmarks list`` names them."""
+"""``python -m benchmarks NAME [options]``; ``list`` names them; ``run NAME... --quick``
+runs several, small, one after another."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import sys
+import time
 
 import click
 
@@ -12,8 +17,16 @@ BENCHMARKS: dict[str, click.Command] = {
     "introspection": introspection.main,
     "guard": guard.main,
     "catalog": catalog.main,
-    "nl": nl.main,
     "http": http.main,
+    "nl": nl.main,
+}
+# Small sizes: every benchmark in well under a minute, so CI keeps them from rotting.
+QUICK_ARGS: dict[str, list[str]] = {
+    "introspection": ["--tables", "50", "--repeat", "1"],
+    "guard": ["--rounds", "1"],
+    "catalog": ["--sources", "100", "--refresh-sources", "4", "--tables", "20"],
+    "http": ["--requests", "50"],
+    "nl": ["--planners", "rules"],
 }
 
 
@@ -27,6 +40,32 @@ def list_benchmarks() -> None:
     """Name every benchmark with its one-line description."""
     for name, command in BENCHMARKS.items():
         click.echo(f"{name:16} {command.get_short_help_str(80)}")
+
+
+@cli.command("run")
+@click.argument("names", nargs=-1)
+@click.option("--quick", is_flag=True, help="Small sizes (what CI runs).")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), help="Also write all results to FILE.")
+def run(names: tuple[str, ...], quick: bool, json_file: str | None) -> None:
+    """Run NAMEs (default: all) one after another."""
+    unknown = set(names) - set(BENCHMARKS)
+    if unknown:
+        raise click.UsageError(f"unknown benchmark(s): {', '.join(sorted(unknown))}; see 'list'")
+    results = {}
+    for name in names or BENCHMARKS:
+        args = QUICK_ARGS[name] if quick else []
+        started = time.perf_counter()
+        if json_file:
+            buffer = io.StringIO()
+            with contextlib.redirect_stdout(buffer):
+                BENCHMARKS[name].main(args=[*args, "--json"], standalone_mode=False)
+            results[name] = json.loads(buffer.getvalue())
+        else:
+            BENCHMARKS[name].main(args=args, standalone_mode=False)
+        click.echo(f"{name}: {time.perf_counter() - started:.1f} s", err=True)
+    if json_file:
+        with open(json_file, "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=2, default=str)
 
 
 for _name, _command in BENCHMARKS.items():
