@@ -274,6 +274,22 @@ class Engine:
             self._llm_client = LLMClient(self.llm)
         return ask_llm(question, context, self._llm_client, max_attempts=max_attempts)
 
+    def schema_linker(self, name_or_id: str) -> tuple[SchemaLinker, Any, dict[str, Any]]:
+        """The source's schema linker (built once per snapshot version and mappings),
+        with the snapshot and mappings it was built from."""
+        record = self.catalog.get_source(name_or_id)
+        snapshot = self._latest_snapshot(record.id)
+        if snapshot is None:
+            self.refresh_schema(record.id)
+            snapshot = self._latest_snapshot(record.id)
+        mappings = self.catalog.get_mappings(record.id)
+        fingerprint = repr(sorted((k, m.description, tuple(m.synonyms)) for k, m in mappings.items()))
+        key = (record.id, snapshot.version, fingerprint)
+        if key not in self._linkers:
+            self._linkers = {k: v for k, v in self._linkers.items() if k[0] != record.id}
+            self._linkers[key] = SchemaLinker(snapshot.schema, mappings, snapshot.value_hints)
+        return self._linkers[key], snapshot, mappings
+
     def _reuse_example(self, question: str, example: Any, context: PlanningContext) -> Answer | None:
         safe = context.validate(example.sql)
         if safe.parameter_count:
@@ -302,17 +318,7 @@ class Engine:
 
     def _planning_context(self, record: SourceRecord, connector: connectors.Connector, max_rows: int | None,
                           timezone: str | None, today: Any) -> PlanningContext:
-        snapshot = self._latest_snapshot(record.id)
-        if snapshot is None:
-            self.refresh_schema(record.id)
-            snapshot = self._latest_snapshot(record.id)
-        assert snapshot is not None
-        mappings = self.catalog.get_mappings(record.id)
-        fingerprint = repr(sorted((k, m.description, tuple(m.synonyms)) for k, m in mappings.items()))
-        key = (record.id, snapshot.version, fingerprint)
-        if key not in self._linkers:
-            self._linkers = {k: v for k, v in self._linkers.items() if k[0] != record.id}
-            self._linkers[key] = SchemaLinker(snapshot.schema, mappings, snapshot.value_hints)
+        linker, snapshot, mappings = self.schema_linker(record.id)
         cap = self.max_rows if max_rows is None else max_rows
         policy, schema = record.policy, snapshot.schema
 
@@ -325,7 +331,7 @@ class Engine:
                 return connector.execute(driver_sql, ordered, max_rows=cap, timeout_s=self.timeout_s)
 
         return PlanningContext(dialect=connector.dialect, schema=schema, mappings=mappings,
-                               value_hints=snapshot.value_hints, linker=self._linkers[key], validate=validate,
+                               value_hints=snapshot.value_hints, linker=linker, validate=validate,
                                execute=execute, today=today, timezone=timezone)
 
     # -- queries ---------------------------------------------------------------------------

@@ -16,8 +16,6 @@ from typing import Any
 
 from nlquery.engine import Engine
 from nlquery.errors import NLQueryError
-from nlquery.planner.linking import SchemaLinker
-from nlquery.semantic import with_comments
 
 DEFAULT_ROWS = 50
 MAX_ROWS = 500
@@ -51,25 +49,15 @@ def build_server(engine: Engine) -> Any:
         instructions="Read-only access to registered databases. Find tables with search_schema, check "
                      "columns with describe_table, then run_query (SQL with $1, $2 parameters) or ask.",
     )
-    linkers: dict[tuple[str, int], SchemaLinker] = {}
-
     def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except NLQueryError as exc:
             raise _tool_error(exc) from None
 
-    def linker(source: str) -> tuple[SchemaLinker, Any]:
-        record = engine.catalog.get_source(source)
-        snapshot = engine._latest_snapshot(record.id)  # noqa: SLF001 (same package)
-        if snapshot is None:
-            engine.refresh_schema(record.id)
-            snapshot = engine._latest_snapshot(record.id)  # noqa: SLF001
-        key = (record.id, snapshot.version)
-        if key not in linkers:
-            linkers[key] = SchemaLinker(snapshot.schema, engine.catalog.get_mappings(record.id),
-                                        snapshot.value_hints)
-        return linkers[key], snapshot
+    def linker(source: str) -> tuple[Any, Any]:
+        found, snapshot, _ = engine.schema_linker(source)
+        return found, snapshot
 
     @server.tool(description="List the registered data sources.")
     def list_sources() -> str:
@@ -82,11 +70,10 @@ def build_server(engine: Engine) -> Any:
     def search_schema(source: str, phrase: str, limit: int = 5) -> str:
         found, snapshot = call(linker, source)
         linked = found.link(phrase, max_tables=max(1, min(limit, 20)))
-        described = with_comments(snapshot.schema, engine.catalog.get_mappings(engine.catalog.get_source(source).id))
         lines = []
         for table in linked.tables[:limit]:
             name = snapshot.schema.qualified_name(table)
-            note = described.get(name)
+            note = found.mappings.get(name)  # the linker's mappings already carry comments
             head = f"{name}" + (f" -- {note.description}" if note and note.description else "")
             if note and note.synonyms:
                 head += f" (also: {', '.join(note.synonyms)})"
@@ -98,14 +85,14 @@ def build_server(engine: Engine) -> Any:
     @server.tool(description="Columns (type, nullability, key), foreign keys, descriptions, synonyms and "
                              "known values of one table.")
     def describe_table(source: str, table: str) -> str:
-        _, snapshot = call(linker, source)
+        described_by, snapshot = call(linker, source)
         found = snapshot.schema.table(table)
         if found is None:
             from nlquery.errors import InvalidQuery
 
             raise _tool_error(InvalidQuery(f"unknown table {table!r} in {source}"))
         name = snapshot.schema.qualified_name(found)
-        described = with_comments(snapshot.schema, engine.catalog.get_mappings(engine.catalog.get_source(source).id))
+        described = described_by.mappings  # mappings with database comments as default descriptions
         lines = [f"TABLE {name}" + (f" -- {described[name].description}" if name in described
                                      and described[name].description else "")]
         for column in found.columns:
