@@ -39,19 +39,25 @@ def _percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-def _run_http(base: str, source_id: str, clients: int, requests: int) -> dict[str, Any]:
+def _run_http(base: str, source_id: str, clients: int, requests: int, seconds: float | None) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
     per_client = max(1, requests // clients)
+    deadline = time.monotonic() + seconds if seconds else None
 
     def worker(_: int) -> None:
         nonlocal errors
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
-            for _ in range(per_client):
+            sent = 0
+            while (time.monotonic() < deadline) if deadline else sent < per_client:
+                sent += 1
                 started = time.perf_counter()
-                response = client.post(f"/api/v1/data-sources/{source_id}/query", json=QUERY)
+                try:
+                    response = client.post(f"/api/v1/data-sources/{source_id}/query", json=QUERY)
+                    errors += response.status_code != 200
+                except httpx.HTTPError:
+                    errors += 1  # a lost request counts as an error
                 latencies.append((time.perf_counter() - started) * 1000)
-                errors += response.status_code != 200
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
@@ -74,10 +80,12 @@ def _run_direct(engine: Engine, name: str, requests: int) -> dict[str, Any]:
 @click.command()
 @click.option("--requests", "count", type=click.IntRange(min=10), default=2000, show_default=True,
               help="Requests per concurrency level.")
+@click.option("--seconds", type=click.FloatRange(min=1), default=None,
+              help="Run each concurrency level for this long instead of a fixed request count.")
 @click.option("--postgres/--no-postgres", default=True, show_default=True,
               help="Also measure the demo shop loaded into a scratch PostgreSQL database.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def main(count: int, postgres: bool, as_json: bool) -> None:
+def main(count: int, seconds: float | None, postgres: bool, as_json: bool) -> None:
     """/query requests/s and p50/p99 at 1, 8, 32 clients vs direct Engine.query."""
     with contextlib.ExitStack() as stack:
         postgres_url = None
@@ -86,10 +94,10 @@ def main(count: int, postgres: bool, as_json: bool) -> None:
             conn = admin_connection("postgresql", postgres_url)
             load_shop(conn, "postgres", "format", generate_shop())
             conn.close()
-        _measure(count, postgres_url, as_json)
+        _measure(count, seconds, postgres_url, as_json)
 
 
-def _measure(count: int, postgres_url: str | None, as_json: bool) -> None:
+def _measure(count: int, seconds: float | None, postgres_url: str | None, as_json: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         env = {**os.environ, "NLQUERY_HOME": str(home), "NLQUERY_API_TOKENS": TOKEN,
@@ -119,7 +127,7 @@ def _measure(count: int, postgres_url: str | None, as_json: bool) -> None:
                     direct = _run_direct(engine, name, count)
                     rows.append({"source": name, "mode": "Engine.query (direct)", "clients": 1, **direct})
                     for clients in (1, 8, 32):
-                        result = _run_http(base, created["id"], clients, count)
+                        result = _run_http(base, created["id"], clients, count, seconds)
                         result["overhead_p50_ms"] = result["p50_ms"] - direct["p50_ms"]
                         rows.append({"source": name, "mode": "HTTP /query", "clients": clients, **result})
                         print(f"  {name}: {clients} clients done", file=sys.stderr)
