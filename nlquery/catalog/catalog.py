@@ -11,15 +11,12 @@ import datetime as dt
 import hashlib
 import json
 import os
-import re
 import secrets as random_ids
-from urllib.parse import unquote, urlsplit, urlunsplit
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from sqlalchemy.exc import IntegrityError
 
 import connectors
@@ -38,84 +35,10 @@ from nlquery.catalog.store import (
     sources,
     tool_calls,
 )
+from nlquery.catalog.validation import ConnectionSettings, check_name, check_settings, validate_connection
 from nlquery.errors import DataSourceNotFound, InvalidRequest
 from nlquery.guard import Policy
 from nlquery.semantic import SemanticMapping
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class ConnectionSettings(BaseModel):
-    """A source's connection, validated with one clear message per bad field."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    url: str | None = None
-    host: str | None = Field(default=None, max_length=255)
-    port: int | None = Field(default=None, ge=1, le=65535)
-    database: str | None = Field(default=None, max_length=1024)
-    username: str | None = Field(default=None, max_length=255)
-    password: SecretStr | None = None
-    password_env: str | None = None
-    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
-
-    @field_validator("password_env")
-    @classmethod
-    def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME.match(value):
-            raise ValueError("must be the name of an environment variable, e.g. SALES_DB_PASSWORD")
-        return value
-
-    @model_validator(mode="after")
-    def _one_password_source(self) -> ConnectionSettings:
-        if self.password is not None and self.password_env:
-            raise ValueError("give password or password_env, not both")
-        if not (self.url or self.host or self.database):
-            raise ValueError("give a url, or host/database")
-        return self
-
-    def public(self) -> dict[str, Any]:
-        """What may be shown and stored in clear: everything but the password."""
-        data = self.model_dump(exclude={"password"}, exclude_none=True)
-        if not data.get("options"):
-            data.pop("options", None)
-        return data
-
-    def without_url_password(self) -> ConnectionSettings:
-        """A URL's password moves to ``password`` (encrypted at rest like any other)."""
-        if not self.url:
-            return self
-        parts = urlsplit(self.url)
-        if parts.password is None:
-            return self
-        netloc = parts.netloc.rsplit("@", 1)
-        user = netloc[0].split(":", 1)[0]
-        url = urlunsplit(parts._replace(netloc=f"{user}@{netloc[1]}"))
-        password = self.password or SecretStr(unquote(parts.password))
-        return self.model_copy(update={"url": url, "password": password})
-
-
-def validate_connection(type_name: str, connection: Any) -> ConnectionSettings:
-    if type_name not in connectors.available():
-        raise InvalidRequest(f"unknown source type {type_name!r}; available: {', '.join(connectors.available())}")
-    if not isinstance(connection, dict):
-        raise InvalidRequest("connection must be an object")
-    try:
-        settings = ConnectionSettings.model_validate(connection)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"connection.{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else f"connection: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise InvalidRequest(problems.replace("Value error, ", "")) from None
-    if type_name == "sqlite" and not (settings.database or settings.url):
-        raise InvalidRequest("connection.database: a sqlite source needs the database file path")
-    try:
-        return settings.without_url_password()
-    except ValueError as exc:
-        raise InvalidRequest(f"connection.url: {exc}") from None
-
 
 @dataclass
 class SourceRecord:
@@ -192,7 +115,7 @@ class Catalog:
     # -- sources -----------------------------------------------------------------
     def add_source(self, name: str, type_name: str, connection: Any, description: str = "",
                    settings: dict[str, Any] | None = None) -> SourceRecord:
-        _check_name(name)
+        check_name(name)
         validated = validate_connection(type_name, connection)
         secret = self._encrypt(validated)
         record_id = f"ds_{random_ids.token_hex(8)}"
@@ -200,7 +123,7 @@ class Catalog:
         row = {
             "id": record_id, "name": name, "type": type_name, "description": description or "",
             "connection": dumps(validated.public()),
-            "secret": secret, "settings": dumps(_check_settings(settings or {})),
+            "secret": secret, "settings": dumps(check_settings(settings or {})),
             "status": "disconnected", "status_reason": None, "schema_status": "pending",
             "schema_error": None, "created_at": stamp, "updated_at": stamp,
         }
@@ -232,7 +155,7 @@ class Catalog:
         record = self.get_source(name_or_id)
         values: dict[str, Any] = {"updated_at": now()}
         if name is not None and name != record.name:
-            _check_name(name)
+            check_name(name)
             values["name"] = name
         if description is not None:
             values["description"] = description
@@ -248,7 +171,7 @@ class Catalog:
             if validated.password is not None or validated.password_env:
                 values["secret"] = self._encrypt(validated)
         if settings is not None:
-            values["settings"] = dumps(_check_settings({**record.settings, **settings}))
+            values["settings"] = dumps(check_settings({**record.settings, **settings}))
         try:
             with self.store.transaction() as conn:
                 conn.execute(sa.update(sources).where(sources.c.id == record.id).values(**values))
@@ -429,29 +352,6 @@ def _record(row: Any) -> SourceRecord:
         status=row["status"], status_reason=row["status_reason"], schema_status=row["schema_status"],
         schema_error=row["schema_error"], created_at=row["created_at"], updated_at=row["updated_at"],
     )
-
-
-def _check_name(name: Any) -> None:
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise InvalidRequest("name: 1-100 characters, letters, digits, '_', '-' or '.', starting with a "
-                             "letter or digit")
-
-
-_POLICY_KEYS = {"allowed_tables", "denied_tables", "denied_columns", "allowed_functions"}
-_HINT_KEYS = {"enabled", "max_distinct", "exclude_columns"}
-
-
-def _check_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(settings) - {"policy", "value_hints"}
-    if unknown:
-        raise InvalidRequest(f"unknown source settings: {', '.join(sorted(unknown))}")
-    for key, allowed in (("policy", _POLICY_KEYS), ("value_hints", _HINT_KEYS)):
-        value = settings.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, dict) or set(value) - allowed:
-            raise InvalidRequest(f"{key}: an object with keys {', '.join(sorted(allowed))}")
-    return settings
 
 
 __all__ = ["Catalog", "ConnectionSettings", "Snapshot", "SourceRecord", "store"]
