@@ -23,20 +23,11 @@ from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, ProgressCallbac
 from nlquery import semantic
 from nlquery.catalog import Catalog, SourceRecord
 from nlquery.catalog import hints as value_hints
-from nlquery.errors import InvalidRequest, NLQueryError, QuestionNotAnswerable, connector_errors
+from nlquery.errors import InvalidRequest, NLQueryError, connector_errors
 from nlquery.guard import Policy, SafeQuery, validate_sql
 from nlquery.paths import home as default_home
-from nlquery.planner import (
-    Answer,
-    Attempt,
-    LLMClient,
-    LLMConfig,
-    PlanningContext,
-    SchemaLinker,
-    ask_llm,
-    ask_rules,
-    examples,
-)
+from nlquery.asking import Questions
+from nlquery.planner import LLMClient, LLMConfig, SchemaLinker
 
 __all__ = ["Engine", "RefreshResult"]
 
@@ -60,7 +51,7 @@ class RefreshResult:
                 "diff": self.diff, "stale_mappings": self.stale_mappings, "value_hints": self.value_hints}
 
 
-class Engine:
+class Engine(Questions):
     """Registers sources, reads their schemas and runs guarded read-only queries.
 
     >>> with Engine() as engine:                                              # doctest: +SKIP
@@ -238,101 +229,6 @@ class Engine:
         """Maps what people say ("clients", "signup date") to schema keys."""
         record = self.catalog.get_source(name_or_id)
         return semantic.Resolver(self.schema(record.id), self.catalog.get_mappings(record.id))
-
-    # -- questions ---------------------------------------------------------------------------
-    def ask(self, source: str, question: str, *, planner: str = "auto", max_rows: int | None = None,
-            timezone: str | None = None, today: Any = None, max_attempts: int = 3) -> Answer:
-        """Answer a question in plain language with one guarded, parameterized read.
-
-        ``planner``: ``llm`` (the configured OpenAI-compatible endpoint), ``rules`` (offline,
-        simple questions only) or ``auto`` (the LLM when configured, else rules; with
-        ``rules_first`` the rules planner is tried first as a free fast path).
-        """
-        if not isinstance(question, str) or not question.strip():
-            raise InvalidRequest("the question is empty")
-        if planner not in {"auto", "llm", "rules"}:
-            raise InvalidRequest("planner must be auto, llm or rules")
-        record = self.catalog.get_source(source)
-        connector = self._connector(record)
-        context = self._planning_context(record, connector, max_rows, timezone, today)
-        similar = examples.most_similar(question, self.catalog.list_examples(record.id))
-        context.examples = [example for _, example in similar]
-        if similar and similar[0][0] >= examples.NEAR_EXACT and planner != "rules":
-            reused = self._reuse_example(question, similar[0][1], context)
-            if reused is not None:
-                return reused
-        use_llm = planner == "llm" or (planner == "auto" and self.llm.configured)
-        buckets = getattr(connector, "date_buckets", None)
-        if not use_llm:
-            return ask_rules(question, context, buckets)
-        if self.rules_first and planner == "auto":
-            try:
-                return ask_rules(question, context, buckets)
-            except QuestionNotAnswerable:
-                pass
-        if self._llm_client is None:
-            self._llm_client = LLMClient(self.llm)
-        return ask_llm(question, context, self._llm_client, max_attempts=max_attempts)
-
-    def schema_linker(self, name_or_id: str) -> tuple[SchemaLinker, Any, dict[str, Any]]:
-        """The source's schema linker (built once per snapshot version and mappings),
-        with the snapshot and mappings it was built from."""
-        record = self.catalog.get_source(name_or_id)
-        snapshot = self._latest_snapshot(record.id)
-        if snapshot is None:
-            self.refresh_schema(record.id)
-            snapshot = self._latest_snapshot(record.id)
-        mappings = self.catalog.get_mappings(record.id)
-        fingerprint = repr(sorted((k, m.description, tuple(m.synonyms)) for k, m in mappings.items()))
-        key = (record.id, snapshot.version, fingerprint)
-        if key not in self._linkers:
-            self._linkers = {k: v for k, v in self._linkers.items() if k[0] != record.id}
-            self._linkers[key] = SchemaLinker(snapshot.schema, mappings, snapshot.value_hints)
-        return self._linkers[key], snapshot, mappings
-
-    def _reuse_example(self, question: str, example: Any, context: PlanningContext) -> Answer | None:
-        safe = context.validate(example.sql)
-        if safe.parameter_count:
-            return None  # its values came from another question: only a few-shot example
-        started = time.perf_counter()
-        result = context.execute(safe, [])
-        return Answer(question=question, sql=safe.sql, parameters=[], result=result,
-                      explanation=f"verified example: {example.question}", tables_used=list(safe.tables),
-                      attempts=[Attempt(safe.sql, [])], planner="example", cached=True,
-                      timings={"linking": 0.0, "llm": 0.0, "validation": 0.0,
-                               "execution": (time.perf_counter() - started) * 1000})
-
-    def add_example(self, source: str, question: str, sql: str) -> dict[str, Any]:
-        """Store a verified question -> SQL pair (checked by the guard against the source)."""
-        if not isinstance(question, str) or not question.strip():
-            raise InvalidRequest("the question is empty")
-        record = self.catalog.get_source(source)
-        self.validate(record.id, sql)
-        return self.catalog.add_example(record.id, question, sql)
-
-    def list_examples(self, source: str) -> list[dict[str, Any]]:
-        return self.catalog.list_examples(self.catalog.get_source(source).id)
-
-    def remove_example(self, source: str, example_id: str) -> None:
-        self.catalog.remove_example(self.catalog.get_source(source).id, example_id)
-
-    def _planning_context(self, record: SourceRecord, connector: connectors.Connector, max_rows: int | None,
-                          timezone: str | None, today: Any) -> PlanningContext:
-        linker, snapshot, mappings = self.schema_linker(record.id)
-        cap = self.max_rows if max_rows is None else max_rows
-        policy, schema = record.policy, snapshot.schema
-
-        def validate(sql: str) -> SafeQuery:
-            return validate_sql(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
-
-        def execute(safe: SafeQuery, params: Sequence[Any]) -> connectors.QueryResult:
-            driver_sql, ordered = safe.bind(list(params), connector.paramstyle)
-            with connector_errors():
-                return connector.execute(driver_sql, ordered, max_rows=cap, timeout_s=self.timeout_s)
-
-        return PlanningContext(dialect=connector.dialect, schema=schema, mappings=mappings,
-                               value_hints=snapshot.value_hints, linker=linker, validate=validate,
-                               execute=execute, today=today, timezone=timezone)
 
     # -- queries ---------------------------------------------------------------------------
     def connect(self, type: str | None = None, url: str | None = None, **connection: Any) -> connectors.Connector:
