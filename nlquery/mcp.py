@@ -16,6 +16,8 @@ from typing import Any
 
 from nlquery.engine import Engine
 from nlquery.errors import NLQueryError
+from nlquery.planner.linking import LinkedSchema
+from nlquery.planner.prompt import render_schema
 
 DEFAULT_ROWS = 50
 MAX_ROWS = 500
@@ -91,28 +93,9 @@ def build_server(engine: Engine) -> Any:
             from nlquery.errors import InvalidQuery
 
             raise _tool_error(InvalidQuery(f"unknown table {table!r} in {source}"))
-        name = snapshot.schema.qualified_name(found)
-        described = described_by.mappings  # mappings with database comments as default descriptions
-        lines = [f"TABLE {name}" + (f" -- {described[name].description}" if name in described
-                                     and described[name].description else "")]
-        for column in found.columns:
-            key = f"{name}.{column.name}"
-            parts = [f"  {column.name} {column.full_type or column.type}"]
-            if column.name in found.primary_key:
-                parts.append("PK")
-            if not column.nullable:
-                parts.append("NOT NULL")
-            notes = []
-            if key in described and described[key].description:
-                notes.append(described[key].description)
-            if key in described and described[key].synonyms:
-                notes.append("also: " + ", ".join(described[key].synonyms))
-            if snapshot.value_hints.get(key):
-                notes.append("values: " + ", ".join(map(str, snapshot.value_hints[key][:20])))
-            lines.append(" ".join(parts) + (f"  -- {'; '.join(notes)}" if notes else ""))
-        lines += [f"  FK ({', '.join(fk.columns)}) -> {fk.ref_table}({', '.join(fk.ref_columns)})"
-                  for fk in found.foreign_keys]
-        return "\n".join(lines)
+        # The same rendering the planner shows the model, for one table.
+        linked = LinkedSchema(schema=snapshot.schema, tables=[found], scores={})
+        return render_schema(linked, described_by.mappings, snapshot.value_hints)
 
     @server.tool(description="Run one read-only SQL query with $1, $2 ... parameters. Writes are refused.")
     def run_query(source: str, sql: str, parameters: list[Any] | None = None, max_rows: int = DEFAULT_ROWS) -> str:

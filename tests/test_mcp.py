@@ -60,7 +60,7 @@ def test_every_tool_on_the_demo_shop(demo):
     listed, searched, described, queried, asked = session(build_server(Engine()), calls)
     assert "demo-shop (sqlite, connected)" in text(listed)
     assert text(searched).startswith("customers -- Customer accounts") and "also: users, clients" in text(searched)
-    assert "status VARCHAR(20) NOT NULL" in text(described) and "values: cancelled, delivered" in text(described)
+    assert "status VARCHAR(20) NOT NULL" in text(described) and "values: 'cancelled', 'delivered'" in text(described)
     assert "FK (customer_id) -> customers(id)" in text(described)
     assert text(queried).splitlines()[0] == "n" and not queried.is_error
     assert text(asked).startswith("SQL: SELECT") and "delivered" in text(asked)
