@@ -124,6 +124,12 @@ def _measure(count: int, seconds: float | None, postgres_url: str | None, as_jso
                     created = httpx.post(f"{base}/api/v1/data-sources", json={
                         "name": name, "type": name, "connection": connection},
                         headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60).json()["data"]
+                    for _ in range(600):  # measure only once the background extraction is done
+                        status = httpx.get(f"{base}/api/v1/data-sources/{created['id']}", timeout=10,
+                                           headers={"Authorization": f"Bearer {TOKEN}"}).json()["data"]
+                        if status["schema_status"] != "extracting":
+                            break
+                        time.sleep(0.1)
                     direct = _run_direct(engine, name, count)
                     rows.append({"source": name, "mode": "Engine.query (direct)", "clients": 1, **direct})
                     for clients in (1, 8, 32):

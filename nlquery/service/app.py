@@ -219,9 +219,10 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         return {"data": source}
 
     @api.post("/data-sources/{source_id}/query")
-    def query(source_id: str, body: QueryBody) -> dict[str, Any]:
+    def query(source_id: str, body: QueryBody) -> JSONResponse:
         result = engine.query(source_id, body.query, body.parameters, max_rows=body.max_rows)
-        return {"data": result.to_dict()}
+        # A Response skips FastAPI's generic encoder: values are JSON-safe already (hot path).
+        return JSONResponse({"data": result.to_dict()})
 
     @api.patch("/data-sources/{source_id}/semantic-mappings")
     def update_mappings(source_id: str, body: MappingsBody) -> dict[str, Any]:
