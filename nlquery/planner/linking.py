@@ -83,6 +83,7 @@ class SchemaLinker:
         self._phrases: dict[str, list[tuple[str, float, str]]] = defaultdict(list)
         self._values: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self._tables = {schema.qualified_name(t): t for t in schema.tables}
+        self._name_terms = {name: frozenset(terms(t.name)) for name, t in self._tables.items()}
         self._neighbours: dict[str, set[str]] = defaultdict(set)
         for name, table in self._tables.items():
             self._index(name, table)
@@ -126,7 +127,7 @@ class SchemaLinker:
                 reasons[name].append(reason)
         for name in list(scores):
             # Every word of the table's own name asked for: "orders" beats "order_lines".
-            if set(terms(self._tables[name].name)) <= present:
+            if self._name_terms[name] <= present:
                 scores[name] += 2.0
         joined = " ".join(question_terms)
         for phrase, targets in self._phrases.items():
