@@ -31,3 +31,25 @@ def nlquery_home(tmp_path, monkeypatch):
     for name in _ISOLATED:
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+@pytest.fixture
+def shop_path(nlquery_home):
+    """The demo shop SQLite file, built under this test's NLQUERY_HOME."""
+    from nlquery.demo import demo_database
+
+    path, _ = demo_database()
+    return path
+
+
+def scratch_postgres(*, with_data: bool):
+    """A uniquely named PostgreSQL database (with the shop and odd-names schema when
+    ``with_data``), or a skip (a failure under NLQUERY_REQUIRE_SERVICES)."""
+    from tests.backends.backends import PostgreSQLBackend
+
+    backend = PostgreSQLBackend()
+    try:
+        backend.setup() if with_data else backend.create_database()
+    except Exception as exc:  # the server, not the code under test
+        service_unavailable("postgres", f"{type(exc).__name__}: {exc}")
+    return backend

@@ -17,8 +17,7 @@ from mcp.client.stdio import StdioServerParameters  # noqa: E402
 from nlquery import Engine  # noqa: E402
 from nlquery.demo import run_demo  # noqa: E402
 from nlquery.mcp import build_server  # noqa: E402
-from tests.backends.backends import PostgreSQLBackend  # noqa: E402
-from tests.conftest import service_unavailable  # noqa: E402
+from tests.conftest import scratch_postgres  # noqa: E402
 
 
 @pytest.fixture
@@ -109,11 +108,7 @@ def test_over_a_real_stdio_subprocess(demo, nlquery_home):
 
 
 def test_against_the_real_postgresql(nlquery_home):
-    backend = PostgreSQLBackend()
-    try:
-        backend.setup()
-    except Exception as exc:
-        service_unavailable("postgres", f"{type(exc).__name__}: {exc}")
+    backend = scratch_postgres(with_data=True)
     try:
         engine = Engine()
         engine.add_source("pg", "postgresql", {"url": backend.url})

@@ -1,13 +1,6 @@
 import pytest
 
 from nlquery import Engine
-from nlquery.demo import demo_database
-
-
-@pytest.fixture
-def shop_path():
-    path, _ = demo_database()
-    return path
 
 
 @pytest.fixture

@@ -10,17 +10,12 @@ import sys
 import pytest
 
 from nlquery import Engine
-from tests.backends.backends import PostgreSQLBackend
-from tests.conftest import service_unavailable
+from tests.conftest import scratch_postgres
 
 
 @pytest.fixture
 def postgres_catalog_url():
-    server = PostgreSQLBackend()
-    try:
-        server.create_database()
-    except Exception as exc:  # the server, not the code under test
-        service_unavailable("postgres", f"{type(exc).__name__}: {exc}")
+    server = scratch_postgres(with_data=False)
     yield server.url.replace("postgresql://", "postgresql+psycopg://", 1)
     server.drop_database()
 

@@ -4,17 +4,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nlquery import Engine
-from nlquery.demo import demo_database
 from nlquery.service import Settings, create_app
 
 TOKEN = "test-token-1"
 SECRET = "callback-secret"
-
-
-@pytest.fixture
-def shop_path():
-    path, _ = demo_database()
-    return path
 
 
 def make_client(**settings):

@@ -13,8 +13,7 @@ import time
 import httpx
 import pytest
 
-from tests.backends.backends import PostgreSQLBackend
-from tests.conftest import service_unavailable
+from tests.conftest import scratch_postgres
 
 TOKEN = "uvicorn-token"
 
@@ -27,11 +26,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def postgres_shop():
-    backend = PostgreSQLBackend()
-    try:
-        backend.setup()
-    except Exception as exc:  # the server, not the code under test
-        service_unavailable("postgres", f"{type(exc).__name__}: {exc}")
+    backend = scratch_postgres(with_data=True)
     yield backend
     backend.drop_database()
 
