@@ -129,7 +129,7 @@ def test_print_config():
     assert config["mcpServers"]["nlquery"]["args"] == ["-m", "nlquery.cli", "mcp"]
 
 
-def test_http_transport_requires_a_bearer_token(demo, nlquery_home):
+def test_over_streamable_http_with_a_bearer_token(demo, nlquery_home):
     import socket
     import subprocess
     import time
@@ -151,11 +151,20 @@ def test_http_transport_requires_a_bearer_token(demo, nlquery_home):
             except httpx.TransportError:
                 time.sleep(0.1)
         assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
-        authorized = httpx.post(url, headers={"Authorization": "Bearer mcp-token"}, timeout=5, json={
-            "jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                       "clientInfo": {"name": "test", "version": "1"}}})
-        assert authorized.status_code != 401
+        from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
+
+        async def over_http():  # a whole MCP session with the SDK's HTTP client
+            async with create_mcp_http_client(headers={"Authorization": "Bearer mcp-token"}) as http:
+                async with streamable_http_client(url, http_client=http) as streams:
+                    async with mcp.ClientSession(streams[0], streams[1]) as client:
+                        await client.initialize()
+                        tools = await client.list_tools()
+                        result = await client.call_tool(
+                            "run_query", {"source": "demo-shop", "sql": "SELECT COUNT(*) FROM products"})
+                        return tools, result
+
+        tools, result = anyio.run(over_http)
+        assert len(tools.tools) == 5 and "144" in text(result)
     finally:
         process.terminate()
         process.wait(timeout=10)
