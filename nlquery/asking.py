@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import connectors
 from nlquery.catalog import SourceRecord
-from nlquery.errors import InvalidRequest, QuestionNotAnswerable, connector_errors
+from nlquery.errors import InvalidRequest, QuestionNotAnswerable
 from nlquery.guard import SafeQuery, validate_sql
 from nlquery.planner import (
     Answer,
@@ -118,9 +118,7 @@ class Questions:
             return validate_sql(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
 
         def execute(safe: SafeQuery, params: Sequence[Any]) -> connectors.QueryResult:
-            driver_sql, ordered = safe.bind(list(params), connector.paramstyle)
-            with connector_errors():
-                return connector.execute(driver_sql, ordered, max_rows=cap, timeout_s=self.timeout_s)
+            return self._run(connector, safe, params, cap)
 
         return PlanningContext(dialect=connector.dialect, schema=schema, mappings=mappings,
                                value_hints=snapshot.value_hints, linker=linker, validate=validate,

@@ -263,9 +263,14 @@ class Engine(Questions):
             raise InvalidRequest("parameters must be a list of values")
         connector, policy, schema = self._resolve(source, policy, schema)
         safe = validate_sql(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
-        driver_sql, ordered = safe.bind(params or [], connector.paramstyle)
+        return self._run(connector, safe, params or [], cap, timeout_s)
+
+    def _run(self, connector: connectors.Connector, safe: SafeQuery, params: Sequence[Any], max_rows: int,
+             timeout_s: float | None = None) -> connectors.QueryResult:
+        """Execute a statement the guard accepted: every path ends here."""
+        driver_sql, ordered = safe.bind(list(params), connector.paramstyle)
         with connector_errors():
-            return connector.execute(driver_sql, ordered, max_rows=cap,
+            return connector.execute(driver_sql, ordered, max_rows=max_rows,
                                      timeout_s=self.timeout_s if timeout_s is None else timeout_s)
 
     def introspect(self, source: connectors.Connector, *, schemas: Sequence[str] | None = None,

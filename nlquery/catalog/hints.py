@@ -15,6 +15,7 @@ from sqlglot import exp
 import connectors
 from connectors.models import Schema
 from nlquery.guard import Policy
+from nlquery.guard.exposure import table_expression
 
 TEXT_TYPES = re.compile(r"char|text|string|enum|varchar|citext|name", re.IGNORECASE)
 SENSITIVE = re.compile(r"pass|secret|token|hash|salt|email|e_mail|ssn|phone|iban|card|cvv|api_?key|address",
@@ -67,8 +68,7 @@ def _candidates(schema: Schema, policy: Policy | None, exclude: frozenset[str]) 
         if table.kind != "table" or table.row_estimate == 0 or (policy and not policy.table_visible(table)):
             continue
         name = schema.qualified_name(table)
-        source = exp.Table(this=exp.to_identifier(table.name, quoted=True),
-                           db=exp.to_identifier(table.schema, quoted=True) if table.schema else None)
+        source = table_expression(table)
         for column in table.columns:
             key = f"{name}.{column.name}"
             if (

@@ -83,7 +83,7 @@ def check_exposure(tree: exp.Expression, dialect: str, schema: Schema, policy: P
             continue  # table functions (checked as functions) and CTE references
         table = _find_table(schema, node)
         if table is None:
-            raise InvalidQuery(f"unknown table {_qualified(node)}{_suggest(node.name, _table_names(schema, policy))}")
+            raise InvalidQuery(f"unknown table {reference(node)}{_suggest(node.name, _table_names(schema, policy))}")
         if policy is not None and not policy.table_visible(table):
             raise AccessDenied(f"the table {schema.qualified_name(table)} is not exposed by this source")
         tables[id(table)] = table
@@ -149,8 +149,15 @@ def _table_names(schema: Schema, policy: Policy | None) -> list[str]:
     return [schema.qualified_name(t) for t in schema.tables if policy is None or policy.table_visible(t)]
 
 
-def _qualified(node: exp.Table) -> str:
+def reference(node: exp.Table) -> str:
+    """``catalog.db.name`` as written in the query, without the empty parts."""
     return ".".join(p for p in (node.catalog, node.db, node.name) if p)
+
+
+def table_expression(table: Table) -> exp.Table:
+    """A known table as a quoted sqlglot node, for SQL nlquery writes itself."""
+    return exp.Table(this=exp.to_identifier(table.name, quoted=True),
+                     db=exp.to_identifier(table.schema, quoted=True) if table.schema else None)
 
 
 def _missing_column(message: str) -> str | None:

@@ -21,7 +21,7 @@ from sqlglot.tokens import Token, TokenType
 from connectors.models import Schema
 from nlquery.errors import InvalidQuery, InvalidRequest, UnsafeQueryError
 from nlquery.guard import functions
-from nlquery.guard.exposure import Policy, check_exposure
+from nlquery.guard.exposure import Policy, check_exposure, reference
 from nlquery.guard.parameters import Template, render_template
 
 # sqlglot logs a warning when it falls back to an opaque Command; we reject those anyway.
@@ -118,7 +118,7 @@ def validate_sql(
         tables = tuple(schema.qualified_name(t) for t in resolution.tables)  # type: ignore[union-attr]
         columns = tuple(resolution.columns)
     else:
-        tables = tuple(dict.fromkeys(_table_name(t) for t in tree.find_all(exp.Table) if t.name))
+        tables = tuple(dict.fromkeys(reference(t) for t in tree.find_all(exp.Table) if t.name))
         columns = tuple(dict.fromkeys(c.name for c in tree.find_all(exp.Column) if c.name))
     return SafeQuery(
         sql=template.display(), dialect=dialect, parameter_count=template.count,
@@ -232,10 +232,6 @@ def _cap_rows(tree: exp.Expression, max_rows: int) -> tuple[exp.Expression, bool
     capped = exp.Subquery(this=tree, alias=exp.TableAlias(this=exp.to_identifier("nlquery_capped")))
     wrapped = exp.select("*").from_(capped)
     return wrapped.limit(max_rows, copy=False), True
-
-
-def _table_name(table: exp.Table) -> str:
-    return ".".join(part for part in (table.catalog, table.db, table.name) if part)
 
 
 def _describe(tree: exp.Expression, tokens: list[Token]) -> str:

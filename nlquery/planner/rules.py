@@ -22,6 +22,7 @@ from sqlglot import exp
 
 from connectors.models import Column, Table
 from nlquery.errors import QuestionNotAnswerable
+from nlquery.guard.exposure import table_expression
 from nlquery.planner.answer import Answer, Attempt
 from nlquery.planner.linking import terms
 from nlquery.planner.pipeline import PlanningContext
@@ -117,7 +118,7 @@ def ask_rules(question: str, context: PlanningContext, date_buckets: Mapping[str
         else:
             conditions.append(f"{quote(column)} IN ({', '.join(param(v) for v in values)})")
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    source = _table_sql(table, dialect)
+    source = table_expression(table).sql(dialect=dialect)
 
     group = re.search(r"\b(?:by|per|for each|each)\s+([a-z][a-z_ ]*)", text)
     if top:
@@ -159,12 +160,6 @@ def ask_rules(question: str, context: PlanningContext, date_buckets: Mapping[str
 # -- pieces ----------------------------------------------------------------------------
 def _quoter(dialect: str):
     return lambda name: exp.to_identifier(name, quoted=True).sql(dialect=dialect)
-
-
-def _table_sql(table: Table, dialect: str) -> str:
-    node = exp.Table(this=exp.to_identifier(table.name, quoted=True),
-                     db=exp.to_identifier(table.schema, quoted=True) if table.schema else None)
-    return node.sql(dialect=dialect)
 
 
 def _column_terms(name: str, column: Column, context: PlanningContext) -> set[str]:
