@@ -44,7 +44,7 @@ def bench_list(home: Path, count: int) -> list[dict[str, Any]]:
 
 def bench_refresh(home: Path, sources: int, tables: int, workers: int) -> list[dict[str, Any]]:
     with scratch_database("postgresql") as url:
-        build_tables("postgresql", url, tables)
+        build_tables("postgresql", url, 0, tables)
         with Engine(home=home) as engine:
             names = [f"pg-{i}" for i in range(sources)]
             for name in names:

@@ -52,17 +52,17 @@ def table_ddl(kind: str, i: int, fk_shape: str = "chain") -> list[str]:
             f"INDEX ix_t{i}_c2 (c2)) COMMENT = 'benchmark table {i}'"]
 
 
-def build_tables(kind: str, url: str, count: int, fk_shape: str = "chain", batch: int = 250) -> float:
-    """Create the tables in batches; return the seconds it took."""
+def build_tables(kind: str, url: str, first: int, count: int, fk_shape: str = "chain", batch: int = 250) -> float:
+    """Create tables ``t{first}`` .. ``t{count - 1}`` in batches; return the seconds it took."""
     started = time.perf_counter()
     conn = admin_connection(kind, url)
     cursor = conn.cursor()
-    for first in range(0, count, batch):
-        for i in range(first, min(first + batch, count)):
+    for start in range(first, count, batch):
+        for i in range(start, min(start + batch, count)):
             for statement in table_ddl(kind, i, fk_shape):
                 cursor.execute(statement)
         conn.commit()
-        print(f"  created {min(first + batch, count)}/{count} tables", file=sys.stderr, end="\r")
+        print(f"  created {min(start + batch, count)}/{count} tables", file=sys.stderr, end="\r")
     if kind == "postgresql":
         conn.commit()
         conn.autocommit = True
@@ -104,27 +104,44 @@ def contenders(kind: str, url: str) -> dict[str, Any]:
     }
 
 
-def run_backend(kind: str, tables: int, fk_shape: str, repeat: int, keep: bool) -> list[dict[str, Any]]:
+def run_backend(kind: str, counts: list[int], fk_shape: str, repeat: int, keep: bool) -> list[dict[str, Any]]:
+    """One scratch database grown to each count in turn (the curve), every contender
+    timed at each size; peak memory traced for ours and get_multi_*."""
     rows = []
     with scratch_database(kind, keep=keep) as url:
-        build_s = build_tables(kind, url, tables, fk_shape)
-        print(f"  {kind}: built {tables} tables in {build_s:.1f} s", file=sys.stderr)
-        results: dict[str, Measurement] = {}
-        for name, fn in contenders(kind, url).items():
-            slow_peer = name.endswith("reflect") and tables > 1000
-            results[name] = measure(name, fn, repeat=1 if slow_peer else repeat,
-                                    warmup=0 if slow_peer else 1, memory=name == "ours")
-            print(f"  {kind}: {name} done", file=sys.stderr)
-        ours = results["ours"]
-        for name, result in results.items():
-            rows.append({"backend": kind, "tables": tables, "fk_shape": fk_shape, **as_dict(result),
-                         "ours_speedup": None if name == "ours" else ratio(ours, result)})
+        built = 0
+        for tables in counts:
+            build_s = build_tables(kind, url, built, tables, fk_shape)
+            built = tables
+            print(f"  {kind}: {tables} tables ({build_s:.1f} s to build)", file=sys.stderr)
+            results: dict[str, Measurement] = {}
+            for name, fn in contenders(kind, url).items():
+                slow_peer = name.endswith("reflect") and tables > 1000
+                results[name] = measure(name, fn, repeat=1 if slow_peer else repeat, warmup=0 if slow_peer else 1,
+                                        memory=name in ("ours", "SA get_multi_*"))
+                print(f"  {kind}: {name} done", file=sys.stderr)
+            ours = results["ours"]
+            for name, result in results.items():
+                rows.append({"backend": kind, "tables": tables, "fk_shape": fk_shape, **as_dict(result),
+                             "ms_per_table": result.median_s * 1000 / tables if result.median_s else None,
+                             "ours_speedup": None if name == "ours" else ratio(ours, result)})
     return rows
 
 
+def table_counts(text: str) -> list[int]:
+    try:
+        counts = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give a number or a comma list such as 1000,2000,5000") from None
+    if not counts or counts[0] < 1:
+        raise click.BadParameter("table counts must be positive")
+    return counts
+
+
 @click.command()
-@click.option("--tables", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="How many tables to create (10 columns, PK, FK chain, index, comment each).")
+@click.option("--tables", default="1000", show_default=True,
+              help="How many tables (10 columns, PK, FK, index, comment each); a comma list such as "
+                   "1000,2000,5000,10000 gives the scaling curve, one database grown step by step.")
 @click.option("--backend", "backends", multiple=True, type=click.Choice(["postgresql", "mysql"]),
               help="Which servers (default: both).")
 @click.option("--fk-shape", type=click.Choice(["chain", "star"]), default="chain", show_default=True,
@@ -133,15 +150,17 @@ def run_backend(kind: str, tables: int, fk_shape: str, repeat: int, keep: bool) 
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--keep", is_flag=True, help="Keep the scratch databases.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def main(tables: int, backends: tuple[str, ...], fk_shape: str, repeat: int, keep: bool,
+def main(tables: str, backends: tuple[str, ...], fk_shape: str, repeat: int, keep: bool,
          as_json: bool) -> None:
     """Introspection time and memory: ours vs SQLAlchemy inspector and reflect."""
+    counts = table_counts(tables)
     rows: list[dict[str, Any]] = []
     for kind in backends or ("postgresql", "mysql"):
-        rows.extend(run_backend(kind, tables, fk_shape, repeat, keep))
+        rows.extend(run_backend(kind, counts, fk_shape, repeat, keep))
     report(
         f"Introspection of {tables} tables (median seconds; speedup = peer time / ours)",
         rows,
-        ["backend", "name", "median_s", "min_s", "runs", "peak_mb", "ours_speedup", "error"],
+        ["backend", "tables", "name", "median_s", "min_s", "runs", "ms_per_table", "peak_mb", "ours_speedup",
+         "error"],
         as_json=as_json,
     )

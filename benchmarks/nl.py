@@ -1,12 +1,14 @@
-"""NL accuracy on the demo shop: execution accuracy (result sets compared, not SQL).
+"""NL execution accuracy: result sets compared, not SQL text.
 
-Three contenders, same question set, same model, one run:
+Contenders, same questions, same model and endpoint, one run:
 
 * ``ours``: the LLM pipeline (linking, mappings, value hints, examples, repair loop);
-* ``naive``: the whole schema, no mappings, no hints, no repair: one attempt;
-* ``rules``: the offline rules planner (no LLM): declines are counted apart.
+* ``naive``: the whole schema as DDL, no linking, no mappings, no hints, no repair: one attempt;
+* ``langchain``: LangChain's ``create_sql_query_chain`` over ``SQLDatabase`` (when installed);
+* ``rules``: the offline rules planner (no LLM); its declines are counted apart.
 
-Needs an OpenAI-compatible endpoint for the LLM contenders (``NLQUERY_LLM_BASE_URL``,
+Suites: the demo shop (default), ``--spider DIR`` and ``--bird DIR`` (see nl_suites).
+LLM contenders need an OpenAI-compatible endpoint (``NLQUERY_LLM_BASE_URL``,
 ``NLQUERY_LLM_MODEL``; ``../shared/tools/local-llm start`` gives one offline).
 """
 
@@ -18,21 +20,36 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
 from benchmarks.harness import report
-from benchmarks.nl_questions import QUESTIONS, gold_sql
+from benchmarks.nl_suites import Case, Suite, bird_suite, demo_suite, spider_suite
 from nlquery import Engine
-from nlquery.demo import MAPPINGS
 from nlquery.errors import NLQueryError
 from nlquery.planner import LLMClient, LLMConfig, parse_candidate
 from nlquery.planner.linking import LinkedSchema
 from nlquery.planner.prompt import build_messages, render_schema
-from nlquery.shop import generate_shop, load_shop
+
+CONTENDERS = ("ours", "naive", "langchain", "rules")
+LLM_CONTENDERS = {"ours", "naive", "langchain"}
+MAX_ROWS = 10_000
+
+
+@dataclass
+class Prediction:
+    """What a contender answered: its SQL and rows, or why it did not answer."""
+
+    sql: str | None = None
+    rows: list[list[Any]] | None = None
+    prompt_tokens: int | None = 0
+    declined: bool = False
+    error: str | None = None
 
 
 def _normal(value: Any) -> Any:
@@ -43,102 +60,216 @@ def _normal(value: Any) -> Any:
     return str(value)
 
 
-def same_result(gold: list[list[Any]], got: list[list[Any]]) -> bool:
-    """Equal as multisets of rows; extra columns in ``got`` are allowed when some of
-    its columns reproduce the gold ones."""
-    want = Counter(tuple(_normal(v) for v in row) for row in gold)
+def same_result(gold: list[list[Any]], got: list[list[Any]], *, ordered: bool = False) -> bool:
+    """Equal as multisets of rows (as sequences when ``ordered``); extra columns in
+    ``got`` are allowed when some of its columns, in some order, reproduce the gold ones."""
     if not got:
         return not gold
-    width = len(next(iter(want), ()))
+    if not gold:
+        return False
+    width = len(gold[0])
+    want = [tuple(_normal(v) for v in row) for row in gold]
     columns = range(len(got[0]))
     for chosen in itertools.permutations(columns, width) if len(got[0]) <= 5 else [tuple(range(width))]:
-        if Counter(tuple(_normal(row[i]) for i in chosen) for row in got) == want:
+        have = [tuple(_normal(row[i]) for i in chosen) for row in got]
+        if (have == want) if ordered else (Counter(have) == Counter(want)):
             return True
     return False
 
 
-def naive(client: LLMClient, engine: Engine, question: str,
-          today: dt.date) -> tuple[list[list[Any]] | None, int, float]:
-    schema = engine.schema("shop")
+def _run_sql(engine: Engine, source: str, sql: str, parameters: list[Any] | None = None) -> Prediction:
+    try:
+        return Prediction(sql=sql, rows=engine.query(source, sql, parameters, max_rows=MAX_ROWS).rows)
+    except NLQueryError as exc:
+        return Prediction(sql=sql, error=f"{exc.code}: {exc.message}")
+
+
+def ask_ours(engine: Engine, source: str, case: Case, today: dt.date, planner: str) -> Prediction:
+    try:
+        answer = engine.ask(source, case.prompt, planner=planner, today=today, max_rows=MAX_ROWS)
+    except NLQueryError as exc:
+        return Prediction(declined=planner == "rules" and exc.code == "question_not_answerable",
+                          error=f"{exc.code}: {exc.message}")
+    return Prediction(sql=answer.sql, rows=answer.result.rows, prompt_tokens=answer.usage["prompt_tokens"])
+
+
+def ask_naive(client: LLMClient, engine: Engine, source: str, case: Case, today: dt.date) -> Prediction:
+    schema = engine.schema(source)
     linked = LinkedSchema(schema=schema, tables=schema.tables, scores={})
-    messages = build_messages(question, "sqlite", render_schema(linked, {}, {}), today=today)
-    completion = client.complete(messages)
+    try:
+        completion = client.complete(build_messages(case.prompt, "sqlite", render_schema(linked, {}, {}), today=today))
+    except NLQueryError as exc:
+        return Prediction(error=f"{exc.code}: {exc.message}")
     candidate = parse_candidate(completion.text)
     if candidate is None:
-        return None, completion.prompt_tokens, completion.latency_ms
+        return Prediction(prompt_tokens=completion.prompt_tokens, error="no SQL in the answer")
+    prediction = _run_sql(engine, source, candidate.sql, candidate.parameters)
+    prediction.prompt_tokens = completion.prompt_tokens
+    return prediction
+
+
+def langchain_contender(config: LLMConfig, databases: dict[str, Path]) -> Callable[[Engine, str, Case], Prediction]:
+    """LangChain's SQL chain with the same endpoint and model; its SQL runs through our
+    guarded execution so both are judged on the same rows. UsageError when not installed."""
     try:
-        result = engine.query("shop", candidate.sql, candidate.parameters, max_rows=10_000)
-    except NLQueryError:
-        return None, completion.prompt_tokens, completion.latency_ms
-    return result.rows, completion.prompt_tokens, completion.latency_ms
+        from langchain_community.utilities import SQLDatabase
+        from langchain_openai import ChatOpenAI
+        try:
+            from langchain.chains import create_sql_query_chain
+        except ImportError:  # LangChain 1.x moved the legacy chains
+            from langchain_classic.chains import create_sql_query_chain
+    except ImportError as exc:
+        raise click.UsageError(f"the langchain contender needs langchain, langchain-community and "
+                               f"langchain-openai installed ({exc})") from None
+    llm = ChatOpenAI(model=config.model or "default", base_url=config.base_url, api_key=config.api_key or "none",
+                     temperature=0, seed=0, timeout=config.timeout_s)
+    chains = {db_id: create_sql_query_chain(llm, SQLDatabase.from_uri(f"sqlite:///{path}"))
+              for db_id, path in databases.items()}
+
+    def ask(engine: Engine, source: str, case: Case) -> Prediction:
+        try:
+            text = chains[case.db_id].invoke({"question": case.prompt})
+        except Exception as exc:  # the peer failing is a result, not the end of the run
+            return Prediction(error=f"{type(exc).__name__}: {str(exc)[:200]}")
+        sql = text.split("SQLQuery:", 1)[-1].split("SQLResult:", 1)[0].strip().strip("`")
+        return _run_sql(engine, source, sql.removeprefix("sql").strip())
+    return ask
+
+
+def gold_rows(suite: Suite) -> list[list[list[Any]]]:
+    gold = []
+    for case in suite.cases:
+        conn = sqlite3.connect(f"file:{suite.databases[case.db_id]}?mode=ro", uri=True)
+        try:
+            gold.append([list(row) for row in conn.execute(case.gold_sql).fetchall()])
+        finally:
+            conn.close()
+    return gold
+
+
+def summarize(planner: str, outcomes: list[dict[str, Any]], cases: list[Case]) -> dict[str, Any]:
+    count = len(outcomes)
+    correct = sum(o["correct"] for o in outcomes)
+    declined = sum(o["declined"] for o in outcomes)
+    synonyms = [o for o, c in zip(outcomes, cases) if c.needs_synonym]
+    by_difficulty: dict[str, list[bool]] = defaultdict(list)
+    for outcome, case in zip(outcomes, cases):
+        by_difficulty[case.difficulty].append(outcome["correct"])
+    tokens = [o["prompt_tokens"] for o in outcomes if o["prompt_tokens"] is not None]
+    return {
+        "planner": planner, "questions": count,
+        "execution_accuracy": round(100 * correct / count, 1),
+        "accuracy_when_answering": round(100 * correct / (count - declined), 1) if count > declined else None,
+        "declined": declined,
+        "synonym_accuracy": round(100 * sum(o["correct"] for o in synonyms) / len(synonyms), 1) if synonyms else None,
+        "by_difficulty": {level: f"{sum(hits)}/{len(hits)}" for level, hits in sorted(by_difficulty.items())},
+        "prompt_tokens_per_q": round(sum(tokens) / len(tokens)) if tokens else None,
+        "latency_ms_per_q": round(sum(o["latency_ms"] for o in outcomes) / count),
+    }
+
+
+def run_suite(suite: Suite, wanted: list[str], config: LLMConfig, today: dt.date, home: Path) -> dict[str, Any]:
+    gold = gold_rows(suite)
+    outcomes: dict[str, list[dict[str, Any]]] = {planner: [] for planner in wanted}
+    with Engine(home=home, llm=config) as engine:
+        for db_id, path in suite.databases.items():
+            engine.add_source(db_id, "sqlite", {"database": str(path)})
+            if db_id in suite.mappings:
+                engine.update_mappings(db_id, suite.mappings[db_id])
+        client = LLMClient(config) if "naive" in wanted else None
+        langchain = langchain_contender(config, suite.databases) if "langchain" in wanted else None
+        for index, (case, expected) in enumerate(zip(suite.cases, gold)):
+            line = []
+            for planner in wanted:
+                started = time.perf_counter()
+                if planner == "naive":
+                    prediction = ask_naive(client, engine, case.db_id, case, today)  # type: ignore[arg-type]
+                elif planner == "langchain":
+                    prediction = langchain(engine, case.db_id, case)  # type: ignore[misc]
+                else:
+                    prediction = ask_ours(engine, case.db_id, case, today, "llm" if planner == "ours" else "rules")
+                correct = prediction.rows is not None and same_result(expected, prediction.rows, ordered=case.ordered)
+                outcomes[planner].append({
+                    "correct": correct, "declined": prediction.declined, "sql": prediction.sql,
+                    "error": prediction.error, "prompt_tokens": prediction.prompt_tokens,
+                    "latency_ms": (time.perf_counter() - started) * 1000,
+                })
+                line.append(f"{planner}={'ok' if correct else 'declined' if prediction.declined else 'wrong'}")
+            print(f"  {index + 1}/{len(suite.cases)} {' '.join(line)}", file=sys.stderr)
+    failures = [
+        {"planner": planner, "db_id": case.db_id, "question": case.question, "difficulty": case.difficulty,
+         "gold_sql": case.gold_sql, "predicted_sql": outcome["sql"], "error": outcome["error"]}
+        for planner in wanted for case, outcome in zip(suite.cases, outcomes[planner])
+        if not outcome["correct"] and not outcome["declined"]
+    ]
+    return {
+        "summary": [summarize(planner, outcomes[planner], suite.cases) for planner in wanted],
+        "failures": failures,
+        "predictions": {planner: [o["sql"] for o in outcomes[planner]] for planner in wanted},
+    }
+
+
+def load_suite(spider: Path | None, bird: Path | None, split: str | None, directory: Path, today: dt.date) -> Suite:
+    if spider and bird:
+        raise click.UsageError("give --spider or --bird, not both")
+    if spider:
+        return spider_suite(spider, split or "dev.json")
+    if bird:
+        return bird_suite(bird, split or "dev.json")
+    return demo_suite(directory, today)
 
 
 @click.command()
-@click.option("--suite", type=click.Choice(["demo"]), default="demo", show_default=True)
+@click.option("--spider", type=click.Path(file_okay=False, path_type=Path),
+              help="A Spider-format directory (tables.json, dev.json, database/<db>/<db>.sqlite).")
+@click.option("--bird", type=click.Path(file_okay=False, path_type=Path),
+              help="A BIRD-format directory (dev.json with evidence, dev_databases/<db>/<db>.sqlite).")
+@click.option("--split", help="The questions file inside the directory.  [default: dev.json]")
 @click.option("--planners", default="ours,naive,rules", show_default=True,
-              help="Comma list of contenders: ours, naive, rules.")
+              help=f"Comma list of contenders: {', '.join(CONTENDERS)}.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N questions.")
+@click.option("--twice", is_flag=True,
+              help="Run the suite twice and report how many predictions were identical (temperature 0).")
+@click.option("--failures/--no-failures", default=True, show_default=True,
+              help="List every wrong answer with predicted and gold SQL.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def main(suite: str, planners: str, limit: int | None, as_json: bool) -> None:
-    """NL execution accuracy: our pipeline vs a naive prompt vs the rules planner."""
+def main(spider: Path | None, bird: Path | None, split: str | None, planners: str, limit: int | None,
+         twice: bool, failures: bool, as_json: bool) -> None:
+    """NL execution accuracy: our pipeline vs a naive prompt, LangChain and the rules planner."""
     wanted = [p.strip() for p in planners.split(",") if p.strip()]
-    questions = QUESTIONS[:limit] if limit else QUESTIONS
+    unknown = set(wanted) - set(CONTENDERS)
+    if unknown or not wanted:
+        raise click.UsageError(f"unknown contender(s) {', '.join(sorted(unknown))}; choose from {', '.join(CONTENDERS)}")
     config = LLMConfig.from_environment(timeout_s=300, max_retries=0)
-    if {"ours", "naive"} & set(wanted) and not config.configured:
-        raise click.UsageError("ours/naive need NLQUERY_LLM_BASE_URL (try ../shared/tools/local-llm start), "
-                               "or use --planners rules")
-    today = dt.date.today()  # the shop ends today: models may use the database's clock
+    if LLM_CONTENDERS & set(wanted) and not config.configured:
+        raise click.UsageError(f"{', '.join(sorted(LLM_CONTENDERS & set(wanted)))} need NLQUERY_LLM_BASE_URL "
+                               "(try ../shared/tools/local-llm start), or use --planners rules")
+    today = dt.date.today()  # the demo shop ends today: models may use the database's clock
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "shop.db"
-        conn = sqlite3.connect(path)
-        load_shop(conn, "sqlite", "qmark", generate_shop(end=today))
-        gold = [[list(r) for r in conn.execute(gold_sql(sql, today)).fetchall()] for _, sql, _ in questions]
-        conn.close()
-        stats = {p: {"correct": 0, "declined": 0, "prompt_tokens": 0, "latency_ms": 0.0, "synonym_correct": 0}
-                 for p in wanted}
-        details = []
-        with Engine(home=Path(tmp) / "home", llm=config) as engine:
-            engine.add_source("shop", "sqlite", {"database": str(path)})
-            engine.update_mappings("shop", MAPPINGS)
-            client = LLMClient(config) if "naive" in wanted else None
-            for index, ((question, _, synonym), expected) in enumerate(zip(questions, gold)):
-                row: dict[str, Any] = {"question": question}
-                for planner in wanted:
-                    started = time.perf_counter()
-                    tokens, rows, declined = 0, None, False
-                    try:
-                        if planner == "naive":
-                            rows, tokens, _ = naive(client, engine, question, today)  # type: ignore[arg-type]
-                        else:
-                            answer = engine.ask("shop", question, planner="llm" if planner == "ours" else "rules",
-                                                today=today, max_rows=10_000)
-                            rows, tokens = answer.result.rows, answer.usage["prompt_tokens"]
-                    except NLQueryError as exc:
-                        declined = planner == "rules" and exc.code == "question_not_answerable"
-                    correct = rows is not None and same_result(expected, rows)
-                    entry = stats[planner]
-                    entry["correct"] += correct
-                    entry["synonym_correct"] += correct and synonym
-                    entry["declined"] += declined
-                    entry["prompt_tokens"] += tokens
-                    entry["latency_ms"] += (time.perf_counter() - started) * 1000
-                    row[planner] = "ok" if correct else ("declined" if declined else "wrong")
-                details.append(row)
-                print(f"  {index + 1}/{len(questions)} {row}", file=sys.stderr)
-    count, synonyms = len(questions), sum(q[2] for q in questions)
-    rows_out = []
-    for planner, entry in stats.items():
-        answered = count - entry["declined"]
-        rows_out.append({
-            "planner": planner, "questions": count,
-            "execution_accuracy": round(100 * entry["correct"] / count, 1),
-            "accuracy_when_answering": round(100 * entry["correct"] / answered, 1) if answered else None,
-            "declined": entry["declined"],
-            "synonym_accuracy": round(100 * entry["synonym_correct"] / synonyms, 1),
-            "prompt_tokens_per_q": round(entry["prompt_tokens"] / count),
-            "latency_ms_per_q": round(entry["latency_ms"] / count),
-        })
-    report(f"NL accuracy, suite {suite} ({count} questions, {synonyms} needing synonyms; model "
-           f"{config.model or '-'})", rows_out,
-           ["planner", "execution_accuracy", "accuracy_when_answering", "declined", "synonym_accuracy",
-            "prompt_tokens_per_q", "latency_ms_per_q"], as_json=as_json, extra={"details": details})
+        suite = load_suite(spider, bird, split, Path(tmp), today)
+        suite.cases = suite.cases[:limit] if limit else suite.cases
+        result = run_suite(suite, wanted, config, today, Path(tmp) / "home")
+        extra: dict[str, Any] = {"suite": suite.name, "model": config.model, "failures": result["failures"]}
+        if twice:
+            again = run_suite(suite, wanted, config, today, Path(tmp) / "home-again")
+            extra["identical_predictions"] = {
+                planner: f"{sum(a == b for a, b in zip(result['predictions'][planner], again['predictions'][planner]))}"
+                         f"/{len(suite.cases)}"
+                for planner in wanted
+            }
+    if failures and not as_json:
+        for failure in result["failures"]:
+            click.echo(f"[{failure['planner']}] {failure['db_id']}: {failure['question']} ({failure['difficulty']})\n"
+                       f"    gold:      {failure['gold_sql']}\n"
+                       f"    predicted: {failure['predicted_sql'] or '-'}"
+                       + (f"\n    error:     {failure['error']}" if failure["error"] else ""))
+    synonyms = sum(c.needs_synonym for c in suite.cases)
+    columns = ["planner", "execution_accuracy", "accuracy_when_answering", "declined", "by_difficulty",
+               "prompt_tokens_per_q", "latency_ms_per_q"]
+    if synonyms:
+        columns.insert(4, "synonym_accuracy")
+    report(f"NL accuracy, suite {suite.name} ({len(suite.cases)} questions"
+           + (f", {synonyms} needing synonyms" if synonyms else "") + f"; model {config.model or '-'})",
+           result["summary"], columns, as_json=as_json, extra=extra)
+    if twice and not as_json:
+        click.echo(f"identical predictions across two runs: {extra['identical_predictions']}")

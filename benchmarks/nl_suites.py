@@ -1,0 +1,153 @@
+"""Question suites for the NL benchmark: the demo shop, Spider- and BIRD-format directories.
+
+A suite is a list of :class:`Case` over one or more SQLite databases. The loaders read the
+datasets' own files and nothing else:
+
+* Spider: ``tables.json``, ``dev.json`` (``db_id``, ``question``, ``query``) and
+  ``database/<db_id>/<db_id>.sqlite``. Spider ships no difficulty per question; its
+  evaluation script derives one (easy/medium/hard/extra) from the gold SQL, and so does
+  :func:`spider_hardness`.
+* BIRD: ``dev.json`` (``db_id``, ``question``, ``evidence``, ``SQL``, ``difficulty``) and
+  ``dev_databases/<db_id>/<db_id>.sqlite``; ``evidence`` is given to every contender as a hint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+import sqlglot
+from sqlglot import exp
+
+from benchmarks.nl_questions import QUESTIONS, gold_sql
+from nlquery.demo import MAPPINGS
+from nlquery.shop import generate_shop, load_shop
+
+
+@dataclass
+class Case:
+    """One question with its gold SQL (SQLite) on database ``db_id``."""
+
+    db_id: str
+    question: str
+    gold_sql: str
+    difficulty: str
+    evidence: str = ""
+    needs_synonym: bool = False
+
+    @property
+    def prompt(self) -> str:
+        """The question as every contender sees it (BIRD's evidence appended as a hint)."""
+        return f"{self.question}\nHint: {self.evidence}" if self.evidence else self.question
+
+    @property
+    def ordered(self) -> bool:
+        """Results are compared in order only when the gold SQL orders its outermost rows."""
+        return ordered_result(self.gold_sql)
+
+
+@dataclass
+class Suite:
+    name: str
+    cases: list[Case]
+    databases: dict[str, Path]  # db_id -> SQLite file
+    mappings: dict[str, dict] = field(default_factory=dict)  # db_id -> semantic mappings
+
+
+def ordered_result(sql: str) -> bool:
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except sqlglot.errors.ParseError:
+        return False
+    return tree.args.get("order") is not None
+
+
+def spider_hardness(sql: str) -> str:
+    """Spider's hardness levels, after the rules of its ``evaluation.py``: components
+    (WHERE, GROUP BY, ORDER BY, LIMIT, JOIN, OR, LIKE), set operations and nesting, and
+    "others" (several aggregates, select columns, conditions or group keys)."""
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except sqlglot.errors.ParseError:
+        return "extra"
+    set_ops = len(list(tree.find_all(exp.Union, exp.Except, exp.Intersect)))
+    selects = list(tree.find_all(exp.Select))
+    nested = max(0, len(selects) - 1 - set_ops)
+    outer = selects[0] if selects else tree
+    where = outer.args.get("where")
+    component1 = sum(outer.args.get(key) is not None for key in ("where", "group", "order", "limit"))
+    component1 += len(outer.args.get("joins") or [])
+    component1 += len(list(where.find_all(exp.Or))) + len(list(where.find_all(exp.Like))) if where else 0
+    component2 = set_ops + nested
+    conditions = len(list(where.find_all(exp.And))) + 1 if where else 0
+    group = outer.args.get("group")
+    others = sum([
+        len(list(outer.find_all(exp.AggFunc))) > 1,
+        len(outer.expressions) > 1,
+        conditions > 1,
+        group is not None and len(group.expressions) > 1,
+    ])
+    if component1 <= 1 and others == 0 and component2 == 0:
+        return "easy"
+    if (others <= 2 and component1 <= 1 and component2 == 0) or (component1 <= 2 and others < 2 and component2 == 0):
+        return "medium"
+    if ((others > 2 and component1 <= 2 and component2 == 0) or (2 < component1 <= 3 and others <= 2 and component2 == 0)
+            or (component1 <= 1 and others == 0 and component2 <= 1)):
+        return "hard"
+    return "extra"
+
+
+def demo_suite(directory: Path, today: dt.date) -> Suite:
+    """The shop (ending ``today``) in ``directory/shop.db`` and its 52 questions."""
+    path = directory / "shop.db"
+    conn = sqlite3.connect(path)
+    load_shop(conn, "sqlite", "qmark", generate_shop(end=today))
+    conn.close()
+    cases = []
+    for question, sql, synonym in QUESTIONS:
+        gold = gold_sql(sql, today)
+        cases.append(Case("shop", question, gold, spider_hardness(gold), needs_synonym=synonym))
+    return Suite("demo", cases, {"shop": path}, {"shop": MAPPINGS})
+
+
+def _read_json(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise click.UsageError(f"{path} is missing: is this a dataset directory?")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise click.UsageError(f"{path} is not valid JSON: {exc}") from None
+
+
+def _databases(root: Path, folder: str, db_ids: set[str]) -> dict[str, Path]:
+    paths = {db_id: root / folder / db_id / f"{db_id}.sqlite" for db_id in sorted(db_ids)}
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        raise click.UsageError(f"database file(s) missing: {', '.join(missing[:3])}"
+                               + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""))
+    return paths
+
+
+def spider_suite(root: Path, split: str = "dev.json") -> Suite:
+    """A Spider-format directory: ``tables.json``, ``<split>``, ``database/<db>/<db>.sqlite``."""
+    declared = {entry["db_id"] for entry in _read_json(root / "tables.json")}
+    cases = []
+    for entry in _read_json(root / split):
+        if entry["db_id"] not in declared:
+            raise click.UsageError(f"{split}: db_id {entry['db_id']!r} is not in tables.json")
+        cases.append(Case(entry["db_id"], entry["question"], entry["query"], spider_hardness(entry["query"])))
+    return Suite("spider", cases, _databases(root, "database", {c.db_id for c in cases}))
+
+
+def bird_suite(root: Path, split: str = "dev.json") -> Suite:
+    """A BIRD-format directory: ``<split>`` with evidence and difficulty, and
+    ``dev_databases/<db>/<db>.sqlite`` (``database/`` is accepted too)."""
+    cases = [Case(entry["db_id"], entry["question"], entry["SQL"], entry.get("difficulty") or "unknown",
+                  evidence=entry.get("evidence") or "")
+             for entry in _read_json(root / split)]
+    folder = "dev_databases" if (root / "dev_databases").is_dir() else "database"
+    return Suite("bird", cases, _databases(root, folder, {c.db_id for c in cases}))
