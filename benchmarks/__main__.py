@@ -11,10 +11,11 @@ import time
 
 import click
 
-from benchmarks import catalog, guard, http, introspection, nl
+from benchmarks import catalog, execution, guard, http, introspection, nl
 
 BENCHMARKS: dict[str, click.Command] = {
     "introspection": introspection.main,
+    "execution": execution.main,
     "guard": guard.main,
     "catalog": catalog.main,
     "http": http.main,
@@ -23,6 +24,7 @@ BENCHMARKS: dict[str, click.Command] = {
 # Small sizes: every benchmark in well under a minute, so CI keeps them from rotting.
 QUICK_ARGS: dict[str, list[str]] = {
     "introspection": ["--tables", "25,50", "--repeat", "1"],
+    "execution": ["--rows", "1,1000", "--repeat", "2"],
     "guard": ["--rounds", "1"],
     "catalog": ["--sources", "100", "--refresh-sources", "4", "--tables", "20"],
     "http": ["--requests", "50"],

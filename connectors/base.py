@@ -64,6 +64,7 @@ class ConnectionConfig:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     options: dict[str, Any] = field(default_factory=dict)
+    url: str | None = field(default=None, repr=False)  # as given: connectors taking any URL need it whole
 
     @classmethod
     def from_url(cls, url: str) -> ConnectionConfig:
@@ -88,6 +89,7 @@ class ConnectionConfig:
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             options=dict(parse_qsl(parts.query)),
+            url=url,
         )
 
     @classmethod

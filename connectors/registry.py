@@ -20,6 +20,7 @@ BUILTIN: dict[str, str] = {
     "sqlite": "connectors.sqlite:SQLiteConnector",
     "postgresql": "connectors.postgresql:PostgreSQLConnector",
     "mysql": "connectors.mysql:MySQLConnector",
+    "sqlalchemy": "connectors.sqlalchemy_url:SQLAlchemyConnector",
 }
 
 # URL schemes people write, mapped to our type names.
@@ -28,6 +29,14 @@ SCHEME_ALIASES: dict[str, str] = {
     "postgresql+psycopg": "postgresql",
     "mariadb": "mysql",
     "mysql+pymysql": "mysql",
+    # dialects only SQLAlchemy speaks
+    "duckdb": "sqlalchemy",
+    "snowflake": "sqlalchemy",
+    "trino": "sqlalchemy",
+    "oracle": "sqlalchemy",
+    "oracle+oracledb": "sqlalchemy",
+    "bigquery": "sqlalchemy",
+    "databricks": "sqlalchemy",
 }
 
 _extra: dict[str, Any] = {}

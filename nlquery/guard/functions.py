@@ -69,6 +69,12 @@ DENIED: dict[str, frozenset[str]] = {
         load_extension writefile readfile edit fts3_tokenizer zipfile sqlar_compress
         sqlar_uncompress fsdir lsmode
     """),
+    "duckdb": _names("""
+        read_text read_blob read_csv read_csv_auto read_json read_json_auto read_json_objects
+        read_ndjson read_ndjson_auto read_parquet parquet_scan parquet_metadata parquet_schema
+        sniff_csv glob read_xlsx st_read sqlite_scan postgres_scan mysql_scan duckdb_secrets
+        getenv
+    """),
     "tsql": _names("""
         openrowset openquery opendatasource openxml
         xp_cmdshell xp_regread xp_regwrite xp_dirtree xp_fileexist xp_subdirs

@@ -1,6 +1,7 @@
 """``$1, $2 ...`` placeholders: found in the AST, bound in the driver's style.
 
-PostgreSQL parses ``$1`` as ``exp.Parameter``; the other dialects read it as an
+PostgreSQL parses ``$1`` as ``exp.Parameter``, DuckDB as a numbered ``exp.Placeholder``;
+the other dialects read it as an
 unquoted column called ``$1``, which no real column can be (a bare identifier cannot
 start with ``$``; a quoted ``"$1"`` stays a column). Rendering replaces each
 placeholder with a unique marker, so placeholders are found in the rendered text in
@@ -29,6 +30,8 @@ def parameter_index(node: exp.Expression) -> int | None:
     if isinstance(node, exp.Parameter):
         inner = node.this
         match = _DOLLAR.match(f"${inner.name}") if isinstance(inner, exp.Literal) and inner.is_int else None
+    elif isinstance(node, exp.Placeholder) and str(node.this or "").isdigit():
+        return int(node.this)
     elif (
         isinstance(node, exp.Column)
         and not node.table

@@ -22,7 +22,7 @@ from connectors.models import Schema
 from nlquery.errors import InvalidQuery, InvalidRequest, UnsafeQueryError
 from nlquery.guard import functions
 from nlquery.guard.exposure import Policy, check_exposure, reference
-from nlquery.guard.parameters import Template, render_template
+from nlquery.guard.parameters import Template, parameter_index, render_template
 
 # sqlglot logs a warning when it falls back to an opaque Command; we reject those anyway.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -186,7 +186,7 @@ def _reject_side_effects(tree: exp.Expression, dialect: str, policy: Policy | No
                     raise UnsafeQueryError(f"the table hint {name.upper()} takes locks and is not allowed")
         elif isinstance(node, exp.Func):
             _check_function(node, dialect, allowed_by_source)
-        elif isinstance(node, exp.Placeholder):
+        elif isinstance(node, exp.Placeholder) and parameter_index(node) is None:
             raise InvalidRequest("use $1, $2 ... placeholders for parameters")
 
 

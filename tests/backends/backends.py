@@ -102,6 +102,25 @@ class Backend:
 
     url: str
     shop: ShopData
+    # the connector type for the URL; None: the URL's scheme says (duckdb:// -> sqlalchemy)
+    source_type: str | None = None
+    # a file in a temporary directory rather than a database on a server
+    file_based: ClassVar[bool] = False
+    # which dialect's cases of tests/guard/corpus.sql it runs (None: its own dialect)
+    corpus_dialect: ClassVar[str | None] = None
+
+    @property
+    def type(self) -> str:
+        """The source type to register the scratch database under."""
+        import connectors
+
+        return self.source_type or connectors.registry.type_from_url(self.url)
+
+    def connect(self, url: str | None = None) -> Any:
+        """A connector to the scratch database (or to ``url``, same type)."""
+        import connectors
+
+        return connectors.connect(type=self.type, url=url or self.url)
 
     def setup(self) -> None:
         self.create_database()
@@ -122,6 +141,15 @@ class Backend:
                 cursor.fetchall()
         conn.commit()
 
+    def admin(self, statements: list[str]) -> None:
+        """Run ``statements`` through a writable admin connection opened for them alone
+        (DuckDB refuses our read-only connection while a writable one is open)."""
+        conn = self.admin_connection()
+        try:
+            self.run_admin(conn, statements)
+        finally:
+            conn.close()
+
     def scalar(self, sql: str) -> Any:
         """One value read through a writable admin connection (outside the connector)."""
         conn = self.admin_connection()
@@ -141,6 +169,10 @@ class Backend:
     def admin_connection(self) -> Any:
         raise NotImplementedError
 
+    def unreachable_url(self) -> str:
+        """The scratch database's URL pointing where nothing answers."""
+        return self.url.replace(":5432/", ":1/").replace(":3306/", ":1/")
+
     def bad_password_url(self, password: str) -> str | None:
         """The scratch database's URL with credentials the server refuses (None: no
         passwords). An unknown user, since the local PostgreSQL trusts any password."""
@@ -154,6 +186,7 @@ class SQLiteBackend(Backend):
     dialect = "sqlite"
     paramstyle = "qmark"
     supports_comments = False
+    file_based = True
     expected_types = {
         "orders.created_at": "timestamp",
         "orders.total_amount": "decimal",
@@ -179,6 +212,9 @@ class SQLiteBackend(Backend):
 
     def create_database(self) -> None:
         sqlite3.connect(self.path).close()
+
+    def unreachable_url(self) -> str:
+        return f"sqlite:///{self.path.with_name('missing.db')}"
 
     def drop_database(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -308,8 +344,140 @@ class MySQLBackend(Backend):
         return self._connect(self.database)
 
 
+class DuckDBBackend(Backend):
+    """The ``sqlalchemy`` connector's own test database: a DuckDB file through duckdb-engine."""
+
+    name = "duckdb"
+    dialect = "duckdb"
+    paramstyle = "qmark"
+    file_based = True
+    corpus_dialect = "postgres"  # DuckDB's SQL is PostgreSQL's, give or take
+    expected_types = {  # duckdb-engine reuses PostgreSQL's type names
+        "orders.created_at": "timestamp without time zone",
+        "orders.total_amount": "numeric",
+        "customers.email": "varchar",
+        "orders.id": "integer",
+    }
+    slow_sql = "SELECT COUNT(*) FROM range(1000000000) AS a, range(100000) AS b"
+    typed_values = [
+        ("CAST(1.5 AS DECIMAL(4, 2))", 1.5),
+        ("TIMESTAMP '2026-01-15 10:00:00'", "2026-01-15T10:00:00"),
+        ("DATE '2026-01-15'", "2026-01-15"),
+        ("'\\x01\\x02'::BLOB", "AQI="),
+        ("[1, 2, 3]", [1, 2, 3]),
+        ("NULL", None),
+    ]
+    comment_ddl = [
+        "COMMENT ON TABLE customers IS 'People who buy'",
+        "COMMENT ON COLUMN customers.email IS 'Login email'",
+    ]
+    widen_column_sql = "ALTER TABLE diff_probe ALTER COLUMN a TYPE VARCHAR(50)"
+
+    def __init__(self, tmp_dir: Path) -> None:
+        self.path = tmp_dir / f"nlq_test_{uuid.uuid4().hex[:8]}.duckdb"
+        self.url = f"duckdb:///{self.path}"
+
+    def create_database(self) -> None:
+        import duckdb
+
+        duckdb.connect(str(self.path)).close()
+
+    def unreachable_url(self) -> str:
+        return f"duckdb:///{self.path.with_name('missing.duckdb')}"
+
+    def drop_database(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self.path.with_suffix(".duckdb.wal").unlink(missing_ok=True)
+
+    def admin_connection(self) -> Any:
+        import duckdb
+
+        return _DuckDBAdmin(duckdb.connect(str(self.path)))
+
+    def bad_password_url(self, password: str) -> str | None:
+        return None
+
+
+class _DuckDBAdmin:
+    """A DuckDB connection whose cursors all run on the connection itself: DuckDB
+    cursors are connections of their own, and one left open keeps the file open
+    read-write in this process, which then refuses the connector's read-only connection."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def cursor(self) -> _DuckDBCursor:
+        return _DuckDBCursor(self.conn)
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class _DuckDBCursor:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        return self.conn.execute(sql, params) if params is not None else self.conn.execute(sql)
+
+    def executemany(self, sql: str, rows: list[Any]) -> None:
+        # DuckDB's executemany runs one statement per row (40 s for the shop):
+        # multi-row VALUES statements take a fraction of that.
+        head, _, values = sql.partition(" VALUES ")
+        for first in range(0, len(rows), 500):
+            chunk = rows[first:first + 500]
+            self.conn.execute(f"{head} VALUES {', '.join([values] * len(chunk))}",
+                              [value for row in chunk for value in row])
+
+    @property
+    def description(self) -> Any:
+        return self.conn.description
+
+    def fetchall(self) -> Any:
+        return self.conn.fetchall()
+
+    def fetchone(self) -> Any:
+        return self.conn.fetchone()
+
+    def close(self) -> None:
+        pass  # the connection is closed by its owner
+
+
+class SQLAlchemyPostgreSQLBackend(PostgreSQLBackend):
+    """The ``sqlalchemy`` connector on PostgreSQL: the inspector's full ``get_multi_*``
+    reflection (keys, indexes, comments), compared with our native connector's answers."""
+
+    name = "sqlalchemy-postgresql"
+    expected_types = {
+        "orders.created_at": "timestamp without time zone",
+        "orders.total_amount": "numeric",
+        "customers.email": "varchar",
+        "orders.id": "integer",
+    }
+    typed_values = [v for v in PostgreSQLBackend.typed_values if "INTERVAL" not in v[0]]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.url = self.url.replace("postgresql://", "postgresql+psycopg://", 1)
+        self.source_type = "sqlalchemy"
+
+    def admin_connection(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self.url.replace("postgresql+psycopg://", "postgresql://", 1))
+
+    def bad_password_url(self, password: str) -> str | None:
+        url = super().bad_password_url(password)
+        return url.replace("postgresql://", "postgresql+psycopg://", 1) if url else None
+
+
 BACKENDS: dict[str, Any] = {
     "sqlite": SQLiteBackend,
     "postgresql": PostgreSQLBackend,
     "mysql": MySQLBackend,
+    "duckdb": DuckDBBackend,
+    "sqlalchemy-postgresql": SQLAlchemyPostgreSQLBackend,
 }

@@ -6,7 +6,7 @@ import pytest
 
 import connectors
 from nlquery import Engine
-from tests.backends.backends import BACKENDS, Backend, SQLiteBackend
+from tests.backends.backends import BACKENDS, Backend
 from tests.conftest import service_unavailable
 
 
@@ -22,7 +22,7 @@ def pytest_configure(config):
 def backend(request, tmp_path_factory) -> Backend:
     """A scratch database with the shop and odd-names schema, dropped afterwards."""
     cls = BACKENDS[request.param]
-    instance = cls(tmp_path_factory.mktemp("sqlite")) if cls is SQLiteBackend else cls()
+    instance = cls(tmp_path_factory.mktemp(request.param)) if cls.file_based else cls()
     try:
         instance.setup()
     except ImportError as exc:
@@ -52,7 +52,7 @@ def _declared_gaps(request):
 
 @pytest.fixture
 def connector(backend):
-    conn = connectors.connect(url=backend.url)
+    conn = backend.connect()
     yield conn
     conn.close()
 
@@ -66,7 +66,7 @@ def engine():
 @pytest.fixture(scope="session")
 def schema(backend):
     """The introspected scratch database (read once per backend)."""
-    conn = connectors.connect(url=backend.url)
+    conn = backend.connect()
     try:
         return conn.introspect()
     finally:

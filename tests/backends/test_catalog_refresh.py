@@ -18,17 +18,15 @@ def engine(nlquery_home):
 @pytest.fixture
 def probe(backend):
     """A table this test owns inside the shared scratch database."""
-    conn = backend.admin_connection()
-    backend.run_admin(conn, ["CREATE TABLE diff_probe (id INT PRIMARY KEY, a VARCHAR(10), b INT)"])
-    yield conn
-    backend.run_admin(conn, ["DROP TABLE diff_probe"])
-    conn.close()
+    backend.admin(["CREATE TABLE diff_probe (id INT PRIMARY KEY, a VARCHAR(10), b INT)"])
+    yield
+    backend.admin(["DROP TABLE diff_probe"])
 
 
 def test_refresh_reports_tables_and_columns_added_and_removed(backend, engine, probe):
-    engine.add_source("db", backend.name, {"url": backend.url})
+    engine.add_source("db", backend.type, {"url": backend.url})
     engine.update_mappings("db", {"diff_probe.b": {"description": "soon gone"}})
-    backend.run_admin(probe, ["ALTER TABLE diff_probe ADD COLUMN c INT", "ALTER TABLE diff_probe DROP COLUMN b"])
+    backend.admin(["ALTER TABLE diff_probe ADD COLUMN c INT", "ALTER TABLE diff_probe DROP COLUMN b"])
     result = engine.refresh_schema("db")
     assert result.version == 2
     assert result.diff["columns_added"] == ["diff_probe.c"]
@@ -38,34 +36,32 @@ def test_refresh_reports_tables_and_columns_added_and_removed(backend, engine, p
 
 
 def test_refresh_reports_a_new_table(backend, engine):
-    engine.add_source("db", backend.name, {"url": backend.url})
-    conn = backend.admin_connection()
+    engine.add_source("db", backend.type, {"url": backend.url})
+    backend.admin(["CREATE TABLE diff_new (id INT PRIMARY KEY)"])
     try:
-        backend.run_admin(conn, ["CREATE TABLE diff_new (id INT PRIMARY KEY)"])
         assert engine.refresh_schema("db").diff["tables_added"] == ["diff_new"]
     finally:
-        backend.run_admin(conn, ["DROP TABLE diff_new"])
-        conn.close()
+        backend.admin(["DROP TABLE diff_new"])
     assert engine.refresh_schema("db").diff["tables_removed"] == ["diff_new"]
 
 
-@pytest.mark.notimpl(["sqlite"], reason="SQLite cannot change a column's type")
+@pytest.mark.notimpl(["sqlite", "duckdb"], reason="SQLite cannot change a column's type; DuckDB keeps no VARCHAR length")
 def test_refresh_reports_a_changed_type(backend, engine, probe):
-    engine.add_source("db", backend.name, {"url": backend.url})
-    backend.run_admin(probe, [backend.widen_column_sql])
+    engine.add_source("db", backend.type, {"url": backend.url})
+    backend.admin([backend.widen_column_sql])
     (change,) = engine.refresh_schema("db").diff["columns_changed"]
     assert change["column"] == "diff_probe.a" and "50" in change["after"]["type"]
 
 
 def test_value_hints_sample_low_cardinality_text(backend, engine):
-    engine.add_source("db", backend.name, {"url": backend.url})
+    engine.add_source("db", backend.type, {"url": backend.url})
     hints = engine.value_hints("db")
     assert hints["orders.status"] == sorted({o[2] for o in backend.shop.rows["orders"]})
     assert "customers.email" not in hints and "customers.name" not in hints
 
 
 def test_value_hints_respect_opt_outs_and_the_policy(backend, engine):
-    engine.add_source("db", backend.name, {"url": backend.url},
+    engine.add_source("db", backend.type, {"url": backend.url},
                       policy={"denied_columns": ["orders.status"]},
                       value_hints={"exclude_columns": ["products.category"]})
     hints = engine.value_hints("db")
@@ -76,7 +72,7 @@ def test_value_hints_respect_opt_outs_and_the_policy(backend, engine):
 
 
 def test_queries_by_name_apply_the_policy_and_schema(backend, engine):
-    engine.add_source("db", backend.name, {"url": backend.url}, policy={"denied_columns": ["customers.email"]})
+    engine.add_source("db", backend.type, {"url": backend.url}, policy={"denied_columns": ["customers.email"]})
     assert engine.query("db", "SELECT COUNT(*) FROM customers").rows == [[backend.shop.count("customers")]]
     with pytest.raises(AccessDenied):
         engine.query("db", "SELECT * FROM customers")

@@ -36,7 +36,8 @@ def fingerprint(backend) -> tuple:
 
 
 def cases_for(backend, verdict=None):
-    return [c for c in load() if c.dialect == backend.dialect and verdict in (None, c.verdict)]
+    dialect = backend.corpus_dialect or backend.dialect
+    return [c for c in load() if c.dialect == dialect and verdict in (None, c.verdict)]
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def test_rejected_cases_bypassing_the_guard_leave_data_unchanged(backend, cleanu
     for case in cases_for(backend, "reject"):
         if any(marker in case.sql for marker in SERVER_WIDE) or not case.sql.strip():
             continue
-        connector = connectors.connect(url=backend.url)  # fresh: USE/SET cannot leak across cases
+        connector = backend.connect()  # fresh: USE/SET cannot leak across cases
         try:
             connector.execute(case.sql, timeout_s=1)
         except connectors.ConnectorError:
@@ -67,7 +68,7 @@ def test_rejected_cases_bypassing_the_guard_leave_data_unchanged(backend, cleanu
 
 def test_every_case_through_the_guard_leaves_data_unchanged(backend, engine, cleanup_files):
     before = fingerprint(backend)
-    connector = engine.connect(url=backend.url)
+    connector = engine.connect(backend.type, url=backend.url)
     refused = executed = 0
     for case in cases_for(backend):
         try:

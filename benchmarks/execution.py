@@ -1,0 +1,124 @@
+"""Execution overhead: ``Engine.query`` (guard, exposure policy, read-only session, JSON-safe
+rows) vs the bare driver cursor running the same SELECT, for 1, 10k and 100k rows, on
+SQLite, PostgreSQL and MariaDB, in one run. The connector alone (no guard) sits between."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+import connectors
+from benchmarks.harness import Measurement, as_dict, measure, ratio, report
+from benchmarks.scratch import admin_connection, scratch_database
+from nlquery import Engine
+
+COLUMNS = "id INTEGER PRIMARY KEY, name VARCHAR(40), amount NUMERIC(10, 2), created_at TIMESTAMP NULL, active BOOLEAN"
+SELECT = "SELECT id, name, amount, created_at, active FROM facts ORDER BY id LIMIT {n}"
+PLACEHOLDER = {"sqlite": "?", "postgresql": "%s", "mysql": "%s"}
+
+
+def _rows(count: int) -> Iterator[tuple[Any, ...]]:
+    start = dt.datetime(2026, 1, 1)
+    for i in range(count):
+        yield i, f"name {i}", i % 1000 + 0.25, start + dt.timedelta(minutes=i), i % 2 == 0
+
+
+def _fill(kind: str, conn: Any, count: int) -> None:
+    cursor = conn.cursor()
+    cursor.execute(f"CREATE TABLE facts ({COLUMNS})")
+    mark = PLACEHOLDER[kind]
+    rows = list(_rows(count))
+    for first in range(0, count, 5000):
+        cursor.executemany(f"INSERT INTO facts VALUES ({', '.join([mark] * 5)})", rows[first:first + 5000])
+    conn.commit()
+
+
+@contextlib.contextmanager
+def _database(kind: str, count: int, workdir: Path) -> Iterator[tuple[str, Callable[[], Any]]]:
+    """Yield the source URL and a factory of raw DB-API connections to a filled database."""
+    if kind == "sqlite":
+        path = workdir / "facts.db"
+        conn = sqlite3.connect(path)
+        _fill(kind, conn, count)
+        conn.close()
+        yield f"sqlite:///{path}", lambda: sqlite3.connect(path)
+        return
+    with scratch_database(kind) as url:
+        conn = admin_connection(kind, url)
+        _fill(kind, conn, count)
+        conn.close()
+        yield url, lambda: admin_connection(kind, url)
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def run_backend(kind: str, sizes: list[int], repeat: int, workdir: Path) -> list[dict[str, Any]]:
+    rows = []
+    with _database(kind, max(sizes), workdir) as (url, raw_connect), Engine(home=workdir / f"home-{kind}") as engine:
+        engine.add_source(kind, kind, {"url": url})
+        connector = connectors.connect(url=url)
+        raw = raw_connect()
+        try:
+            for size in sizes:
+                sql = SELECT.format(n=size)
+
+                def bare_cursor() -> None:
+                    cursor = raw.cursor()
+                    cursor.execute(sql)
+                    cursor.fetchall()
+                    raw.rollback()
+
+                contenders = {
+                    "raw cursor": bare_cursor,
+                    "connector.execute": lambda: connector.execute(sql, max_rows=size),
+                    "Engine.query": lambda: engine.query(kind, sql, max_rows=size),
+                }
+                results: dict[str, Measurement] = {
+                    name: measure(name, fn, repeat=repeat, warmup=1) for name, fn in contenders.items()}
+                ours, bare = results["Engine.query"], results["raw cursor"]
+                for name, result in results.items():
+                    rows.append({"backend": kind, "rows": size, **as_dict(result),
+                                 "median_ms": _ms(result.median_s), "min_ms": _ms(result.min_s),
+                                 "added_ms": _ms(result.median_s - bare.median_s)
+                                 if result.median_s is not None and bare.median_s is not None else None,
+                                 "ours_vs_peer": None if name == "Engine.query" else ratio(ours, result)})
+                print(f"  {kind}: {size} rows done", file=sys.stderr)
+        finally:
+            raw.close()
+            connector.close()
+    return rows
+
+
+@click.command()
+@click.option("--rows", "sizes", default="1,10000,100000", show_default=True,
+              help="Comma list of result sizes.")
+@click.option("--backend", "backends", multiple=True, type=click.Choice(["sqlite", "postgresql", "mysql"]),
+              help="Which databases (default: all three).")
+@click.option("--repeat", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def main(sizes: str, backends: tuple[str, ...], repeat: int, as_json: bool) -> None:
+    """Engine.query vs the raw driver cursor for 1, 10k and 100k rows."""
+    try:
+        counts = sorted({int(part) for part in sizes.split(",") if part.strip()})
+    except ValueError:
+        raise click.BadParameter(f"{sizes!r}: give a comma list of row counts", param_hint="--rows") from None
+    if not counts or counts[0] < 1:
+        raise click.BadParameter("row counts must be positive", param_hint="--rows")
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in backends or ("sqlite", "postgresql", "mysql"):
+            rows.extend(run_backend(kind, counts, repeat, Path(tmp)))
+    report("Execution: milliseconds per query; added_ms = over the raw cursor; ours_vs_peer = peer time / "
+           "Engine.query time (<1: the engine costs that much more)", rows,
+           ["backend", "rows", "name", "median_ms", "min_ms", "runs", "added_ms", "ours_vs_peer", "error"],
+           as_json=as_json)

@@ -1,0 +1,285 @@
+"""Any database SQLAlchemy has a dialect for (DuckDB through duckdb-engine, Snowflake,
+Trino, Oracle...): ``{"url": "duckdb:////data/warehouse.duckdb"}``, type ``sqlalchemy``.
+
+Introspection is SQLAlchemy's inspector, one ``get_multi_*`` call per kind of fact and
+schema. A fact the dialect cannot reflect (duckdb-engine reflects no keys or indexes) is
+left out and named in :attr:`SQLAlchemyConnector.reflection_gaps`, not a failure.
+
+Read-only as far as the dialect allows: DuckDB files open ``read_only``; PostgreSQL and
+MySQL sessions default to read-only transactions; for every other dialect the guard and
+the rollback after each statement are the protection.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from connectors.base import ConnectionConfig, DBAPIConnector
+from connectors.errors import (
+    ConnectorError,
+    DataSourceDisconnected,
+    DriverNotInstalled,
+    InvalidConnection,
+    QueryExecutionFailed,
+    QueryTimeout,
+    scrub,
+)
+from connectors.models import Column, ForeignKey, Index, Schema, Table, UniqueConstraint
+
+log = logging.getLogger(__name__)
+
+# SQLAlchemy dialect name -> sqlglot dialect (the guard parses in it).
+SQLGLOT_DIALECTS = {
+    "duckdb": "duckdb", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite",
+    "mssql": "tsql", "oracle": "oracle", "snowflake": "snowflake", "bigquery": "bigquery", "trino": "trino",
+    "presto": "presto", "redshift": "redshift", "databricks": "databricks", "clickhouse": "clickhouse",
+    "hive": "hive", "teradata": "teradata",
+}
+# DB-API paramstyle -> the placeholder style the guard binds $n parameters in.
+PARAMSTYLES = {"qmark": "qmark", "format": "format", "pyformat": "format", "numeric": "numeric",
+               "named": "numeric", "numeric_dollar": "dollar"}
+READ_ONLY_CONNECT_ARGS: dict[str, dict[str, Any]] = {"duckdb": {"read_only": True}}
+# File databases that lock their file against every other process while open (DuckDB:
+# one writer or any readers): the connection is released after each call, so an ETL job
+# writing the file between our queries is not locked out, nor are we.
+RELEASE_AFTER_USE = {"duckdb"}
+READ_ONLY_SESSION_SQL = {
+    "postgresql": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    "mysql": "SET SESSION TRANSACTION READ ONLY",
+    "mariadb": "SET SESSION TRANSACTION READ ONLY",
+}
+SYSTEM_SCHEMAS = {"information_schema", "pg_catalog", "pg_toast", "sys", "mysql", "performance_schema",
+                  "INFORMATION_SCHEMA"}
+_TIMEOUT_NAMES = ("Interrupt", "Timeout", "Cancel")
+
+
+class SQLAlchemyConnector(DBAPIConnector):
+    """``sqlalchemy`` sources: any SQLAlchemy URL whose dialect is installed."""
+
+    type_name = "sqlalchemy"
+    dialect = "sqlite"  # replaced per instance by the URL's dialect
+    paramstyle = "qmark"
+    introspection_steps = ("columns", "primary keys", "foreign keys", "unique constraints", "indexes", "comments")
+
+    def __init__(self, config: ConnectionConfig) -> None:
+        super().__init__(config)
+        url = config.url or config.options.get("url")
+        if not url:
+            raise InvalidConnection("a sqlalchemy source needs a URL, e.g. duckdb:////path/file.duckdb")
+        try:
+            import sqlalchemy
+        except ImportError:  # pragma: no cover - sqlalchemy is a core dependency
+            raise DriverNotInstalled("sqlalchemy is not installed") from None
+        from sqlalchemy.pool import StaticPool
+
+        scheme = url.split("://", 1)[0]
+        try:
+            self.url = sqlalchemy.engine.make_url(url)
+            backend_name = self.url.get_dialect().name
+            # No connection yet: create_engine only loads the dialect and its driver. One
+            # DB-API connection (StaticPool) serves the inspector and our statements (the
+            # lock serialises them), so a DuckDB file is opened once.
+            self._engine = sqlalchemy.create_engine(
+                self.url, poolclass=StaticPool, connect_args=READ_ONLY_CONNECT_ARGS.get(backend_name, {}))
+        except (sqlalchemy.exc.NoSuchModuleError, ImportError) as exc:
+            raise DriverNotInstalled(f"no SQLAlchemy dialect or driver installed for {scheme}:// ({exc}); "
+                                     "for DuckDB: pip install 'nlquery[duckdb]'") from None
+        except sqlalchemy.exc.ArgumentError as exc:
+            raise InvalidConnection(scrub(f"malformed SQLAlchemy URL: {exc}", config.secrets())) from None
+        self.backend_name = backend_name
+        self.dialect = SQLGLOT_DIALECTS.get(backend_name, backend_name)  # type: ignore[misc]
+        self.paramstyle = PARAMSTYLES.get(self._engine.dialect.paramstyle, "qmark")  # type: ignore[misc]
+        self.reflection_gaps: dict[str, str] = {}
+
+    # -- connection -------------------------------------------------------------
+    def _connect(self) -> Any:
+        try:
+            raw = self._engine.raw_connection()
+            session_sql = READ_ONLY_SESSION_SQL.get(self.backend_name)
+            if session_sql:
+                cursor = raw.cursor()
+                cursor.execute(session_sql)
+                cursor.close()
+                raw.commit()
+        except Exception as exc:
+            self._engine.dispose()
+            raise DataSourceDisconnected(scrub(f"cannot connect: {_root(exc)}", self.config.secrets())) from None
+        return raw
+
+    def close(self) -> None:
+        with self._lock:
+            super().close()
+            self._engine.dispose()  # a later query reconnects
+
+    def _classify_error(self, exc: BaseException) -> type[ConnectorError] | None:
+        import sqlalchemy
+
+        driver_error = getattr(exc, "orig", None) or exc
+        names = {cls.__name__ for cls in type(driver_error).__mro__}
+        if any(part in name for name in names for part in _TIMEOUT_NAMES):
+            return QueryTimeout
+        if isinstance(exc, sqlalchemy.exc.SQLAlchemyError) or names & {"Error", "DatabaseError", "Warning"}:
+            return QueryExecutionFailed
+        return None
+
+    def _describe_error(self, exc: BaseException) -> str:
+        return str(_root(exc))
+
+    # -- execution ----------------------------------------------------------------
+    def _read_only_rows(
+        self, sql: str, params: tuple[Any, ...], fetch_limit: int, timeout_s: float
+    ) -> tuple[list[str], list[Any]]:
+        raw = self.connection
+        timer = _interrupt_after(raw, timeout_s)
+        cursor = raw.cursor()
+        try:
+            if params:
+                cursor.execute(sql, params)
+            else:
+                cursor.execute(sql)
+            columns = [d[0] for d in cursor.description or ()]
+            rows = list(cursor.fetchmany(fetch_limit)) if cursor.description else []
+            return columns, rows
+        finally:
+            if timer is not None:
+                timer.cancel()
+            cursor.close()
+            _rollback(raw)
+            self._release_if_file_locked()
+
+    def _release_if_file_locked(self) -> None:
+        if self.backend_name in RELEASE_AFTER_USE:
+            self.close()
+
+    # -- introspection ---------------------------------------------------------------
+    def _introspect(self, schemas: Sequence[str] | None, step: Callable[[str], None]) -> Schema:
+        try:
+            return self._reflect(schemas, step)
+        finally:
+            self._release_if_file_locked()
+
+    def _reflect(self, schemas: Sequence[str] | None, step: Callable[[str], None]) -> Schema:
+        import sqlalchemy
+        from sqlalchemy.engine import ObjectKind
+
+        self.connection  # noqa: B018 - connects (and applies the read-only session) first
+        inspector = sqlalchemy.inspect(self._engine)
+        default = inspector.default_schema_name
+        wanted = list(schemas) if schemas else self._user_schemas(inspector, default)
+        kinds = ObjectKind.TABLE | ObjectKind.VIEW | ObjectKind.MATERIALIZED_VIEW
+        tables: dict[tuple[str | None, str], Table] = {}
+        for schema in wanted:
+            target = None if schema == default else schema
+            views = set(inspector.get_view_names(schema=target))
+            try:
+                materialized = set(inspector.get_materialized_view_names(schema=target))
+            except NotImplementedError:
+                materialized = set()
+            for (_, name), columns in inspector.get_multi_columns(schema=target, kind=kinds).items():
+                kind = "materialized_view" if name in materialized else "view" if name in views else "table"
+                tables[(schema, name)] = Table(name=name, schema=schema, kind=kind,
+                                               columns=[self._column(c) for c in columns])
+        step("columns")
+        facts: list[tuple[str, str, Callable[[Table, Any], None]]] = [
+            ("primary keys", "get_multi_pk_constraint", _apply_primary_key),
+            ("foreign keys", "get_multi_foreign_keys", _apply_foreign_keys),
+            ("unique constraints", "get_multi_unique_constraints", _apply_unique_constraints),
+            ("indexes", "get_multi_indexes", _apply_indexes),
+            ("comments", "get_multi_table_comment", _apply_comment),
+        ]
+        for label, method, apply in facts:
+            for schema in wanted:
+                target = None if schema == default else schema
+                try:
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        found = getattr(inspector, method)(schema=target, kind=kinds)
+                    if caught and not found:  # e.g. "duckdb-engine doesn't yet support reflection on indices"
+                        raise NotImplementedError(str(caught[0].message))
+                except (NotImplementedError, sqlalchemy.exc.DBAPIError) as exc:
+                    # the dialect cannot reflect this fact here: a gap, not an outage
+                    gap = str(_root(exc)).splitlines()[0][:200]
+                    self.reflection_gaps[label] = gap
+                    log.warning("%s cannot reflect %s: %s", self.backend_name, label, gap)
+                    _rollback(self.connection)
+                    break
+                for (_, name), value in found.items():
+                    if (schema, name) in tables and value:
+                        apply(tables[(schema, name)], value)
+            step(label)
+        return Schema(tables=list(tables.values()), default_schema=default)
+
+    def _user_schemas(self, inspector: Any, default: str | None) -> list[str | None]:
+        # Dotted names are catalog-qualified aliases of attached databases (DuckDB's
+        # ``file.main``, ``system.main``): the default schema already covers the file.
+        names = [s for s in inspector.get_schema_names()
+                 if s not in SYSTEM_SCHEMAS and "." not in s and not s.startswith("pg_")]
+        return [default, *sorted(s for s in names if s != default)]
+
+    def _column(self, reflected: dict[str, Any]) -> Column:
+        try:
+            full = reflected["type"].compile(dialect=self._engine.dialect)
+        except Exception:  # a type the dialect cannot render: its class name is still informative
+            full = type(reflected["type"]).__name__.upper()
+        short = full.split("(", 1)[0].strip().lower()
+        default = reflected.get("default")
+        return Column(name=reflected["name"], type=short, nullable=bool(reflected.get("nullable", True)),
+                      default=None if default is None else str(default), comment=reflected.get("comment"),
+                      full_type=full if full.lower() != short else None)
+
+
+def _apply_primary_key(table: Table, value: dict[str, Any]) -> None:
+    table.primary_key = list(value.get("constrained_columns") or [])
+
+
+def _apply_foreign_keys(table: Table, value: list[dict[str, Any]]) -> None:
+    table.foreign_keys = [
+        ForeignKey(columns=fk["constrained_columns"], ref_table=fk["referred_table"],
+                   ref_columns=fk["referred_columns"], ref_schema=fk.get("referred_schema") or table.schema,
+                   name=fk.get("name"))
+        for fk in value
+    ]
+
+
+def _apply_unique_constraints(table: Table, value: list[dict[str, Any]]) -> None:
+    table.unique_constraints = [UniqueConstraint(columns=u["column_names"], name=u.get("name")) for u in value]
+
+
+def _apply_indexes(table: Table, value: list[dict[str, Any]]) -> None:
+    table.indexes = [Index(name=i["name"], columns=[c or "<expression>" for c in i["column_names"]],
+                           unique=bool(i.get("unique"))) for i in value if i.get("name")]
+
+
+def _apply_comment(table: Table, value: dict[str, Any]) -> None:
+    table.comment = value.get("text")
+
+
+def _rollback(raw: Any) -> None:
+    """End the transaction; drivers that run outside one unless asked (DuckDB) refuse
+    a rollback with nothing to roll back, which is fine."""
+    try:
+        raw.rollback()
+    except Exception as exc:
+        log.debug("rollback: %s", exc)
+
+
+def _root(exc: BaseException) -> BaseException:
+    """The driver's exception inside SQLAlchemy's wrapper (its message without the SQL)."""
+    return getattr(exc, "orig", None) or exc
+
+
+def _interrupt_after(raw: Any, timeout_s: float) -> threading.Timer | None:
+    """Cancel the running statement after ``timeout_s`` when the driver can (DuckDB's
+    ``interrupt``, a ``cancel`` method); other drivers rely on the database's own limits."""
+    driver = getattr(raw, "driver_connection", raw)
+    cancel = getattr(driver, "interrupt", None) or getattr(driver, "cancel", None)
+    if cancel is None:
+        return None
+    timer = threading.Timer(timeout_s, cancel)
+    timer.daemon = True
+    timer.start()
+    return timer
