@@ -21,6 +21,7 @@ BUILTIN: dict[str, str] = {
     "postgresql": "connectors.postgresql:PostgreSQLConnector",
     "mysql": "connectors.mysql:MySQLConnector",
     "sqlalchemy": "connectors.sqlalchemy_url:SQLAlchemyConnector",
+    "rest_api": "connectors.rest_api:RestAPIConnector",
 }
 
 # URL schemes people write, mapped to our type names.

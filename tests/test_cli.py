@@ -87,8 +87,8 @@ def test_password_env_must_exist(runner):
 
 
 def test_unknown_type_is_a_clear_error(runner):
-    result = runner.invoke(cli, ["schema", "extract", "--type", "oracle", "--host", "h"])
-    assert result.exit_code == 1 and "error[invalid_request]: unknown source type 'oracle'" in result.stderr
+    result = runner.invoke(cli, ["schema", "extract", "--type", "cobol", "--host", "h"])
+    assert result.exit_code == 1 and "error[invalid_request]: unknown source type 'cobol'" in result.stderr
 
 
 def test_console_script_help_teaches():

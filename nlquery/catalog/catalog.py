@@ -95,6 +95,18 @@ class Snapshot:
     created_at: Any
 
 
+# A secret holding more than a password (a REST source's headers) is JSON behind this
+# prefix; a bare password (every secret before headers existed) never starts with NUL.
+_PACKED = "\x00json:"
+
+
+def _unpack_secret(value: str | None) -> tuple[str | None, dict[str, str]]:
+    if value is None or not value.startswith(_PACKED):
+        return value, {}
+    packed = json.loads(value[len(_PACKED):])
+    return packed.get("password"), packed.get("headers") or {}
+
+
 class Catalog:
     """The persistent store of sources, snapshots and mappings."""
 
@@ -168,7 +180,7 @@ class Catalog:
                 merged.pop("password_env", None)
             validated = validate_connection(record.type, merged)
             values["connection"] = dumps(validated.public())
-            if validated.password is not None or validated.password_env:
+            if validated.password is not None or validated.password_env or validated.headers:
                 values["secret"] = self._encrypt(validated)
         if settings is not None:
             values["settings"] = dumps(check_settings({**record.settings, **settings}))
@@ -195,22 +207,33 @@ class Catalog:
         """Keyword arguments for ``connectors.connect`` (password decrypted or read
         from its environment variable)."""
         settings = record.connection
-        fields = settings.model_dump(exclude={"password", "password_env", "url", "options"}, exclude_none=True)
+        fields = settings.model_dump(exclude={"password", "password_env", "url", "options", "headers"},
+                                     exclude_none=True)
+        for key in ("endpoints",):
+            if not fields.get(key):
+                fields.pop(key, None)
         fields.update(settings.options)
+        stored = (self.secrets.decrypt(record.secret, what=f"the credentials of {record.name}")
+                  if record.secret else None)
+        password, headers = _unpack_secret(stored)
+        if headers:
+            fields["headers"] = headers
         if settings.password_env:
             value = os.environ.get(settings.password_env)
             if value is None:
                 raise InvalidRequest(f"the environment variable {settings.password_env} "
                                      f"(password of {record.name}) is not set")
             fields["password"] = value
-        elif record.secret:
-            fields["password"] = self.secrets.decrypt(record.secret, what=f"the password of {record.name}")
+        elif password is not None:
+            fields["password"] = password
         return {"type": record.type, "url": settings.url, **fields}
 
     def _encrypt(self, settings: ConnectionSettings) -> str | None:
-        if settings.password is None:
-            return None
-        return self.secrets.encrypt(settings.password.get_secret_value())
+        password = settings.password.get_secret_value() if settings.password is not None else None
+        if settings.headers:
+            headers = {name: value.get_secret_value() for name, value in settings.headers.items()}
+            return self.secrets.encrypt(_PACKED + json.dumps({"password": password, "headers": headers}))
+        return None if password is None else self.secrets.encrypt(password)
 
     # -- snapshots -----------------------------------------------------------------
     def save_snapshot(self, source_id: str, schema: Schema, value_hints: dict[str, list[Any]]) -> Snapshot:

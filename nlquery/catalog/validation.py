@@ -32,6 +32,11 @@ class ConnectionSettings(BaseModel):
     password: SecretStr | None = None
     password_env: str | None = None
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    # rest_api sources: where the API lives, its auth headers (secrets, encrypted at rest
+    # like passwords) and its endpoints (virtual tables; connectors.rest_api checks them)
+    base_url: str | None = Field(default=None, max_length=2048)
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    endpoints: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("password_env")
     @classmethod
@@ -44,15 +49,16 @@ class ConnectionSettings(BaseModel):
     def _one_password_source(self) -> ConnectionSettings:
         if self.password is not None and self.password_env:
             raise ValueError("give password or password_env, not both")
-        if not (self.url or self.host or self.database):
-            raise ValueError("give a url, or host/database")
+        if not (self.url or self.host or self.database or self.base_url):
+            raise ValueError("give a url, or host/database (base_url for a REST API)")
         return self
 
     def public(self) -> dict[str, Any]:
         """What may be shown and stored in clear: everything but the password."""
-        data = self.model_dump(exclude={"password"}, exclude_none=True)
-        if not data.get("options"):
-            data.pop("options", None)
+        data = self.model_dump(exclude={"password", "headers"}, exclude_none=True)
+        for key in ("options", "endpoints"):
+            if not data.get(key):
+                data.pop(key, None)
         return data
 
     def without_url_password(self) -> ConnectionSettings:
