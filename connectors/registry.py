@@ -22,6 +22,7 @@ BUILTIN: dict[str, str] = {
     "mysql": "connectors.mysql:MySQLConnector",
     "sqlalchemy": "connectors.sqlalchemy_url:SQLAlchemyConnector",
     "rest_api": "connectors.rest_api:RestAPIConnector",
+    "mongodb": "connectors.mongodb:MongoDBConnector",
 }
 
 # URL schemes people write, mapped to our type names.
@@ -30,6 +31,7 @@ SCHEME_ALIASES: dict[str, str] = {
     "postgresql+psycopg": "postgresql",
     "mariadb": "mysql",
     "mysql+pymysql": "mysql",
+    "mongodb+srv": "mongodb",
     # dialects only SQLAlchemy speaks
     "duckdb": "sqlalchemy",
     "snowflake": "sqlalchemy",

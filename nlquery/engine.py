@@ -265,6 +265,21 @@ class Engine(Questions):
         safe = validate_sql(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
         return self._run(connector, safe, params or [], cap, timeout_s)
 
+    def explain(self, source: Source, sql: str, params: Sequence[Any] | None = None, *,
+                max_rows: int | None = None) -> dict[str, Any]:
+        """What :meth:`query` would run, without running it: the guarded SQL as the driver
+        gets it with its bound parameters and, for sources that translate SQL (MongoDB),
+        their plan (the aggregation pipeline)."""
+        connector, policy, schema = self._resolve(source, None, None)
+        cap = self.max_rows if max_rows is None else max_rows
+        safe = validate_sql(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
+        driver_sql, ordered = safe.bind(list(params or []), connector.paramstyle)
+        explained: dict[str, Any] = {"sql": driver_sql, "parameters": ordered}
+        if hasattr(connector, "explain"):
+            with connector_errors():
+                explained["plan"] = connector.explain(driver_sql, ordered)
+        return explained
+
     def _run(self, connector: connectors.Connector, safe: SafeQuery, params: Sequence[Any], max_rows: int,
              timeout_s: float | None = None) -> connectors.QueryResult:
         """Execute a statement the guard accepted: every path ends here."""

@@ -94,3 +94,13 @@ def test_unknown_type_is_a_clear_error(runner):
 def test_console_script_help_teaches():
     result = subprocess.run([sys.executable, "-m", "nlquery.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "nlquery demo" in result.stdout
+
+
+def test_query_explain_shows_the_guarded_sql_without_running_it(runner, shop_url):
+    result = runner.invoke(cli, ["query", "--url", shop_url, "SELECT name FROM customers WHERE id = $1",
+                                 "-p", "7", "--explain", "--max-rows", "3"])
+    assert result.exit_code == 0, result.output
+    explained = json.loads(result.stdout)
+    assert explained["parameters"] == ["7"]
+    assert explained["sql"].endswith("LIMIT 4") and "?" in explained["sql"]
+    assert "rows" not in explained

@@ -49,7 +49,7 @@ def test_scheme_aliases_resolve():
 
 def test_unknown_type_lists_the_available_ones():
     with pytest.raises(connectors.InvalidConnection, match="available: .*sqlite"):
-        connectors.connect("oracle", host="h")
+        connectors.connect("cobol", host="h")
 
 
 def test_third_party_connector_registers_and_connects():

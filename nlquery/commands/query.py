@@ -18,9 +18,12 @@ from nlquery.commands.common import ad_hoc_connector, connection_options, engine
               help="Return at most this many rows; the result says if it was truncated.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.001), default=30.0,
               show_default=True, help="Statement timeout in seconds.")
+@click.option("--explain", is_flag=True,
+              help="Show what would run (guarded SQL, bound parameters; a MongoDB source's pipeline) "
+                   "without running it.")
 @click.option("--json", "as_json", is_flag=True, help="Print {columns, rows, row_count, ...} as JSON.")
-def query(args: tuple[str, ...], params: tuple[str, ...], max_rows: int, timeout_s: float, as_json: bool,
-          **connection: Any) -> None:
+def query(args: tuple[str, ...], params: tuple[str, ...], max_rows: int, timeout_s: float, explain: bool,
+          as_json: bool, **connection: Any) -> None:
     """Run a read-only SQL query with $1, $2 ... parameters.
 
     NAME is a registered source (its exposure policy and schema apply); without it,
@@ -30,12 +33,16 @@ def query(args: tuple[str, ...], params: tuple[str, ...], max_rows: int, timeout
     Examples:
       nlquery query shop "SELECT name FROM customers WHERE country = $1 LIMIT 5" -p CA
       nlquery query --url sqlite:///shop.db "SELECT COUNT(*) FROM orders"
+      nlquery query mongo "SELECT status, COUNT(*) FROM orders GROUP BY status" --explain
     """
     ad_hoc = connection["url"] or connection["source_type"]
     if len(args) > 2 or (ad_hoc and len(args) != 1) or (not ad_hoc and len(args) != 2):
         raise click.UsageError("give NAME and SQL for a registered source, or SQL with --url/--type")
     with engine() as e:
         source = ad_hoc_connector(e, **connection) if ad_hoc else args[0]
+        if explain:
+            print_json(e.explain(source, args[-1], list(params), max_rows=max_rows))
+            return
         result = e.query(source, args[-1], list(params), max_rows=max_rows, timeout_s=timeout_s)
     if as_json:
         print_json(result.to_dict())

@@ -1,0 +1,240 @@
+"""MongoDB: collections as tables, SQL answered by aggregation pipelines.
+
+Schema inference samples each collection (``$sample``, ``options.sample_size``, default
+1,000 documents; collections are sampled in parallel): nested fields become dotted
+paths (``address.city``), each with the BSON types seen and their frequencies (in the
+column comment), nullable when some sampled document lacks it or holds null; arrays
+are typed ``array``. Indexes come from ``list_indexes``, row estimates from
+``estimated_document_count``.
+
+Queries are SQL in PostgreSQL syntax (nested fields as quoted dotted names), accepted by
+the guard first, then translated to one pipeline (:mod:`connectors.mongodb_pipeline`).
+Only ``aggregate`` runs, with ``maxTimeMS`` and the row cap; nothing can write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, ConnectionConfig, ProgressCallback
+from connectors.errors import (
+    DataSourceDisconnected,
+    DriverNotInstalled,
+    InvalidConnection,
+    QueryExecutionFailed,
+    QueryTimeout,
+    scrub,
+)
+from connectors.models import Column, Index, QueryResult, Schema, Table
+from connectors.mongodb_pipeline import Plan, translate
+from connectors.values import json_safe_rows
+
+DEFAULT_SAMPLE = 1000
+_SAMPLE_THREADS = 8
+_SYSTEM_PREFIX = "system."
+
+
+class MongoDBConnector:
+    """``mongodb`` sources: ``mongodb://user@host:27017/dbname`` (or ``mongodb+srv://``)."""
+
+    type_name = "mongodb"
+    dialect = "postgres"  # the SQL we accept: double-quoted dotted names for nested fields
+    paramstyle = "qmark"
+    # no date_buckets: the translation has no date functions, so the rules planner
+    # declines "per month" questions here rather than write SQL that cannot run
+
+    def __init__(self, config: ConnectionConfig, client: Any = None) -> None:
+        self.config = config
+        if not (config.url or config.host) and client is None:
+            raise InvalidConnection("a mongodb source needs a URL, e.g. mongodb://localhost:27017/shop")
+        if not config.database and client is None:
+            raise InvalidConnection("a mongodb source needs a database: mongodb://host:27017/DATABASE")
+        self.database_name = config.database or "test"
+        self.sample_size = int(config.options.get("sample_size", DEFAULT_SAMPLE))
+        self._client = client  # a given client (mongomock in tests) is used as is
+        self._lock = threading.RLock()
+        self._columns: dict[str, list[str]] = {}
+        self._date_fields: dict[str, set[str]] = {}
+
+    # -- connection ------------------------------------------------------------------
+    @property
+    def database(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                try:
+                    import pymongo
+                except ImportError:
+                    raise DriverNotInstalled("the mongodb connector needs pymongo: pip install 'nlquery[mongodb]'") \
+                        from None
+                url = self.config.url or f"mongodb://{self.config.host}:{self.config.port or 27017}/"
+                extra = {"username": self.config.username, "password": self.config.password} \
+                    if self.config.username and not self.config.url else {}
+                self._client = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000, **extra)
+            return self._client[self.database_name]
+
+    def _errors(self, action: str) -> Any:
+        return _MongoErrors(action, self.config.secrets())
+
+    def ping(self) -> None:
+        with self._errors("ping"):
+            self.database.command("ping")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None and hasattr(self._client, "close"):
+                self._client.close()
+            self._client = None
+
+    def __enter__(self) -> MongoDBConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- introspection ------------------------------------------------------------------
+    def introspect(self, *, schemas: Sequence[str] | None = None,
+                   progress: ProgressCallback | None = None) -> Schema:
+        if schemas and self.database_name not in schemas:
+            return Schema(tables=[], default_schema=self.database_name)
+        with self._errors("introspection"):
+            db = self.database
+            names = sorted(n for n in db.list_collection_names() if not n.startswith(_SYSTEM_PREFIX))
+            done = 0
+            tables = []
+            with ThreadPoolExecutor(max_workers=_SAMPLE_THREADS) as pool:
+                for table in pool.map(self._collection_table, names):
+                    tables.append(table)
+                    done += 1
+                    if progress is not None:
+                        progress(table.name, done, len(names))
+        for table in tables:
+            self._columns[table.name] = [c.name for c in table.columns]
+            self._date_fields[table.name] = {c.name for c in table.columns if c.type == "date"}
+        return Schema(tables=tables, default_schema=self.database_name)
+
+    def _collection_table(self, name: str) -> Table:
+        collection = self.database[name]
+        sample = list(collection.aggregate([{"$sample": {"size": self.sample_size}}]))
+        table = Table(name=name, schema=self.database_name, kind="collection", columns=infer_fields(sample),
+                      row_estimate=collection.estimated_document_count())
+        for index in collection.list_indexes():
+            keys = list(index["key"].keys()) if hasattr(index["key"], "keys") else [k for k, _ in index["key"]]
+            if index["name"] == "_id_":
+                table.primary_key = ["_id"]
+                continue
+            table.indexes.append(Index(name=index["name"], columns=keys, unique=bool(index.get("unique"))))
+        return table
+
+    # -- execution ----------------------------------------------------------------------
+    def plan(self, sql: str, params: Sequence[Any] = ()) -> Plan:
+        """The pipeline ``sql`` becomes (``nlquery query NAME --explain`` prints it)."""
+        if not self._columns:
+            self.introspect()  # the translation needs field names (SELECT *) and date fields
+        return translate(sql, params, columns_of=self._columns, date_fields=self._date_fields)
+
+    def explain(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any]:
+        plan = self.plan(sql, params)
+        return {"collection": plan.collection, "pipeline": plan.pipeline, "columns": plan.columns}
+
+    def execute(self, sql: str, params: Sequence[Any] = (), *, max_rows: int = DEFAULT_MAX_ROWS,
+                timeout_s: float = DEFAULT_TIMEOUT_S) -> QueryResult:
+        started = time.perf_counter()
+        plan = self.plan(sql, params)
+        pipeline = [*plan.pipeline, {"$limit": max_rows + 1}]  # never fetch past the cap
+        with self._errors("query"):
+            cursor = self.database[plan.collection].aggregate(pipeline, maxTimeMS=max(1, int(timeout_s * 1000)),
+                                                              allowDiskUse=False)
+            documents = list(cursor)
+        rows = [[doc.get(f"c{i}") for i in range(len(plan.columns))] for doc in documents]
+        if not rows and plan.defaults:
+            rows = [list(plan.defaults)]
+        truncated = len(rows) > max_rows
+        del rows[max_rows:]
+        return QueryResult(columns=plan.columns, rows=json_safe_rows(rows), row_count=len(rows),
+                           execution_time_ms=round((time.perf_counter() - started) * 1000, 3), truncated=truncated)
+
+
+class _MongoErrors:
+    """Translate pymongo's exceptions (and mongomock's) at one boundary."""
+
+    def __init__(self, action: str, secrets: list[str]) -> None:
+        self.action, self.secrets = action, secrets
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> bool:
+        if exc is None or not isinstance(exc, Exception):
+            return False
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        message = scrub(str(exc).split(", full error:")[0], self.secrets)
+        if "ExecutionTimeout" in names:
+            raise QueryTimeout(f"the {self.action} ran past its time limit (maxTimeMS)") from None
+        if names & {"ServerSelectionTimeoutError", "ConnectionFailure", "AutoReconnect", "ConfigurationError",
+                    "InvalidURI"}:
+            raise DataSourceDisconnected(f"cannot reach MongoDB: {message}") from None
+        if "OperationFailure" in names and getattr(exc, "code", None) in (13, 18):
+            raise DataSourceDisconnected(f"MongoDB refused the credentials: {message}") from None
+        if names & {"PyMongoError", "OperationFailure", "MongoMockError", "NotImplementedError"}:
+            raise QueryExecutionFailed(f"MongoDB {self.action} failed: {message}") from None
+        return False
+
+
+_BSON_TYPES: list[tuple[type | tuple[type, ...], str]] = [
+    (bool, "bool"), (int, "int"), (float, "double"), (str, "string"), (dt.datetime, "date"),
+    ((list, tuple), "array"), (bytes, "binData"),
+]
+
+
+def bson_type(value: Any) -> str:
+    for python_type, name in _BSON_TYPES:
+        if isinstance(value, python_type):
+            return name
+    kind = type(value).__name__
+    return {"ObjectId": "objectId", "Decimal128": "decimal", "Int64": "long"}.get(kind, kind.lower())
+
+
+def _paths(document: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    found = []
+    for key, value in document.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            found.extend(_paths(value, f"{path}."))
+        else:
+            found.append((path, value))
+    return found
+
+
+def infer_fields(documents: list[dict[str, Any]]) -> list[Column]:
+    """Columns from sampled documents: dotted paths in first-seen order, the dominant
+    BSON type (``int`` and ``double`` together: ``double``), the types seen with their
+    frequencies in the comment, nullable unless every document holds a value."""
+    order: dict[str, None] = {}
+    seen: dict[str, Counter[str]] = {}
+    present: Counter[str] = Counter()
+    for document in documents:
+        for path, value in _paths(document):
+            order.setdefault(path)
+            seen.setdefault(path, Counter())[bson_type(value) if value is not None else "null"] += 1
+            if value is not None:
+                present[path] += 1
+    columns = []
+    total = len(documents) or 1
+    for path in order:
+        types = seen[path]
+        valued = Counter({k: v for k, v in types.items() if k != "null"})
+        dominant = valued.most_common(1)[0][0] if valued else "null"
+        if dominant == "int" and valued.get("double"):
+            dominant = "double"
+        missing = total - sum(types.values())
+        if missing:
+            types = types + Counter({"missing": missing})
+        comment = "types seen: " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in types.most_common())
+        columns.append(Column(name=path, type=dominant, nullable=present[path] < len(documents), comment=comment))
+    return columns
