@@ -23,6 +23,7 @@ BUILTIN: dict[str, str] = {
     "sqlalchemy": "connectors.sqlalchemy_url:SQLAlchemyConnector",
     "rest_api": "connectors.rest_api:RestAPIConnector",
     "mongodb": "connectors.mongodb:MongoDBConnector",
+    "mssql": "connectors.mssql:MSSQLConnector",
 }
 
 # URL schemes people write, mapped to our type names.
@@ -32,6 +33,8 @@ SCHEME_ALIASES: dict[str, str] = {
     "mariadb": "mysql",
     "mysql+pymysql": "mysql",
     "mongodb+srv": "mongodb",
+    "sqlserver": "mssql",
+    "mssql+pyodbc": "mssql",
     # dialects only SQLAlchemy speaks
     "duckdb": "sqlalchemy",
     "snowflake": "sqlalchemy",

@@ -474,6 +474,65 @@ class SQLAlchemyPostgreSQLBackend(PostgreSQLBackend):
         return url.replace("postgresql://", "postgresql+psycopg://", 1) if url else None
 
 
+class MSSQLBackend(Backend):
+    """SQL Server, only when NLQUERY_TEST_MSSQL_URL names one (none runs on these machines;
+    tests/test_mssql.py covers the connector on recorded catalog rows)."""
+
+    name = "mssql"
+    dialect = "tsql"
+    paramstyle = "qmark"
+    service = "mssql"
+    expected_types = {
+        "orders.created_at": "datetime2",
+        "orders.total_amount": "decimal",
+        "customers.email": "varchar",
+        "orders.id": "int",
+    }
+    slow_sql = "WAITFOR DELAY '00:00:05'"
+    widen_column_sql = "ALTER TABLE diff_probe ALTER COLUMN a VARCHAR(50)"
+    typed_values = [
+        ("CAST(1.5 AS DECIMAL(4, 2))", 1.5),
+        ("CAST('2026-01-15' AS DATE)", "2026-01-15"),
+        ("CAST('2026-01-15 10:00:00' AS DATETIME2)", "2026-01-15T10:00:00"),
+        ("NULL", None),
+    ]
+    comment_ddl = [
+        "EXEC sp_addextendedproperty 'MS_Description', 'People who buy', 'SCHEMA', 'dbo', 'TABLE', 'customers'",
+        "EXEC sp_addextendedproperty 'MS_Description', 'Login email', 'SCHEMA', 'dbo', 'TABLE', 'customers', "
+        "'COLUMN', 'email'",
+    ]
+    extra_ddl = ["UPDATE STATISTICS orders"]
+
+    def __init__(self) -> None:
+        self.server_url = os.environ["NLQUERY_TEST_MSSQL_URL"]
+        self.database = f"nlq_test_{uuid.uuid4().hex[:8]}"
+        self.url = _with_database(self.server_url, self.database)
+
+    def _connect(self, url: str, *, autocommit: bool) -> Any:
+        import pyodbc
+
+        from connectors.base import ConnectionConfig
+        from connectors.mssql import connection_string, pick_driver
+
+        config = ConnectionConfig.from_url(url)
+        return pyodbc.connect(connection_string(config, pick_driver(pyodbc.drivers(), config.options.get("driver"))),
+                              autocommit=autocommit)
+
+    def create_database(self) -> None:
+        conn = self._connect(self.server_url, autocommit=True)
+        conn.cursor().execute(f"CREATE DATABASE [{self.database}]")
+        conn.close()
+
+    def drop_database(self) -> None:
+        conn = self._connect(self.server_url, autocommit=True)
+        conn.cursor().execute(f"ALTER DATABASE [{self.database}] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; "
+                              f"DROP DATABASE [{self.database}]")
+        conn.close()
+
+    def admin_connection(self) -> Any:
+        return self._connect(self.url, autocommit=False)
+
+
 BACKENDS: dict[str, Any] = {
     "sqlite": SQLiteBackend,
     "postgresql": PostgreSQLBackend,
@@ -481,3 +540,5 @@ BACKENDS: dict[str, Any] = {
     "duckdb": DuckDBBackend,
     "sqlalchemy-postgresql": SQLAlchemyPostgreSQLBackend,
 }
+if os.environ.get("NLQUERY_TEST_MSSQL_URL"):
+    BACKENDS["mssql"] = MSSQLBackend
