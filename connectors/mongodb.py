@@ -60,7 +60,7 @@ class MongoDBConnector:
         self._client = client  # a given client (mongomock in tests) is used as is
         self._lock = threading.RLock()
         self._columns: dict[str, list[str]] = {}
-        self._date_fields: dict[str, set[str]] = {}
+        self._field_types: dict[str, dict[str, str]] = {}
 
     # -- connection ------------------------------------------------------------------
     @property
@@ -115,7 +115,7 @@ class MongoDBConnector:
                         progress(table.name, done, len(names))
         for table in tables:
             self._columns[table.name] = [c.name for c in table.columns]
-            self._date_fields[table.name] = {c.name for c in table.columns if c.type == "date"}
+            self._field_types[table.name] = {c.name: c.type for c in table.columns}
         return Schema(tables=tables, default_schema=self.database_name)
 
     def _collection_table(self, name: str) -> Table:
@@ -135,8 +135,8 @@ class MongoDBConnector:
     def plan(self, sql: str, params: Sequence[Any] = ()) -> Plan:
         """The pipeline ``sql`` becomes (``nlquery query NAME --explain`` prints it)."""
         if not self._columns:
-            self.introspect()  # the translation needs field names (SELECT *) and date fields
-        return translate(sql, params, columns_of=self._columns, date_fields=self._date_fields)
+            self.introspect()  # the translation needs field names (SELECT *) and types
+        return translate(sql, params, columns_of=self._columns, field_types=self._field_types)
 
     def explain(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any]:
         plan = self.plan(sql, params)

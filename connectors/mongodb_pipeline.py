@@ -56,18 +56,23 @@ class _Scope:
 
     base: str
     prefixes: dict[str, str]
-    date_fields: dict[str, set[str]]  # collection -> fields holding dates
+    field_types: dict[str, dict[str, str]]  # collection -> field -> dominant BSON type
     collections: dict[str, str]  # alias -> collection
 
 
 def translate(sql: str, params: Sequence[Any] = (), *, columns_of: dict[str, list[str]] | None = None,
-              date_fields: dict[str, set[str]] | None = None) -> Plan:
-    """Translate ``sql`` (PostgreSQL syntax, ``?`` placeholders bound to ``params``)."""
+              field_types: dict[str, dict[str, str]] | None = None) -> Plan:
+    """Translate ``sql`` (PostgreSQL syntax, ``?`` placeholders bound to ``params``).
+
+    ``columns_of`` (collection -> fields) expands ``SELECT *``; ``field_types``
+    (collection -> field -> BSON type) turns text constants compared with a date or
+    number field into dates and numbers, as a SQL database would cast them."""
+    sql = _number_placeholders(sql, len(params))
     try:
         tree = sqlglot.parse_one(sql, read="postgres")
     except sqlglot.errors.ParseError as exc:
         raise UnsupportedQuery(f"cannot parse the query: {exc}") from None
-    values = _bind(tree, list(params))
+    values = list(params)
     if not isinstance(tree, exp.Select):
         raise UnsupportedQuery(f"MongoDB sources answer a single SELECT, not {tree.key.upper()}")
     for key in ("with", "windows", "qualify", "locks", "into", "laterals", "pivots"):
@@ -75,39 +80,42 @@ def translate(sql: str, params: Sequence[Any] = (), *, columns_of: dict[str, lis
             raise UnsupportedQuery(f"{key.upper()} is not supported on MongoDB sources")
     for node in tree.find_all(exp.Subquery, exp.Window, exp.Union, exp.Case, exp.Exists):
         raise UnsupportedQuery(f"{node.key.upper()} is not supported on MongoDB sources")
-    return _Translator(tree, columns_of or {}, date_fields or {}, values).plan()
+    return _Translator(tree, columns_of or {}, field_types or {}, values).plan()
 
 
 _PARAM = "__nlq_param_"
 
 
-def _bind(tree: exp.Expression, params: list[Any]) -> list[Any]:
-    """Replace each ``?`` with a marker naming its value, kept as the Python value
-    (no SQL round trip, so types survive)."""
-    placeholders = [n for n in tree.walk() if isinstance(n, exp.Placeholder)]
-    if len(placeholders) != len(params):
-        raise UnsupportedQuery(f"the query has {len(placeholders)} placeholder(s) but {len(params)} parameter(s)")
-    for index, node in enumerate(placeholders):
-        node.replace(exp.Var(this=f"{_PARAM}{index}"))
-    return params
+def _number_placeholders(sql: str, expected: int) -> str:
+    """Each ``?`` (found by the tokenizer, so never inside a string) becomes a marker
+    naming its position in the text: the AST's own order is not the text's."""
+    from sqlglot.dialects.dialect import Dialect
+    from sqlglot.tokens import TokenType
+
+    positions = [t.start for t in Dialect.get_or_raise("postgres").tokenize(sql) if t.token_type == TokenType.PLACEHOLDER]
+    if len(positions) != expected:
+        raise UnsupportedQuery(f"the query has {len(positions)} placeholder(s) but {expected} parameter(s)")
+    for index, position in reversed(list(enumerate(positions))):
+        sql = f"{sql[:position]}{_PARAM}{index}{sql[position + 1:]}"
+    return sql
 
 
 def _is_param(node: exp.Expression) -> bool:
-    return isinstance(node, exp.Var) and node.name.startswith(_PARAM)
+    return isinstance(node, exp.Column) and not node.table and node.name.startswith(_PARAM)
 
 
 class _Translator:
-    def __init__(self, tree: exp.Select, columns_of: dict[str, list[str]], date_fields: dict[str, set[str]],
-                 params: list[Any]):
+    def __init__(self, tree: exp.Select, columns_of: dict[str, list[str]],
+                 field_types: dict[str, dict[str, str]], params: list[Any]):
         self.tree = tree
         self.params = params
         self.columns_of = columns_of
-        self.date_fields = date_fields
+        self.field_types = field_types
         source = tree.args.get("from_") or tree.args.get("from")
         if source is None or not isinstance(source.this, exp.Table):
             raise UnsupportedQuery("the query needs FROM a collection (subqueries are not supported)")
         base = source.this
-        self.scope = _Scope(base=base.name, prefixes={base.alias_or_name: ""}, date_fields=date_fields,
+        self.scope = _Scope(base=base.name, prefixes={base.alias_or_name: ""}, field_types=field_types,
                             collections={base.alias_or_name: base.name})
         self.pipeline: list[dict[str, Any]] = []
         self.aggregates: dict[str, tuple[str, dict[str, Any]]] = {}  # sql text -> (name, accumulator)
@@ -177,9 +185,9 @@ class _Translator:
         prefix = self.scope.prefixes.get(qualifier, "") if qualifier else ""
         return prefix + column.name
 
-    def _is_date_field(self, column: exp.Column) -> bool:
+    def _field_type(self, column: exp.Column) -> str | None:
         qualifier = column.table or next(iter(self.scope.collections))
-        return column.name in self.date_fields.get(self.scope.collections.get(qualifier, ""), set())
+        return self.field_types.get(self.scope.collections.get(qualifier, ""), {}).get(column.name)
 
     def _literal(self, node: exp.Expression, like: exp.Expression | None = None) -> Any:
         """A constant's Python value; ISO strings become datetimes beside a date field."""
@@ -193,28 +201,25 @@ class _Translator:
             value = node.this if node.is_string else _number(node.this)
         elif isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
             value = -_number(node.this.this)
-        elif isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal):
+        elif isinstance(node, exp.Cast) and self._is_constant(node.this):
             value = self._literal(node.this)
         else:
             raise UnsupportedQuery(f"expected a constant, got {node.sql('postgres')}")
-        if isinstance(value, str) and isinstance(like, exp.Column) and self._is_date_field(like):
-            try:
-                return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                return value
+        if isinstance(value, str) and isinstance(like, exp.Column):
+            return _cast_text(value, self._field_type(like))
         return value
 
     def _value(self, node: exp.Expression) -> Any:
         """An aggregation expression for a projected value."""
         if isinstance(node, exp.Paren):
             return self._value(node.this)
+        if self._is_constant(node):
+            return {"$literal": self._literal(node)}
         if isinstance(node, exp.Column):
             return f"${self._path(node)}"
         for kind, operator in _ARITHMETIC.items():
             if isinstance(node, kind):
                 return {operator: [self._value(node.this), self._value(node.expression)]}
-        if self._is_constant(node):
-            return {"$literal": self._literal(node)}
         raise UnsupportedQuery(f"{node.key.upper()} ({node.sql('postgres')[:60]}) is not supported on MongoDB sources")
 
     def _int(self, node: exp.Expression, what: str) -> int:
@@ -304,7 +309,7 @@ class _Translator:
         if _is_param(node):
             return True
         return isinstance(node, (exp.Literal, exp.Null, exp.Boolean, exp.Neg, exp.Cast)) and not any(
-            isinstance(n, exp.Column) for n in node.walk())
+            isinstance(n, exp.Column) and not _is_param(n) for n in node.walk())
 
     # -- SELECT list, GROUP BY, ORDER BY ---------------------------------------------------
     def _projections(self) -> list[tuple[str, exp.Expression]]:
@@ -433,6 +438,22 @@ class _Translator:
                 computed[name] = self._value(node)
                 sort[name] = direction
         return [*([{"$addFields": computed}] if computed else []), {"$sort": sort}]
+
+
+_NUMERIC_TYPES = {"int", "long", "double", "decimal"}
+
+
+def _cast_text(value: str, field_type: str | None) -> Any:
+    """Text compared with a date or number field, as that type when it reads as one
+    (CLI parameters arrive as text; MongoDB never matches "100" against 100)."""
+    try:
+        if field_type == "date":
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if field_type in _NUMERIC_TYPES:
+            return _number(value.strip())
+    except ValueError:
+        pass
+    return value
 
 
 def like_to_regex(pattern: str) -> str:

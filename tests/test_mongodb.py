@@ -123,6 +123,8 @@ DIFFERENTIAL = [
     ("left join", "SELECT COUNT(*) FROM customers c LEFT JOIN orders o ON o.customer_id = c.id WHERE o.id IS NULL", []),
     ("nested fields", "SELECT \"address.city\", COUNT(*) FROM profiles GROUP BY \"address.city\"", []),
     ("parameters", "SELECT COUNT(*) FROM orders WHERE status = $1 AND total_amount > $2", ["paid", 120]),
+    ("parameters as text (CLI)", "SELECT COUNT(*) FROM orders WHERE customer_id = $1 AND total_amount > $2 "
+                                 "AND created_at > $3", ["17", "20.5", "2025-01-01"]),
     ("dates", "SELECT COUNT(*) FROM orders WHERE created_at >= '2026-06-01' AND created_at < '2026-06-15'", []),
     ("COUNT(DISTINCT)", "SELECT COUNT(DISTINCT customer_id) FROM orders WHERE status = 'refunded'", []),
     ("arithmetic", "SELECT SUM(quantity * unit_price) FROM order_items WHERE order_id < 100", []),
