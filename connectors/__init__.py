@@ -17,7 +17,7 @@ from connectors.errors import (
     QueryTimeout,
 )
 from connectors.models import Column, ForeignKey, Index, QueryResult, Schema, Table, UniqueConstraint
-from connectors.registry import available, connect
+from connectors.registry import available, connect, register
 
 __all__ = [
     "Column",
@@ -38,4 +38,5 @@ __all__ = [
     "UniqueConstraint",
     "available",
     "connect",
+    "register",
 ]

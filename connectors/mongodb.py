@@ -72,10 +72,12 @@ class MongoDBConnector:
                 except ImportError:
                     raise DriverNotInstalled("the mongodb connector needs pymongo: pip install 'nlquery[mongodb]'") \
                         from None
-                url = self.config.url or f"mongodb://{self.config.host}:{self.config.port or 27017}/"
+                url = _without_our_options(self.config.url or f"mongodb://{self.config.host}:{self.config.port or 27017}/")
                 extra = {"username": self.config.username, "password": self.config.password} \
                     if self.config.username and not self.config.url else {}
-                self._client = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000, **extra)
+                if "serverselectiontimeoutms" not in url.lower():  # the URL's own setting wins
+                    extra["serverSelectionTimeoutMS"] = 5000
+                self._client = pymongo.MongoClient(url, **extra)
             return self._client[self.database_name]
 
     def _errors(self, action: str) -> Any:
@@ -114,9 +116,12 @@ class MongoDBConnector:
                     if progress is not None:
                         progress(table.name, done, len(names))
         for table in tables:
-            self._columns[table.name] = [c.name for c in table.columns]
-            self._field_types[table.name] = {c.name: c.type for c in table.columns}
+            self._remember(table)
         return Schema(tables=tables, default_schema=self.database_name)
+
+    def _remember(self, table: Table) -> None:
+        self._columns[table.name] = [c.name for c in table.columns]
+        self._field_types[table.name] = {c.name: c.type for c in table.columns}
 
     def _collection_table(self, name: str) -> Table:
         collection = self.database[name]
@@ -126,7 +131,8 @@ class MongoDBConnector:
         for index in collection.list_indexes():
             keys = list(index["key"].keys()) if hasattr(index["key"], "keys") else [k for k, _ in index["key"]]
             if index["name"] == "_id_":
-                table.primary_key = ["_id"]
+                if table.column("_id") is not None:
+                    table.primary_key = ["_id"]
                 continue
             table.indexes.append(Index(name=index["name"], columns=keys, unique=bool(index.get("unique"))))
         return table
@@ -134,18 +140,38 @@ class MongoDBConnector:
     # -- execution ----------------------------------------------------------------------
     def plan(self, sql: str, params: Sequence[Any] = ()) -> Plan:
         """The pipeline ``sql`` becomes (``nlquery query NAME --explain`` prints it)."""
-        if not self._columns:
-            self.introspect()  # the translation needs field names (SELECT *) and types
+        # The translation needs the fields (SELECT *, typos) and their types (casts) of
+        # the collections it reads: sampled on first use, only those.
+        missing = [name for name in _collections_in(sql) if name not in self._columns]
+        if missing:
+            with self._errors("sampling"):
+                existing = set(self.database.list_collection_names())
+                for name in missing:
+                    if name in existing:
+                        self._remember(self._collection_table(name))
         return translate(sql, params, columns_of=self._columns, field_types=self._field_types)
 
     def explain(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any]:
         plan = self.plan(sql, params)
         return {"collection": plan.collection, "pipeline": plan.pipeline, "columns": plan.columns}
 
+    def distinct_values(self, collection: str, fields: list[str], *, limit: int, sample: int,
+                        timeout_s: float) -> dict[str, list[Any]]:
+        """Up to ``limit`` distinct values of each field among the first ``sample``
+        documents: one ``$facet`` pipeline per collection (value hints)."""
+        facets = {f"f{i}": [{"$group": {"_id": f"${name}"}}, {"$limit": limit}] for i, name in enumerate(fields)}
+        with self._errors("value sampling"):
+            (result,) = list(self.database[collection].aggregate(
+                [{"$limit": sample}, {"$facet": facets}], maxTimeMS=max(1, int(timeout_s * 1000))))
+        return {name: [d["_id"] for d in result[f"f{i}"]] for i, name in enumerate(fields)}
+
     def execute(self, sql: str, params: Sequence[Any] = (), *, max_rows: int = DEFAULT_MAX_ROWS,
                 timeout_s: float = DEFAULT_TIMEOUT_S) -> QueryResult:
         started = time.perf_counter()
         plan = self.plan(sql, params)
+        if plan.constant_row is not None:
+            return QueryResult(columns=plan.columns, rows=json_safe_rows([plan.constant_row][:max_rows]),
+                               row_count=min(1, max_rows), execution_time_ms=0.0, truncated=max_rows < 1)
         pipeline = [*plan.pipeline, {"$limit": max_rows + 1}]  # never fetch past the cap
         with self._errors("query"):
             cursor = self.database[plan.collection].aggregate(pipeline, maxTimeMS=max(1, int(timeout_s * 1000)),
@@ -158,6 +184,28 @@ class MongoDBConnector:
         del rows[max_rows:]
         return QueryResult(columns=plan.columns, rows=json_safe_rows(rows), row_count=len(rows),
                            execution_time_ms=round((time.perf_counter() - started) * 1000, 3), truncated=truncated)
+
+
+_OUR_OPTIONS = {"sample_size"}
+
+
+def _without_our_options(url: str) -> str:
+    """The URL pymongo gets: our options (``sample_size``) are not MongoDB's."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in _OUR_OPTIONS]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _collections_in(sql: str) -> set[str]:
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        return {table.name for table in sqlglot.parse_one(sql, read="postgres").find_all(exp.Table)}
+    except sqlglot.errors.SqlglotError:
+        return set()  # the translation reports it
 
 
 class _MongoErrors:
@@ -226,7 +274,11 @@ def infer_fields(documents: list[dict[str, Any]]) -> list[Column]:
                 present[path] += 1
     columns = []
     total = len(documents) or 1
-    for path in order:
+    # _id last: the fields people ask about come first (in prompts and SELECT *); left
+    # out when MongoDB generated it (ObjectIds only): noise to people and to models
+    if set(seen.get("_id", {})) == {"objectId"}:
+        order.pop("_id")
+    for path in sorted(order, key=lambda p: p == "_id"):
         types = seen[path]
         valued = Counter({k: v for k, v in types.items() if k != "null"})
         dominant = valued.most_common(1)[0][0] if valued else "null"

@@ -22,11 +22,11 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from connectors.errors import ConnectorError
+from connectors.errors import QueryExecutionFailed
 
 
-class UnsupportedQuery(ConnectorError):
-    """The SQL uses a construct the MongoDB translation does not support."""
+class UnsupportedQuery(QueryExecutionFailed):
+    """The SQL uses a construct (or a field) the MongoDB translation cannot answer."""
 
     code = "invalid_query"
 
@@ -45,6 +45,8 @@ class Plan:
     collection: str
     pipeline: list[dict[str, Any]]
     columns: list[str]
+    # SELECT of constants without FROM: the one row, computed here (no collection involved)
+    constant_row: list[Any] | None = None
     # an aggregate without GROUP BY answers one row even when nothing matches
     # (COUNT 0, the others NULL): these are its values then; empty otherwise
     defaults: list[Any] = field(default_factory=list)
@@ -92,7 +94,11 @@ def _number_placeholders(sql: str, expected: int) -> str:
     from sqlglot.dialects.dialect import Dialect
     from sqlglot.tokens import TokenType
 
-    positions = [t.start for t in Dialect.get_or_raise("postgres").tokenize(sql) if t.token_type == TokenType.PLACEHOLDER]
+    try:
+        tokens = Dialect.get_or_raise("postgres").tokenize(sql)
+    except sqlglot.errors.TokenError as exc:
+        raise UnsupportedQuery(f"cannot parse the query: {exc}") from None
+    positions = [t.start for t in tokens if t.token_type == TokenType.PLACEHOLDER]
     if len(positions) != expected:
         raise UnsupportedQuery(f"the query has {len(positions)} placeholder(s) but {expected} parameter(s)")
     for index, position in reversed(list(enumerate(positions))):
@@ -112,7 +118,10 @@ class _Translator:
         self.columns_of = columns_of
         self.field_types = field_types
         source = tree.args.get("from_") or tree.args.get("from")
-        if source is None or not isinstance(source.this, exp.Table):
+        self.constant = source is None
+        if self.constant:
+            return
+        if not isinstance(source.this, exp.Table):
             raise UnsupportedQuery("the query needs FROM a collection (subqueries are not supported)")
         base = source.this
         self.scope = _Scope(base=base.name, prefixes={base.alias_or_name: ""}, field_types=field_types,
@@ -123,6 +132,8 @@ class _Translator:
     # -- FROM / JOIN ------------------------------------------------------------------
     def plan(self) -> Plan:
         tree = self.tree
+        if self.constant:
+            return self._constant_plan()
         for join in tree.args.get("joins") or []:
             self._join(join)
         where = tree.args.get("where")
@@ -150,6 +161,16 @@ class _Translator:
         global_aggregate = aggregated and group is None
         defaults = [0 if isinstance(e, exp.Count) else None for _, e in projections] if global_aggregate else []
         return Plan(collection=self.scope.base, pipeline=self.pipeline, columns=names, defaults=defaults)
+
+    def _constant_plan(self) -> Plan:
+        names, row = [], []
+        for node in self.tree.expressions:
+            value = node.this if isinstance(node, exp.Alias) else node
+            if not self._is_constant(value):
+                raise UnsupportedQuery("the query needs FROM a collection (only constants can be selected without)")
+            names.append(node.alias_or_name if isinstance(node, exp.Alias) else node.sql("postgres"))
+            row.append(self._literal(value))
+        return Plan(collection="", pipeline=[], columns=names, constant_row=row)
 
     def _join(self, join: exp.Join) -> None:
         table = join.this
@@ -183,6 +204,13 @@ class _Translator:
             owners = [a for a, c in self.scope.collections.items() if column.name in self.columns_of.get(c, [])]
             qualifier = owners[0] if len(owners) == 1 else next(iter(self.scope.prefixes))
         prefix = self.scope.prefixes.get(qualifier, "") if qualifier else ""
+        collection = self.scope.collections.get(qualifier) if qualifier else self.scope.base
+        known = self.columns_of.get(collection or "")
+        if known and column.name not in known and column.name != "_id" \
+                and not any(k.startswith(column.name + ".") for k in known):
+            # a typo would otherwise read as a column of nulls: a wrong answer
+            raise UnsupportedQuery(f"no field {column.name!r} in {collection} (not in the sampled documents; "
+                                   "a rarer field needs a larger sample_size)")
         return prefix + column.name
 
     def _field_type(self, column: exp.Column) -> str | None:

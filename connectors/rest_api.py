@@ -41,6 +41,7 @@ from connectors.errors import (
     scrub,
 )
 from connectors.models import Column, QueryResult, Schema, Table
+from connectors.sqlite import authorize_read_only
 from connectors.values import json_safe_rows
 
 DEFAULT_TTL_S = 300.0
@@ -248,6 +249,7 @@ class RestAPIConnector:
                 _load(db, name, self.records(name, deadline=deadline))
             db.execute("PRAGMA query_only = ON")
             db.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+            db.set_authorizer(authorize_read_only)  # no ATTACH, no PRAGMA, nothing but reading
             try:
                 cursor = db.execute(sql, tuple(params))
                 columns = [d[0] for d in cursor.description or ()]
@@ -271,7 +273,7 @@ class RestAPIConnector:
 
         try:
             tree = sqlglot.parse_one(sql, read="sqlite")
-        except sqlglot.errors.ParseError as exc:
+        except sqlglot.errors.SqlglotError as exc:
             raise QueryExecutionFailed(f"cannot parse the query: {exc}") from None
         ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
         names = {t.name for t in tree.find_all(exp.Table) if t.name and t.name not in ctes}

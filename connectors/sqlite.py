@@ -101,7 +101,7 @@ class SQLiteConnector(DBAPIConnector):
         # A third lock after mode=ro and query_only, for the caller's statement: the
         # authorizer refuses every action but reading (no ATTACH of a writable file, no
         # PRAGMA changing the session).
-        conn.set_authorizer(_authorize_read_only)
+        conn.set_authorizer(authorize_read_only)
         try:
             cursor = conn.execute(sql, params)
             columns = [d[0] for d in cursor.description or ()]
@@ -179,7 +179,8 @@ class SQLiteConnector(DBAPIConnector):
 _READ_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
 
 
-def _authorize_read_only(action: int, *_: object) -> int:
+def authorize_read_only(action: int, *_: object) -> int:
+    """An SQLite authorizer allowing reads only (the rest_api connector uses it too)."""
     return sqlite3.SQLITE_OK if action in _READ_ACTIONS else sqlite3.SQLITE_DENY
 
 

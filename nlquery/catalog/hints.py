@@ -21,6 +21,7 @@ TEXT_TYPES = re.compile(r"char|text|string|enum|varchar|citext|name", re.IGNOREC
 SENSITIVE = re.compile(r"pass|secret|token|hash|salt|email|e_mail|ssn|phone|iban|card|cvv|api_?key|address",
                        re.IGNORECASE)
 SAMPLE_ROWS = 10_000
+HINTED_KINDS = {"table", "collection", "endpoint"}
 
 
 def collect(
@@ -41,6 +42,8 @@ def collect(
     UNION ALL over samples), and one more fetches the values of those that qualify.
     """
     candidates = _candidates(schema, policy, exclude)[:max_columns]
+    if hasattr(connector, "distinct_values"):  # sources without SQL subqueries (MongoDB)
+        return _native(connector, candidates, max_distinct, timeout_s)
     qualifying: list[tuple[str, exp.Table, str]] = []
     for chunk in _chunks(candidates, batch):
         branches = [
@@ -65,7 +68,7 @@ def collect(
 def _candidates(schema: Schema, policy: Policy | None, exclude: frozenset[str]) -> list[tuple[str, exp.Table, str]]:
     found = []
     for table in schema.tables:
-        if table.kind != "table" or table.row_estimate == 0 or (policy and not policy.table_visible(table)):
+        if table.kind not in HINTED_KINDS or table.row_estimate == 0 or (policy and not policy.table_visible(table)):
             continue
         name = schema.qualified_name(table)
         source = table_expression(table)
@@ -98,6 +101,26 @@ def _rows(connector: connectors.Connector, branches: list[exp.Select], timeout_s
 
 def _run(connector: connectors.Connector, branches: list[exp.Select], timeout_s: float) -> dict[str, int]:
     return {key: int(count) for key, count in _rows(connector, branches, timeout_s)}
+
+
+def _native(connector: Any, candidates: list[tuple[str, exp.Table, str]], max_distinct: int,
+            timeout_s: float) -> dict[str, list[Any]]:
+    """One ``distinct_values`` call per table for the connectors that offer it."""
+    by_table: dict[str, list[tuple[str, str]]] = {}
+    for key, table, column in candidates:
+        by_table.setdefault(table.name, []).append((key, column))
+    hints: dict[str, list[Any]] = {}
+    for table_name, columns in by_table.items():
+        try:
+            found = connector.distinct_values(table_name, [c for _, c in columns], limit=max_distinct + 1,
+                                              sample=SAMPLE_ROWS, timeout_s=timeout_s)
+        except connectors.ConnectorError:
+            continue  # a hint is a nicety
+        for key, column in columns:
+            values = [v for v in found.get(column, []) if v is not None]
+            if 0 < len(values) <= max_distinct:
+                hints[key] = sorted((str(v) for v in values), key=str)
+    return dict(sorted(hints.items()))
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:

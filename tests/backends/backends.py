@@ -116,11 +116,18 @@ class Backend:
 
         return self.source_type or connectors.registry.type_from_url(self.url)
 
+    @property
+    def connection(self) -> dict[str, Any]:
+        """The ``connection`` object that registers the scratch database as a source."""
+        return {"url": self.url}
+
     def connect(self, url: str | None = None) -> Any:
         """A connector to the scratch database (or to ``url``, same type)."""
         import connectors
 
-        return connectors.connect(type=self.type, url=url or self.url)
+        if url is not None:
+            return connectors.connect(type=self.type, url=url)
+        return connectors.connect(type=self.type, **self.connection)
 
     def setup(self) -> None:
         self.create_database()

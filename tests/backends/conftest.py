@@ -7,6 +7,9 @@ import pytest
 import connectors
 from nlquery import Engine
 from tests.backends.backends import BACKENDS, Backend
+from tests.backends.nonsql import MongoBackend, RestBackend
+
+ALL_BACKENDS = {**BACKENDS, MongoBackend.name: MongoBackend, RestBackend.name: RestBackend}
 from tests.conftest import service_unavailable
 
 
@@ -18,10 +21,10 @@ def pytest_configure(config):
     )
 
 
-@pytest.fixture(scope="session", params=sorted(BACKENDS), ids=str)
+@pytest.fixture(scope="session", params=sorted(ALL_BACKENDS), ids=str)
 def backend(request, tmp_path_factory) -> Backend:
     """A scratch database with the shop and odd-names schema, dropped afterwards."""
-    cls = BACKENDS[request.param]
+    cls = ALL_BACKENDS[request.param]
     instance = cls(tmp_path_factory.mktemp(request.param)) if cls.file_based else cls()
     try:
         instance.setup()

@@ -68,7 +68,7 @@ def test_rejected_cases_bypassing_the_guard_leave_data_unchanged(backend, cleanu
 
 def test_every_case_through_the_guard_leaves_data_unchanged(backend, engine, cleanup_files):
     before = fingerprint(backend)
-    connector = engine.connect(backend.type, url=backend.url)
+    connector = engine.connect(backend.type, **backend.connection)
     refused = executed = 0
     for case in cases_for(backend):
         try:

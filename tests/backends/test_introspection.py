@@ -5,16 +5,19 @@ from __future__ import annotations
 import pytest
 
 from tests.backends.backends import transpile
+from tests.backends.nonsql import MONGO, NOT_SQL
 
 # duckdb-engine's key and index reflection runs PostgreSQL catalog queries DuckDB cannot
 # answer (REGCLASS) and it warns it reflects no indexes: the connector records the gaps.
-NO_KEYS_IN_DUCKDB_ENGINE = "duckdb-engine reflects no keys or indexes"
+NO_KEYS = ("duckdb-engine reflects no keys or indexes; MongoDB has indexes but no declared keys "
+           "(every _id is the key); a REST API declares neither")
 
 
 def column_of(schema, table, column):
     return schema.table(table).column(column)
 
 
+@pytest.mark.notimpl(NOT_SQL, reason="no views")
 def test_finds_every_shop_table_and_view(schema):
     names = {t.name for t in schema.tables}
     assert {"customers", "products", "orders", "order_items", "big_orders"} <= names
@@ -34,7 +37,7 @@ def test_column_types_are_named_as_the_database_names_them(backend, schema):
         assert column_of(schema, table, column).type == expected, key
 
 
-@pytest.mark.notimpl(["duckdb"], reason="DuckDB keeps no VARCHAR length")
+@pytest.mark.notimpl(["duckdb", *NOT_SQL], reason="DuckDB, documents and JSON keep no declared lengths")
 def test_full_type_keeps_length_and_precision(schema):
     assert "255" in column_of(schema, "customers", "email").full_type
     assert "12" in column_of(schema, "orders", "total_amount").full_type
@@ -46,13 +49,13 @@ def test_nullability(schema):
     assert column_of(schema, "orders", "id").nullable is False
 
 
-@pytest.mark.notimpl(["duckdb"], reason=NO_KEYS_IN_DUCKDB_ENGINE)
+@pytest.mark.notimpl(["duckdb", *NOT_SQL], reason=NO_KEYS)
 def test_primary_keys_including_composite(schema):
     assert schema.table("orders").primary_key == ["id"]
     assert schema.table("Odd Parent").primary_key == ["Key Part", "select"]
 
 
-@pytest.mark.notimpl(["duckdb"], reason=NO_KEYS_IN_DUCKDB_ENGINE)
+@pytest.mark.notimpl(["duckdb", *NOT_SQL], reason=NO_KEYS)
 def test_foreign_keys(schema):
     (fk,) = schema.table("orders").foreign_keys
     assert (fk.columns, fk.ref_table, fk.ref_columns) == (["customer_id"], "customers", ["id"])
@@ -60,7 +63,7 @@ def test_foreign_keys(schema):
     assert item_refs == {"orders", "products"}
 
 
-@pytest.mark.notimpl(["duckdb"], reason=NO_KEYS_IN_DUCKDB_ENGINE)
+@pytest.mark.notimpl(["duckdb", *NOT_SQL], reason=NO_KEYS)
 def test_composite_foreign_key_keeps_column_pairs_in_order(schema):
     (fk,) = schema.table("odd.child").foreign_keys
     assert fk.columns == ["parent Key", "parent select"]
@@ -68,43 +71,46 @@ def test_composite_foreign_key_keeps_column_pairs_in_order(schema):
     assert fk.ref_columns == ["Key Part", "select"]
 
 
-@pytest.mark.notimpl(["duckdb"], reason=NO_KEYS_IN_DUCKDB_ENGINE)
+@pytest.mark.notimpl(["duckdb", *NOT_SQL], reason=NO_KEYS)
 def test_unique_constraints(schema):
     uniques = [u.columns for u in schema.table("customers").unique_constraints]
     assert ["email"] in uniques
 
 
-@pytest.mark.notimpl(["duckdb"], reason=NO_KEYS_IN_DUCKDB_ENGINE)
+@pytest.mark.notimpl(["duckdb", "rest_api"], reason=NO_KEYS)
 def test_indexes(schema):
     indexes = {i.name: i for i in schema.table("orders").indexes}
     assert indexes["ix_orders_created_at"].columns == ["created_at"]
     assert indexes["ix_orders_created_at"].unique is False
 
 
+@pytest.mark.notimpl(NOT_SQL, reason="no declared defaults (and no odd-names schema)")
 def test_defaults(schema):
     assert "x" in column_of(schema, "odd.child", "MixedCase").default
 
 
+@pytest.mark.notimpl(NOT_SQL, reason="the odd-names schema is SQL DDL")
 def test_odd_names_come_back_exactly(schema):
     parent = schema.table("Odd Parent")
     assert [c.name for c in parent.columns] == ["Key Part", "select", "café", "dot.ted"]
     assert schema.table("odd.child").column("MixedCase").name == "MixedCase"
 
 
-@pytest.mark.notimpl(["sqlite"], reason="SQLite has no table or column comments")
+@pytest.mark.notimpl(["sqlite", *NOT_SQL], reason="no table or column comments (MongoDB's say the types seen)")
 def test_comments(schema):
     assert schema.table("customers").comment == "People who buy"
     assert column_of(schema, "customers", "email").comment == "Login email"
 
 
-@pytest.mark.notimpl(["duckdb", "sqlalchemy-postgresql"], reason="SQLAlchemy's inspector reads no row statistics")
+@pytest.mark.notimpl(["duckdb", "sqlalchemy-postgresql", "rest_api"],
+                     reason="SQLAlchemy's inspector reads no row statistics; a REST API has none")
 def test_row_estimates_follow_the_database_statistics(backend, schema):
     estimate = schema.table("orders").row_estimate
     assert estimate is not None
     assert 0.5 * backend.shop.count("orders") <= estimate <= 2 * backend.shop.count("orders")
 
 
-@pytest.mark.notimpl(["sqlite", "mysql", "duckdb"], reason="no materialized views")
+@pytest.mark.notimpl(["sqlite", "mysql", "duckdb", *NOT_SQL], reason="no materialized views")
 def test_materialized_views(schema):
     assert schema.table("order_totals").kind == "materialized_view"
 
@@ -134,6 +140,7 @@ def test_progress_reports_every_step(connector):
     assert seen and seen[-1][1] == seen[-1][2] == len(seen)
 
 
+@pytest.mark.notimpl(NOT_SQL, reason="no catalog to query: one sample per collection or endpoint")
 def test_catalog_queries_do_not_grow_with_table_count(backend, connector):
     """Batched: the same number of statements for N and N + 20 tables."""
     before = _count_statements(connector)
