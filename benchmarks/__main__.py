@@ -11,7 +11,7 @@ import time
 
 import click
 
-from benchmarks import catalog, execution, guard, http, introspection, nl
+from benchmarks import catalog, execution, guard, http, introspection, mongodb, nl
 
 BENCHMARKS: dict[str, click.Command] = {
     "introspection": introspection.main,
@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, click.Command] = {
     "guard": guard.main,
     "catalog": catalog.main,
     "http": http.main,
+    "mongodb": mongodb.main,
     "nl": nl.main,
 }
 # Small sizes: every benchmark in well under a minute, so CI keeps them from rotting.
@@ -28,6 +29,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "guard": ["--rounds", "1"],
     "catalog": ["--sources", "100", "--refresh-sources", "4", "--tables", "20"],
     "http": ["--requests", "50"],
+    "mongodb": ["--collections", "5", "--documents", "100", "--repeat", "1"],
     "nl": ["--planners", "rules"],
 }
 

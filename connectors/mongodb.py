@@ -234,18 +234,20 @@ class _MongoErrors:
         return False
 
 
-_BSON_TYPES: list[tuple[type | tuple[type, ...], str]] = [
-    (bool, "bool"), (int, "int"), (float, "double"), (str, "string"), (dt.datetime, "date"),
-    ((list, tuple), "array"), (bytes, "binData"),
-]
+_BSON_TYPES: dict[type, str] = {
+    bool: "bool", int: "int", float: "double", str: "string", dt.datetime: "date", list: "array",
+    tuple: "array", bytes: "binData", type(None): "null",
+}
+_BSON_CLASS_NAMES = {"ObjectId": "objectId", "Decimal128": "decimal", "Int64": "long", "Timestamp": "timestamp"}
 
 
 def bson_type(value: Any) -> str:
-    for python_type, name in _BSON_TYPES:
-        if isinstance(value, python_type):
-            return name
+    """The BSON type name of a decoded value (exact type first: this runs per field per document)."""
+    name = _BSON_TYPES.get(type(value))
+    if name is not None:
+        return name
     kind = type(value).__name__
-    return {"ObjectId": "objectId", "Decimal128": "decimal", "Int64": "long"}.get(kind, kind.lower())
+    return _BSON_CLASS_NAMES.get(kind, kind.lower())
 
 
 def _paths(document: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -268,8 +270,11 @@ def infer_fields(documents: list[dict[str, Any]]) -> list[Column]:
     present: Counter[str] = Counter()
     for document in documents:
         for path, value in _paths(document):
-            order.setdefault(path)
-            seen.setdefault(path, Counter())[bson_type(value) if value is not None else "null"] += 1
+            counts = seen.get(path)
+            if counts is None:
+                counts = seen[path] = Counter()
+                order[path] = None
+            counts[bson_type(value)] += 1
             if value is not None:
                 present[path] += 1
     columns = []
