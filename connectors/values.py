@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 _PASSTHROUGH = (str, int, float, bool, type(None))
+_PASSTHROUGH_TYPES = frozenset(_PASSTHROUGH)
 
 
 def json_safe(value: Any) -> Any:
@@ -23,8 +24,7 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return _decimal(value)
     if isinstance(value, dt.datetime):
-        text = value.isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
+        return _datetime(value)
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
@@ -39,20 +39,37 @@ def json_safe(value: Any) -> Any:
 
 
 def json_safe_rows(rows: Iterable[Sequence[Any]]) -> list[list[Any]]:
-    """Convert every value of every row; the fast path leaves plain scalars alone."""
-    passthrough = _PASSTHROUGH
-    return [
-        [v if isinstance(v, passthrough) else json_safe(v) for v in row] for row in rows
-    ]
+    """Convert every value of every row. Hot path (100k rows x columns): one set lookup
+    on the exact type for plain scalars, one dict lookup for the common driver types."""
+    passthrough, convert = _PASSTHROUGH_TYPES, _convert
+    return [[v if type(v) in passthrough else convert(v) for v in row] for row in rows]
+
+
+def _convert(value: Any) -> Any:
+    converter = _CONVERTERS.get(type(value))
+    return converter(value) if converter is not None else json_safe(value)
 
 
 def _decimal(value: decimal.Decimal) -> int | float | str:
-    if not value.is_finite():
+    sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):  # NaN, Infinity
         return str(value)
-    if value == value.to_integral_value() and abs(value) < 2**53:
+    if len(digits) <= 15:  # up to 15 significant digits survive a round trip through a double
+        return int(value) if exponent >= 0 else float(value)
+    if exponent >= 0 and abs(value) < 2**53:
         return int(value)
     as_float = float(value)
     return as_float if decimal.Decimal(repr(as_float)) == value else str(value)
+
+
+def _datetime(value: dt.datetime) -> str:
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+_CONVERTERS: dict[type, Any] = {
+    decimal.Decimal: _decimal, dt.datetime: _datetime, dt.date: dt.date.isoformat, dt.time: dt.time.isoformat,
+}
 
 
 def iso_duration(value: dt.timedelta) -> str:
