@@ -112,6 +112,7 @@ def langchain_contender(config: LLMConfig, databases: dict[str, Path]) -> Callab
     """LangChain's SQL chain with the same endpoint and model; its SQL runs through our
     guarded execution so both are judged on the same rows. UsageError when not installed."""
     try:
+        from langchain_community.callbacks import get_openai_callback
         from langchain_community.utilities import SQLDatabase
         from langchain_openai import ChatOpenAI
         try:
@@ -128,11 +129,14 @@ def langchain_contender(config: LLMConfig, databases: dict[str, Path]) -> Callab
 
     def ask(engine: Engine, source: str, case: Case) -> Prediction:
         try:
-            text = chains[case.db_id].invoke({"question": case.prompt})
+            with get_openai_callback() as usage:
+                text = chains[case.db_id].invoke({"question": case.prompt})
         except Exception as exc:  # the peer failing is a result, not the end of the run
-            return Prediction(error=f"{type(exc).__name__}: {str(exc)[:200]}")
+            return Prediction(error=f"{type(exc).__name__}: {str(exc)[:200]}", prompt_tokens=None)
         sql = text.split("SQLQuery:", 1)[-1].split("SQLResult:", 1)[0].strip().strip("`")
-        return _run_sql(engine, source, sql.removeprefix("sql").strip())
+        prediction = _run_sql(engine, source, sql.removeprefix("sql").strip())
+        prediction.prompt_tokens = usage.prompt_tokens
+        return prediction
     return ask
 
 

@@ -241,3 +241,22 @@ def test_registered_source_keeps_headers_secret_and_goes_through_the_guard(api, 
         with pytest.raises(NLQueryError) as refused:
             engine.query("api", "DELETE FROM orders")
         assert refused.value.code == "query_not_read_only"
+
+
+def test_cli_registers_a_rest_source_from_a_config_file(api, tmp_path):
+    from click.testing import CliRunner
+
+    from nlquery.cli import cli
+
+    config = tmp_path / "api.yaml"
+    config.write_text(json.dumps({**source(api), "endpoints": {"orders": ENDPOINTS["orders"]}}))
+    runner = CliRunner()
+    added = runner.invoke(cli, ["sources", "add", "crm", "--type", "rest_api", "--config", str(config), "--json"])
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.stdout)["schema_status"] == "ready"
+    result = runner.invoke(cli, ["query", "crm", "SELECT COUNT(*) AS n FROM orders", "--json"])
+    assert json.loads(result.stdout)["rows"] == [[40]]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("- just\n- a list\n")
+    refused = runner.invoke(cli, ["sources", "add", "x", "--type", "rest_api", "--config", str(broken)])
+    assert refused.exit_code == 2 and "must hold an object" in refused.output

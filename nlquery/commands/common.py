@@ -77,6 +77,21 @@ def connection_fields(url: str | None, host: str | None, port: int | None, datab
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def load_connection_file(path: str) -> dict[str, Any]:
+    """The connection object in a JSON or YAML file (a clear error when it is not one)."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)  # YAML is a superset of JSON
+    except (OSError, yaml.YAMLError) as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc}", param_hint="--config") from None
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{path} must hold an object (the connection), e.g. base_url: ...",
+                                 param_hint="--config")
+    return data
+
+
 def ad_hoc_connector(engine: Engine, source_type: str | None, url: str | None, host: str | None,
                      port: int | None, database: str | None, username: str | None,
                      password_env: str | None) -> Any:

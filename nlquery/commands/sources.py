@@ -8,7 +8,15 @@ import click
 from rich.markup import escape
 from rich.table import Table as RichTable
 
-from nlquery.commands.common import connection_fields, connection_options, engine, json_option, out, print_json
+from nlquery.commands.common import (
+    connection_fields,
+    connection_options,
+    engine,
+    json_option,
+    load_connection_file,
+    out,
+    print_json,
+)
 
 
 @click.group()
@@ -24,9 +32,13 @@ def sources() -> None:
               help="Never expose this column (repeatable), e.g. users.password_hash.")
 @click.option("--deny-table", "denied_tables", multiple=True, metavar="TABLE", help="Never expose this table.")
 @click.option("--no-extract", is_flag=True, help="Do not read the schema now.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="A JSON or YAML file holding the connection object (a REST API's base_url, headers and "
+                   "endpoints); options given on the command line override it.")
 @json_option
 def add(name: str, source_type: str | None, description: str, denied_columns: tuple[str, ...],
-        denied_tables: tuple[str, ...], no_extract: bool, as_json: bool, **connection: Any) -> None:
+        denied_tables: tuple[str, ...], no_extract: bool, config_file: str | None, as_json: bool,
+        **connection: Any) -> None:
     """Register a source, check its connection and read its schema.
 
     \b
@@ -34,8 +46,10 @@ def add(name: str, source_type: str | None, description: str, denied_columns: tu
       nlquery sources add shop --type sqlite --database ./shop.db
       nlquery sources add sales --url postgresql://reader@db:5432/sales --password-env SALES_PW \\
           --deny-column customers.email
+      nlquery sources add warehouse --url duckdb:////data/warehouse.duckdb
+      nlquery sources add crm --type rest_api --config crm-api.yaml
     """
-    fields = connection_fields(**connection)
+    fields = {**(load_connection_file(config_file) if config_file else {}), **connection_fields(**connection)}
     if not source_type:
         if not fields.get("url"):
             raise click.UsageError("give --type, or a --url whose scheme names it")
