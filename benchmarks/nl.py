@@ -243,7 +243,8 @@ def main(spider: Path | None, bird: Path | None, split: str | None, planners: st
     wanted = [p.strip() for p in planners.split(",") if p.strip()]
     unknown = set(wanted) - set(CONTENDERS)
     if unknown or not wanted:
-        raise click.UsageError(f"unknown contender(s) {', '.join(sorted(unknown))}; choose from {', '.join(CONTENDERS)}")
+        raise click.UsageError(f"unknown contender(s) {', '.join(sorted(unknown))}; "
+                               f"choose from {', '.join(CONTENDERS)}")
     config = LLMConfig.from_environment(timeout_s=300, max_retries=0)
     if LLM_CONTENDERS & set(wanted) and not config.configured:
         raise click.UsageError(f"{', '.join(sorted(LLM_CONTENDERS & set(wanted)))} need NLQUERY_LLM_BASE_URL "

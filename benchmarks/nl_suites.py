@@ -95,8 +95,9 @@ def spider_hardness(sql: str) -> str:
         return "easy"
     if (others <= 2 and component1 <= 1 and component2 == 0) or (component1 <= 2 and others < 2 and component2 == 0):
         return "medium"
-    if ((others > 2 and component1 <= 2 and component2 == 0) or (2 < component1 <= 3 and others <= 2 and component2 == 0)
-            or (component1 <= 1 and others == 0 and component2 <= 1)):
+    if component2 == 0 and ((others > 2 and component1 <= 2) or (2 < component1 <= 3 and others <= 2)):
+        return "hard"
+    if component1 <= 1 and others == 0 and component2 <= 1:
         return "hard"
     return "extra"
 

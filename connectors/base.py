@@ -154,7 +154,20 @@ class Connector(Protocol):
     def close(self) -> None: ...
 
 
-class DBAPIConnector(abc.ABC):
+class ClosesOnExit:
+    """``with connector: ...`` closes the connector at the end of the block."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: Any) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DBAPIConnector(ClosesOnExit, abc.ABC):
     """Shared skeleton of the DB-API connectors.
 
     A subclass declares its behaviour as class attributes (``type_name``, ``dialect``
@@ -197,12 +210,6 @@ class DBAPIConnector(abc.ABC):
                     conn.close()
                 except Exception:  # closing a broken connection must not mask the real error
                     pass
-
-    def __enter__(self) -> DBAPIConnector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- execution -----------------------------------------------------------------
     def execute(

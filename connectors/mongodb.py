@@ -22,7 +22,13 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, ConnectionConfig, ProgressCallback
+from connectors.base import (
+    DEFAULT_MAX_ROWS,
+    DEFAULT_TIMEOUT_S,
+    ClosesOnExit,
+    ConnectionConfig,
+    ProgressCallback,
+)
 from connectors.errors import (
     DataSourceDisconnected,
     DriverNotInstalled,
@@ -40,7 +46,7 @@ _SAMPLE_THREADS = 8
 _SYSTEM_PREFIX = "system."
 
 
-class MongoDBConnector:
+class MongoDBConnector(ClosesOnExit):
     """``mongodb`` sources: ``mongodb://user@host:27017/dbname`` (or ``mongodb+srv://``)."""
 
     type_name = "mongodb"
@@ -72,7 +78,8 @@ class MongoDBConnector:
                 except ImportError:
                     raise DriverNotInstalled("the mongodb connector needs pymongo: pip install 'nlquery[mongodb]'") \
                         from None
-                url = _without_our_options(self.config.url or f"mongodb://{self.config.host}:{self.config.port or 27017}/")
+                given = self.config.url or f"mongodb://{self.config.host}:{self.config.port or 27017}/"
+                url = _without_our_options(given)
                 extra = {"username": self.config.username, "password": self.config.password} \
                     if self.config.username and not self.config.url else {}
                 if "serverselectiontimeoutms" not in url.lower():  # the URL's own setting wins
@@ -93,11 +100,6 @@ class MongoDBConnector:
                 self._client.close()
             self._client = None
 
-    def __enter__(self) -> MongoDBConnector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- introspection ------------------------------------------------------------------
     def introspect(self, *, schemas: Sequence[str] | None = None,

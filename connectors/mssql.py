@@ -244,8 +244,9 @@ class MSSQLConnector(DBAPIConnector):
         try:
             tables: dict[tuple[str, str], Table] = {}
             for schema, name, kind, comment, row_count in rows(_TABLES_SQL):
-                tables[(schema, name)] = Table(name=name, schema=schema, kind="view" if kind.strip() == "V" else "table",
-                                               comment=comment, row_estimate=None if row_count is None else int(row_count))
+                tables[(schema, name)] = Table(
+                    name=name, schema=schema, kind="view" if kind.strip() == "V" else "table", comment=comment,
+                    row_estimate=None if row_count is None else int(row_count))
             step("tables")
             for schema, name, column, type_name, max_length, precision, scale, nullable, default, comment in rows(
                     _COLUMNS_SQL):

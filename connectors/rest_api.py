@@ -31,7 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
-from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, ConnectionConfig, ProgressCallback
+from connectors.base import (
+    DEFAULT_MAX_ROWS,
+    DEFAULT_TIMEOUT_S,
+    ClosesOnExit,
+    ConnectionConfig,
+    ProgressCallback,
+)
 from connectors.errors import (
     DataSourceDisconnected,
     DriverNotInstalled,
@@ -88,7 +94,7 @@ class Endpoint:
             raise InvalidConnection(f"endpoints.{name}: {exc}") from None
 
 
-class RestAPIConnector:
+class RestAPIConnector(ClosesOnExit):
     """``rest_api`` sources: declared GET endpoints read as tables, queried in SQLite."""
 
     type_name = "rest_api"
@@ -293,11 +299,6 @@ class RestAPIConnector:
                 self._client.close()
                 self._client = None
 
-    def __enter__(self) -> RestAPIConnector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # -- records ------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ import connectors
 from nlquery import Engine
 from nlquery.errors import NLQueryError
 
-USERS = [{"id": i, "name": f"user {i}", "address": {"city": ["Oslo", "Lima", "Pune"][i % 3], "zip": None if i % 4 else "0150"},
+USERS = [{"id": i, "name": f"user {i}",
+          "address": {"city": ["Oslo", "Lima", "Pune"][i % 3], "zip": None if i % 4 else "0150"},
           "tags": ["a"] * (i % 2), "score": i * 1.5 if i % 5 else i, "active": i % 2 == 0}
          for i in range(1, 24)]
 ORDERS = [{"id": i, "user_id": (i % 23) + 1, "total": round(10 + i * 2.5, 2)} for i in range(1, 41)]
@@ -56,7 +57,8 @@ class FakeAPI:
                     return self._send(200, {"results": chunk, "next": nxt})
                 if route == "/events":
                     page = int(query.get("p", 1))
-                    links = {"Link": f'<http://127.0.0.1:{owner.port}/events?p={page + 1}>; rel="next"'} if page < 3 else {}
+                    nxt = f'<http://127.0.0.1:{owner.port}/events?p={page + 1}>; rel="next"'
+                    links = {"Link": nxt} if page < 3 else {}
                     return self._send(200, [{"n": page * 10 + i} for i in range(2)], links)
                 if route in ("/flaky", "/limited"):
                     return self._send(200, [{"ok": 1}])
@@ -225,7 +227,8 @@ def test_unknown_tables_and_bad_configs_are_refused(api, rest):
     with pytest.raises(connectors.InvalidConnection, match="base_url"):
         connectors.connect("rest_api", endpoints=ENDPOINTS)
     with pytest.raises(connectors.InvalidConnection, match="next_path"):
-        connectors.connect("rest_api", base_url=api.url, endpoints={"x": {"path": "/x", "pagination": {"type": "cursor"}}})
+        connectors.connect("rest_api", base_url=api.url,
+                           endpoints={"x": {"path": "/x", "pagination": {"type": "cursor"}}})
 
 
 def test_registered_source_keeps_headers_secret_and_goes_through_the_guard(api, nlquery_home):

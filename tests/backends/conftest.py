@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-import connectors
 from nlquery import Engine
 from tests.backends.backends import BACKENDS, Backend
 from tests.backends.nonsql import MongoBackend, RestBackend
