@@ -42,7 +42,12 @@ SQLGLOT_DIALECTS = {
 # DB-API paramstyle -> the placeholder style the guard binds $n parameters in.
 PARAMSTYLES = {"qmark": "qmark", "format": "format", "pyformat": "format", "numeric": "numeric",
                "named": "numeric", "numeric_dollar": "dollar"}
-READ_ONLY_CONNECT_ARGS: dict[str, dict[str, Any]] = {"duckdb": {"read_only": True}}
+# DuckDB's read_only stops writes to the database file but not COPY ... TO a file or
+# read_csv('/etc/...'): external access is switched off too (found by the guard corpus,
+# sent around the guard, writing a file named "true").
+READ_ONLY_CONNECT_ARGS: dict[str, dict[str, Any]] = {
+    "duckdb": {"read_only": True, "config": {"enable_external_access": False}},
+}
 # File databases that lock their file against every other process while open (DuckDB:
 # one writer or any readers): the connection is released after each call, so an ETL job
 # writing the file between our queries is not locked out, nor are we.
