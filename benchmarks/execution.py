@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 import connectors
-from benchmarks.harness import Measurement, as_dict, measure, ratio, report
+from benchmarks.harness import Measurement, as_dict, counts_option, measure, ratio, report
 from benchmarks.scratch import admin_connection, scratch_database
 from nlquery import Engine
 
@@ -108,12 +108,7 @@ def run_backend(kind: str, sizes: list[int], repeat: int, workdir: Path) -> list
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def main(sizes: str, backends: tuple[str, ...], repeat: int, as_json: bool) -> None:
     """Engine.query vs the raw driver cursor for 1, 10k and 100k rows."""
-    try:
-        counts = sorted({int(part) for part in sizes.split(",") if part.strip()})
-    except ValueError:
-        raise click.BadParameter(f"{sizes!r}: give a comma list of row counts", param_hint="--rows") from None
-    if not counts or counts[0] < 1:
-        raise click.BadParameter("row counts must be positive", param_hint="--rows")
+    counts = counts_option(sizes, "row counts", "--rows")
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for kind in backends or ("sqlite", "postgresql", "mysql"):

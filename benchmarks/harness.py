@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import click
 from rich.console import Console
 from rich.table import Table
 
@@ -52,6 +53,18 @@ def measure(name: str, fn: Callable[[], Any], *, repeat: int = 3, warmup: int = 
         tracemalloc.stop()
         result.error = f"{type(exc).__name__}: {str(exc)[:80]}"
     return result
+
+
+def counts_option(text: str, what: str, option: str) -> list[int]:
+    """A ``--tables 1000,2000``-style option: positive whole numbers, sorted, no repeats."""
+    try:
+        counts = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give a number or a comma list of {what}, e.g. 1000,2000,5000",
+                                 param_hint=option) from None
+    if not counts or counts[0] < 1:
+        raise click.BadParameter(f"{what} must be positive", param_hint=option)
+    return counts
 
 
 def ratio(ours: Measurement, peer: Measurement) -> float | None:

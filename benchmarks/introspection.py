@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 import connectors
-from benchmarks.harness import Measurement, as_dict, measure, ratio, report
+from benchmarks.harness import Measurement, as_dict, counts_option, measure, ratio, report
 from benchmarks.scratch import admin_connection, scratch_database
 
 # The floor: one catalog query for the column facts ours returns (type, nullability,
@@ -128,16 +128,6 @@ def run_backend(kind: str, counts: list[int], fk_shape: str, repeat: int, keep: 
     return rows
 
 
-def table_counts(text: str) -> list[int]:
-    try:
-        counts = sorted({int(part) for part in text.split(",") if part.strip()})
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: give a number or a comma list such as 1000,2000,5000") from None
-    if not counts or counts[0] < 1:
-        raise click.BadParameter("table counts must be positive")
-    return counts
-
-
 @click.command()
 @click.option("--tables", default="1000", show_default=True,
               help="How many tables (10 columns, PK, FK, index, comment each); a comma list such as "
@@ -153,7 +143,7 @@ def table_counts(text: str) -> list[int]:
 def main(tables: str, backends: tuple[str, ...], fk_shape: str, repeat: int, keep: bool,
          as_json: bool) -> None:
     """Introspection time and memory: ours vs SQLAlchemy inspector and reflect."""
-    counts = table_counts(tables)
+    counts = counts_option(tables, "table counts", "--tables")
     rows: list[dict[str, Any]] = []
     for kind in backends or ("postgresql", "mysql"):
         rows.extend(run_backend(kind, counts, fk_shape, repeat, keep))

@@ -39,7 +39,7 @@ from connectors.errors import (
 )
 from connectors.models import Column, Index, QueryResult, Schema, Table
 from connectors.mongodb_pipeline import Plan, translate
-from connectors.values import json_safe_rows
+from connectors.values import dotted_paths, json_safe_rows
 
 DEFAULT_SAMPLE = 1000
 _SAMPLE_THREADS = 8
@@ -252,17 +252,6 @@ def bson_type(value: Any) -> str:
     return _BSON_CLASS_NAMES.get(kind, kind.lower())
 
 
-def _paths(document: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    found = []
-    for key, value in document.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            found.extend(_paths(value, f"{path}."))
-        else:
-            found.append((path, value))
-    return found
-
-
 def infer_fields(documents: list[dict[str, Any]]) -> list[Column]:
     """Columns from sampled documents: dotted paths in first-seen order, the dominant
     BSON type (``int`` and ``double`` together: ``double``), the types seen with their
@@ -271,7 +260,7 @@ def infer_fields(documents: list[dict[str, Any]]) -> list[Column]:
     seen: dict[str, Counter[str]] = {}
     present: Counter[str] = Counter()
     for document in documents:
-        for path, value in _paths(document):
+        for path, value in dotted_paths(document):
             counts = seen.get(path)
             if counts is None:
                 counts = seen[path] = Counter()

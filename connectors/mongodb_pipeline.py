@@ -58,7 +58,6 @@ class _Scope:
 
     base: str
     prefixes: dict[str, str]
-    field_types: dict[str, dict[str, str]]  # collection -> field -> dominant BSON type
     collections: dict[str, str]  # alias -> collection
 
 
@@ -124,7 +123,7 @@ class _Translator:
         if not isinstance(source.this, exp.Table):
             raise UnsupportedQuery("the query needs FROM a collection (subqueries are not supported)")
         base = source.this
-        self.scope = _Scope(base=base.name, prefixes={base.alias_or_name: ""}, field_types=field_types,
+        self.scope = _Scope(base=base.name, prefixes={base.alias_or_name: ""},
                             collections={base.alias_or_name: base.name})
         self.pipeline: list[dict[str, Any]] = []
         self.aggregates: dict[str, tuple[str, dict[str, Any]]] = {}  # sql text -> (name, accumulator)

@@ -47,8 +47,8 @@ from connectors.errors import (
     scrub,
 )
 from connectors.models import Column, QueryResult, Schema, Table
-from connectors.sqlite import authorize_read_only
-from connectors.values import json_safe_rows
+from connectors.sqlite import SQLiteConnector, authorize_read_only
+from connectors.values import dotted_paths, json_safe_rows
 
 DEFAULT_TTL_S = 300.0
 DEFAULT_MAX_PAGES = 50
@@ -100,10 +100,7 @@ class RestAPIConnector(ClosesOnExit):
     type_name = "rest_api"
     dialect = "sqlite"
     paramstyle = "qmark"
-    date_buckets = {
-        "day": "strftime('%Y-%m-%d', {column})", "week": "strftime('%Y-W%W', {column})",
-        "month": "strftime('%Y-%m', {column})", "year": "strftime('%Y', {column})",
-    }
+    date_buckets = SQLiteConnector.date_buckets  # the SQL runs in SQLite
 
     def __init__(self, config: ConnectionConfig) -> None:
         options = config.options
@@ -119,7 +116,7 @@ class RestAPIConnector(ClosesOnExit):
         self.max_bytes = int(options.get("max_response_bytes", DEFAULT_MAX_BYTES))
         self.sample_size = int(options.get("sample_size", DEFAULT_SAMPLE))
         self.requests_made = 0  # HTTP requests sent (the cache's effect is visible here)
-        self._cache: dict[str, tuple[float, list[dict[str, Any]], bool]] = {}
+        self._cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}  # endpoint -> (fetched at, rows)
         self._lock = threading.RLock()
         self._client: Any = None
 
@@ -210,11 +207,11 @@ class RestAPIConnector(ClosesOnExit):
         endpoint = self.endpoints[name]
         with self._lock:
             cached = self._cache.get(name)
-            if cached and cached[2] and time.monotonic() - cached[0] < endpoint.cache_ttl_s:
+            if cached and time.monotonic() - cached[0] < endpoint.cache_ttl_s:
                 return cached[1]
             deadline = deadline or time.monotonic() + self.timeout_s * (MAX_RETRIES + 1)
             rows = [flatten(r) for page in self._pages(endpoint, deadline, endpoint.max_pages) for r in page]
-            self._cache[name] = (time.monotonic(), rows, True)
+            self._cache[name] = (time.monotonic(), rows)
             return rows
 
     # -- Connector protocol ------------------------------------------------------------
@@ -324,18 +321,11 @@ def _records(payload: Any, endpoint: Endpoint) -> list[dict[str, Any]]:
     return [r if isinstance(r, dict) else {"value": r} for r in found]
 
 
-def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}, "tags": [1]}`` -> ``{"a.b": 1, "tags": "[1]"}``."""
-    flat: dict[str, Any] = {}
-    for key, value in record.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{name}."))
-        elif isinstance(value, (list, dict)):
-            flat[name] = json.dumps(value, separators=(",", ":"))
-        else:
-            flat[name] = value
-    return flat
+def flatten(record: dict[str, Any]) -> dict[str, Any]:
+    """``{"a": {"b": 1}, "tags": [1]}`` -> ``{"a.b": 1, "tags": "[1]"}`` (lists as JSON text:
+    a SQLite column holds one value)."""
+    return {path: json.dumps(value, separators=(",", ":")) if isinstance(value, (list, dict)) else value
+            for path, value in dotted_paths(record)}
 
 
 _JSON_TYPES: list[tuple[type | tuple[type, ...], str]] = [

@@ -38,6 +38,19 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
+def dotted_paths(document: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``{"a": {"b": 1}, "c": 2}`` -> ``[("a.b", 1), ("c", 2)]``: nested objects become dotted
+    paths (an empty one stays a value), in document order. MongoDB and REST records."""
+    found: list[tuple[str, Any]] = []
+    for key, value in document.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            found.extend(dotted_paths(value, f"{path}."))
+        else:
+            found.append((path, value))
+    return found
+
+
 def json_safe_rows(rows: Iterable[Sequence[Any]]) -> list[list[Any]]:
     """Convert every value of every row. Hot path (100k rows x columns): one set lookup
     on the exact type for plain scalars, one dict lookup for the common driver types."""

@@ -270,9 +270,8 @@ class Engine(Questions):
         """What :meth:`query` would run, without running it: the guarded SQL as the driver
         gets it with its bound parameters and, for sources that translate SQL (MongoDB),
         their plan (the aggregation pipeline)."""
-        connector, policy, schema = self._resolve(source, None, None)
-        cap = self.max_rows if max_rows is None else max_rows
-        safe = validate_sql(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
+        safe = self.validate(source, sql, max_rows=max_rows)
+        connector = self._resolve(source, None, None)[0]  # cached by validate's own lookup
         driver_sql, ordered = safe.bind(list(params or []), connector.paramstyle)
         explained: dict[str, Any] = {"sql": driver_sql, "parameters": ordered}
         if hasattr(connector, "explain"):

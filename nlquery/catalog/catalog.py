@@ -209,9 +209,8 @@ class Catalog:
         settings = record.connection
         fields = settings.model_dump(exclude={"password", "password_env", "url", "options", "headers"},
                                      exclude_none=True)
-        for key in ("endpoints",):
-            if not fields.get(key):
-                fields.pop(key, None)
+        if not fields.get("endpoints"):
+            fields.pop("endpoints", None)
         fields.update(settings.options)
         stored = (self.secrets.decrypt(record.secret, what=f"the credentials of {record.name}")
                   if record.secret else None)
