@@ -14,7 +14,10 @@ import connectors
 from connectors.base import ConnectionConfig
 from connectors.mssql import MSSQLConnector, connection_string, pick_driver, type_names
 
-pyodbc = pytest.importorskip("pyodbc", reason="pyodbc needs the system ODBC library (apt-get install unixodbc)")
+pyodbc = pytest.importorskip(
+    "pyodbc", exc_type=ImportError,
+    reason="pyodbc cannot load: install the system ODBC library and FreeTDS (apt-get install unixodbc tdsodbc)",
+)
 
 TABLE_ROWS = [
     ("dbo", "customers", "U ", "People who buy", 2000),
