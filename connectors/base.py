@@ -65,6 +65,9 @@ class ConnectionConfig:
     password: str | None = field(default=None, repr=False)
     options: dict[str, Any] = field(default_factory=dict)
     url: str | None = field(default=None, repr=False)  # as given: connectors taking any URL need it whole
+    # connectors.egress.EgressPolicy for sources a remote caller registered: network
+    # connectors resolve their host through it and connect to the address it checked.
+    egress: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_url(cls, url: str) -> ConnectionConfig:
@@ -95,7 +98,7 @@ class ConnectionConfig:
     @classmethod
     def build(cls, url: str | None = None, **fields: Any) -> ConnectionConfig:
         """From a URL, from fields, or a URL with fields overriding its parts."""
-        known = {"host", "port", "database", "username", "password", "options"}
+        known = {"host", "port", "database", "username", "password", "options", "egress"}
         unknown = set(fields) - known
         options = dict(fields.pop("options", None) or {})
         # unknown keys are driver options (sslmode=..., schemas=...)
