@@ -353,3 +353,31 @@ class Engine(Questions):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- for front-ends: tokens, tool-call results, extraction failures ------------------
+    def active_token_digests(self) -> list[str]:
+        """Hex SHA-256 digests of the API tokens stored in the catalog and not revoked."""
+        return self.catalog.active_token_digests()
+
+    def stored_tool_result(self, execution_id: str) -> tuple[str | None, Any] | None:
+        """``(request_digest, result)`` kept for a tool call's ``execution_id``, or None
+        (unknown or expired). The digest is None for results kept before digests were."""
+        stored = self.catalog.stored_tool_result(execution_id)
+        if stored is None:
+            return None
+        if isinstance(stored, dict) and set(stored) == {"request_digest", "result"}:
+            return stored["request_digest"], stored["result"]
+        return None, stored
+
+    def store_tool_result(self, execution_id: str, result: Any, *, request_digest: str,
+                          retention_s: int) -> tuple[str | None, Any]:
+        """Keep a tool call's result with the digest of its request, for ``retention_s``.
+        The first writer of an id wins: returns what is kept now, ours or an earlier one."""
+        self.catalog.store_tool_result(execution_id, {"request_digest": request_digest, "result": result},
+                                       retention_s)
+        return self.stored_tool_result(execution_id) or (request_digest, result)
+
+    def mark_schema_error(self, name_or_id: str, reason: str) -> None:
+        """Record that a background extraction failed outside the Engine's own handling."""
+        record = self.catalog.get_source(name_or_id)
+        self.catalog.set_status(record.id, schema_status="error", schema_error=reason)

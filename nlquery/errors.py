@@ -109,6 +109,31 @@ class SecretKeyMismatch(NLQueryError):
     code, http_status = "secret_key_mismatch", 500
 
 
+class Conflict(InvalidRequest):
+    """The request clashes with what exists (a source with that name already exists).
+    A subclass of InvalidRequest, which callers caught before this class existed."""
+
+    code, http_status = "conflict", 409
+
+
+class ExecutionIdConflict(Conflict):
+    """A tool call reused an ``execution_id`` with a different request."""
+
+    code, http_status = "execution_id_conflict", 409
+
+
+class NotFound(NLQueryError):
+    """No such route (HTTP)."""
+
+    code, http_status = "not_found", 404
+
+
+class MethodNotAllowed(NLQueryError):
+    """The route exists but not with this method (HTTP)."""
+
+    code, http_status = "method_not_allowed", 405
+
+
 _BY_CODE: dict[str, type[NLQueryError]] = {
     cls.code: cls
     for cls in (

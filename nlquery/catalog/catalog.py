@@ -36,7 +36,7 @@ from nlquery.catalog.store import (
     tool_calls,
 )
 from nlquery.catalog.validation import ConnectionSettings, check_name, check_settings, validate_connection
-from nlquery.errors import DataSourceNotFound, InvalidRequest
+from nlquery.errors import Conflict, DataSourceNotFound, InvalidRequest
 from nlquery.guard import Policy
 from nlquery.semantic import SemanticMapping
 
@@ -143,7 +143,7 @@ class Catalog:
             with self.store.transaction() as conn:
                 conn.execute(sa.insert(sources).values(**row))
         except IntegrityError:
-            raise InvalidRequest(f"a source named {name!r} already exists") from None
+            raise Conflict(f"a source named {name!r} already exists") from None
         return self.get_source(record_id)
 
     def list_sources(self) -> list[SourceRecord]:
@@ -188,7 +188,7 @@ class Catalog:
             with self.store.transaction() as conn:
                 conn.execute(sa.update(sources).where(sources.c.id == record.id).values(**values))
         except IntegrityError:
-            raise InvalidRequest(f"a source named {name!r} already exists") from None
+            raise Conflict(f"a source named {name!r} already exists") from None
         return self.get_source(record.id)
 
     def remove_source(self, name_or_id: str) -> SourceRecord:
