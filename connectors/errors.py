@@ -50,6 +50,13 @@ class InvalidConnection(ConnectorError):
     code = "invalid_request"
 
 
+class EgressDenied(ConnectorError):
+    """The destination is not allowed by the egress policy (loopback, link-local, cloud
+    metadata, a denied network...); see :mod:`connectors.egress`."""
+
+    code = "access_denied"
+
+
 def scrub(message: str, secrets: Iterable[str | None]) -> str:
     """Remove secrets and URL passwords from ``message``."""
     for secret in secrets:
