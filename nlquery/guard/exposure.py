@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.qualify import qualify
-from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.optimizer.scope import Scope, traverse_scope, walk_in_scope
 
 from connectors.models import Schema, Table
 from nlquery.errors import AccessDenied, InvalidQuery
@@ -57,6 +57,19 @@ class Policy:
     def column_visible(self, table: Table, column: str) -> bool:
         keys = {f"{key}.{column.lower()}" for key in _table_keys(table)}
         return not keys & self.denied_columns  # type: ignore[operator]
+
+    def hides_columns_of(self, table: Table) -> bool:
+        """True when some column of ``table`` is hidden: by the snapshot's columns, and
+        by the policy's own names (a column the snapshot does not know yet counts too)."""
+        keys = _table_keys(table)
+        return any(entry.rsplit(".", 1)[0] in keys for entry in self.denied_columns) or any(
+            not self.column_visible(table, c.name) for c in table.columns
+        )
+
+    @property
+    def restricts(self) -> bool:
+        """True when the policy hides something (tables or columns)."""
+        return self.allowed_tables is not None or bool(self.denied_tables) or bool(self.denied_columns)
 
 
 def _table_keys(table: Table) -> set[str]:
@@ -104,15 +117,10 @@ def check_exposure(tree: exp.Expression, dialect: str, schema: Schema, policy: P
         raise InvalidQuery(f"{str(exc).split('. Line')[0]}{hint}") from None
 
     columns: list[str] = []
-    for scope in traverse_scope(qualified):
-        for table_alias, source in scope.sources.items():
-            if isinstance(source, exp.Table) and _whole_row_used(scope, table_alias):
-                real = _find_table(schema, source)
-                if real is not None and policy is not None and any(
-                    not policy.column_visible(real, c.name) for c in real.columns
-                ):
-                    raise AccessDenied(f"{table_alias} refers to whole rows of {real.name}, "
-                                       "which has columns this source does not expose")
+    scopes = traverse_scope(qualified)
+    if policy is not None and policy.restricts:
+        _check_whole_rows(qualified, scopes, schema, policy)
+    for scope in scopes:
         for column in scope.columns:
             source = scope.sources.get(column.table)
             if not isinstance(source, exp.Table):
@@ -126,10 +134,105 @@ def check_exposure(tree: exp.Expression, dialect: str, schema: Schema, policy: P
     return Resolution(tables=list(tables.values()), columns=list(dict.fromkeys(columns)))
 
 
-def _whole_row_used(scope: Scope, alias: str) -> bool:
-    """``to_json(u)`` / ``row_to_json(u)`` in PostgreSQL: a bare name equal to a table
-    alias reads every column of the row."""
-    return any(node.name == alias for node in scope.expression.find_all(exp.TableColumn))
+# Expressions that read every column of a row, or columns chosen by position or pattern:
+# ``t.*`` / ``*`` anywhere but a plain projection (``to_json(t.*)``, ``(t.*)::text``,
+# ``ROW(t.*)``, ``(t.*).secret``, DuckDB ``struct_pack(t.*)``, ``COLUMNS(*)``,
+# ``* LIKE 'sec%'``), a table alias as a value (``to_json(t)``, ``SELECT t FROM t``),
+# DuckDB ``COLUMNS('regex')`` and ``#3``.
+_WHOLE_ROW_NODES = (exp.Star, exp.TableColumn, exp.Columns, exp.PositionalColumn)
+
+
+def _check_whole_rows(tree: exp.Expression, scopes: list[Scope], schema: Schema, policy: Policy) -> None:
+    """Refuse any whole-row, positional or pattern reference to a table with hidden
+    columns, whatever function, cast or operator it sits in. Plain ``SELECT *`` and
+    ``t.*`` projections were expanded by ``qualify`` and are checked column by column."""
+    seen: set[int] = set()
+    for scope in scopes:
+        _check_natural_joins(scope, schema, policy)
+        for source in scope.sources.values():
+            alias = source.args.get("alias") if isinstance(source, exp.Table) else None
+            real = _find_table(schema, source) if alias is not None and alias.columns else None
+            if real is not None and policy.hides_columns_of(real):
+                raise AccessDenied(f"renaming the columns of {real.name} is not allowed: "
+                                   "it has columns this source does not expose")
+        for node in walk_in_scope(scope.expression):
+            if isinstance(node, _WHOLE_ROW_NODES):
+                seen.add(id(node))
+                _check_whole_row(node, _row_sources(node, scope), schema, policy)
+    # Anything the scopes did not reach is checked against every table of the query.
+    every = [t for t in tree.find_all(exp.Table) if t.name]
+    for node in tree.find_all(*_WHOLE_ROW_NODES):
+        if id(node) not in seen:
+            _check_whole_row(node, every, schema, policy)
+
+
+def _row_sources(node: exp.Expression, scope: Scope) -> list[exp.Expression]:
+    """The sources a whole-row reference reads: the one it names (looked up in this
+    scope and the enclosing ones, for correlated subqueries), else every source."""
+    if isinstance(node, exp.TableColumn):
+        name = node.name
+    elif isinstance(node, exp.Star) and isinstance(node.parent, exp.Column) and node.parent.table:
+        name = node.parent.table
+    else:
+        name = None
+    sources: list[exp.Expression] = []
+    current: Scope | None = scope
+    while current is not None:
+        if name is None:
+            sources.extend(current.sources.values())
+            return sources
+        if name in current.sources:
+            return [current.sources[name]]
+        current = current.parent
+    return [s for s in scope.sources.values()] if name is None else []
+
+
+def _check_whole_row(node: exp.Expression, sources: list[exp.Expression], schema: Schema, policy: Policy) -> None:
+    if isinstance(node, exp.Star):
+        holder = node.parent if isinstance(node.parent, exp.Column) else node
+        if isinstance(holder.parent, exp.Count):
+            return  # COUNT(*) / COUNT(t.*) count rows, they read no value
+    for source in sources:
+        if not isinstance(source, exp.Table):
+            continue  # a CTE or subquery: its own columns were checked in its scope
+        real = _find_table(schema, source)
+        if real is not None and policy.hides_columns_of(real):
+            what = node.sql() if isinstance(node, (exp.Columns, exp.PositionalColumn)) else "a whole-row reference"
+            raise AccessDenied(f"{what} reads whole rows of {real.name}, "
+                               "which has columns this source does not expose; name the columns instead")
+
+
+def _check_natural_joins(scope: Scope, schema: Schema, policy: Policy) -> None:
+    """``NATURAL JOIN`` compares every column the two sides share: a hidden one must not
+    be among them (``USING`` is rewritten to ``ON`` by ``qualify`` and checked as columns)."""
+    select = scope.expression
+    joins = select.args.get("joins") if isinstance(select, exp.Select) else None
+    if not joins or not any((j.method or "").upper() == "NATURAL" for j in joins):
+        return
+    names: list[set[str] | None] = []
+    hidden: set[str] = set()
+    for source in scope.sources.values():
+        if isinstance(source, exp.Table):
+            real = _find_table(schema, source)
+            if real is None:
+                names.append(None)
+                continue
+            names.append({c.name.lower() for c in real.columns})
+            hidden |= {c.name.lower() for c in real.columns if not policy.column_visible(real, c.name)}
+            hidden |= {e.rsplit(".", 1)[1] for e in policy.denied_columns  # type: ignore[union-attr]
+                       if e.rsplit(".", 1)[0] in _table_keys(real)}
+        elif isinstance(source, Scope):
+            selects = source.expression.named_selects if isinstance(source.expression, exp.Query) else []
+            names.append(None if "*" in selects else {n.lower() for n in selects})
+        else:
+            names.append(None)
+    if not hidden:
+        return
+    for index, own in enumerate(names):
+        others = [n for i, n in enumerate(names) if i != index]
+        if own is not None and own & hidden and any(n is None or n & own & hidden for n in others):
+            raise AccessDenied("the NATURAL JOIN compares columns this source does not expose; "
+                               "join with ON and named columns instead")
 
 
 def _find_table(schema: Schema, node: exp.Table) -> Table | None:

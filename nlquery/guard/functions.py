@@ -57,6 +57,10 @@ DENIED: dict[str, frozenset[str]] = {
         pg_stat_statements_reset pg_prewarm
         query_to_xml query_to_xmlschema query_to_xml_and_xmlschema cursor_to_xml
         cursor_to_xmlschema txid_current pg_current_xact_id
+        table_to_xml table_to_xmlschema table_to_xml_and_xmlschema schema_to_xml
+        schema_to_xmlschema schema_to_xml_and_xmlschema database_to_xml
+        database_to_xmlschema database_to_xml_and_xmlschema ts_stat ts_rewrite
+        pg_get_keywords_query dblink_get_result dblink_fetch
     """),
     "mysql": _names("""
         sleep benchmark load_file
@@ -74,6 +78,10 @@ DENIED: dict[str, frozenset[str]] = {
         read_ndjson read_ndjson_auto read_parquet parquet_scan parquet_metadata parquet_schema
         sniff_csv glob read_xlsx st_read sqlite_scan postgres_scan mysql_scan duckdb_secrets
         getenv
+        query query_table delta_scan iceberg_scan iceberg_metadata iceberg_snapshots
+        read_json_auto read_xlsx read_excel parquet_file_metadata parquet_kv_metadata
+        sqlite_attach postgres_attach postgres_query mysql_query load_aws_credentials
+        setseed
     """),
     "tsql": _names("""
         openrowset openquery opendatasource openxml
@@ -122,6 +130,21 @@ ALLOWED: dict[str, frozenset[str]] = {
         tsvector_to_array to_tsvector to_tsquery plainto_tsquery phraseto_tsquery
         websearch_to_tsquery ts_rank ts_rank_cd ts_headline numnode setweight
         uuid_generate_v4 gen_random_uuid
+        jsonb_array_length json_array_length jsonb_path_query_array jsonb_path_query_first
+        jsonb_path_match jsonb_path_exists_tz jsonb_path_query_tz jsonb_path_query_array_tz
+        jsonb_path_query_first_tz jsonb_path_match_tz jsonb_extract_path
+        jsonb_extract_path_text json_extract_path json_extract_path_text jsonb_object
+        json_strip_nulls jsonb_set_lax jsonb_populate_record json_populate_record
+        jsonb_populate_recordset json_populate_recordset jsonb_to_record json_to_record
+        jsonb_to_recordset json_to_recordset json_scalar json_serialize json_array
+        json_arrayagg row array_fill array_ndims string_to_table trim_array array_sample
+        array_shuffle isempty lower_inc upper_inc lower_inf upper_inf range_merge numrange
+        int4range int8range daterange tsrange tstzrange unistr casefold bit_count get_byte
+        get_bit parse_ident to_regclass to_regtype date_subtract date_add log1p
+        xmlforest xmlagg xmlelement xmlconcat xpath xpath_exists xmlparse xmlserialize
+        point box circle area center unaccent crc32 pg_get_userbyid has_database_privilege
+        has_function_privilege pg_has_role pg_backend_pid pg_postmaster_start_time
+        pg_encoding_to_char
     """),
     "mysql": _names("""
         find_in_set field elt make_set export_set instr locate position lpad rpad
@@ -145,6 +168,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         connection_id found_rows row_count last_insert_id charset collation coercibility
         weight_string any_value isnull interval greatest least nullif truncate mod rand
         uuid uuid_to_bin bin_to_uuid regexp_like regexp_instr regexp_substr regexp_replace
+        unix_timestamp format_bytes format_pico_time json_storage_size json_schema_valid
     """),
     "sqlite": _names("""
         julianday unixepoch printf format total instr substr substring hex unhex quote
@@ -158,6 +182,9 @@ ALLOWED: dict[str, frozenset[str]] = {
         sign ceil ceiling floor ln log log2 log10 exp pow power sqrt mod pi
         sin cos tan asin acos atan atan2 degrees radians
         date time datetime strftime timediff
+        jsonb jsonb_array jsonb_object jsonb_extract jsonb_insert jsonb_replace jsonb_set
+        jsonb_remove jsonb_patch jsonb_group_array jsonb_group_object json_pretty
+        json_error_position octet_length median
     """),
     "tsql": _names("""
         charindex patindex stuff replicate space quotename soundex difference
@@ -172,8 +199,36 @@ ALLOWED: dict[str, frozenset[str]] = {
         db_name schema_name object_name object_id user_name suser_sname host_name
         newid checksum binary_checksum hashbytes compress decompress
         square sign power exp log log10 floor ceiling round abs rand
+        datalength stdevp var varp checksum_agg nchar date_bucket string_agg count_big
+        greatest least
+    """),
+    "duckdb": _names("""
+        list_sum list_avg list_min list_max list_count list_cat list_concat list_position
+        list_extract list_element list_slice list_unique list_distinct list_sort
+        list_reverse_sort list_apply list_reduce list_aggregate list_aggr list_any_value
+        list_has_all list_zip list_select list_where list_grade_up list_resize list_reverse
+        list_first list_last list_product list_string_agg list_inner_product
+        list_cosine_similarity list_value list_pack array_value array_extract array_transform
+        array_reduce array_cosine_similarity array_distance array_inner_product
+        strlen regexp_split_to_array suffix prefix hash printf damerau_levenshtein jaccard
+        jaro_similarity hamming mismatches json_array_length json_valid json_structure
+        json_quote json_merge_patch json_group_array json_group_object json_transform
+        to_json json json_value json_exists json_contains json_keys json_type
+        struct_insert struct_concat row map_values map_keys map_extract map_entries
+        map_from_entries element_at cardinality date_part datepart date_sub try_strptime
+        now age yearweek weekday isoyear era century decade millennium histogram fsum favg
+        entropy product gcd lcm even isfinite bit_count octet_length ord
+        current_setting union_value union_extract union_tag enum_range enum_first enum_last
+        enum_code bin from_binary sum_no_overflow nfc_normalize strip_accents
+        row_number rank dense_rank percent_rank cume_dist ntile lag lead first_value
+        last_value nth_value generate_series range unnest
     """),
 }
+
+# Schemas whose functions are the database's own built-ins: ``pg_catalog.lower(x)`` is
+# checked like ``lower(x)``; any other qualifier names a user-defined function, which
+# needs the source's ``allowed_functions`` whatever built-in it is named after.
+SYSTEM_SCHEMAS = _names("pg_catalog information_schema sys main")
 
 # SQL Server table hints that take locks (NOLOCK, INDEX(...) and the like are fine).
 LOCKING_TABLE_HINTS = _names("""

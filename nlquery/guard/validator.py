@@ -9,17 +9,19 @@ against the known schema, then the row cap in the AST.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
+from sqlglot.dialects.mysql import MySQL
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
 from connectors.models import Schema
-from nlquery.errors import InvalidQuery, InvalidRequest, UnsafeQueryError
+from nlquery.errors import AccessDenied, InvalidQuery, InvalidRequest, NLQueryError, UnsafeQueryError
 from nlquery.guard import functions
 from nlquery.guard.exposure import Policy, check_exposure, reference
 from nlquery.guard.parameters import Template, parameter_index, render_template
@@ -28,6 +30,8 @@ from nlquery.guard.parameters import Template, parameter_index, render_template
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 MAX_SQL_BYTES = 100_000
+# Deeper nesting is no report anyone asks for, and Python's recursion would give out.
+MAX_NESTING = 100
 DIALECTS = ("postgres", "mysql", "sqlite", "tsql")
 
 # Nodes that write, change the session, or hide a statement sqlglot could not analyse.
@@ -103,12 +107,37 @@ def validate_sql(
     :class:`~nlquery.errors.InvalidRequest` (placeholders other than ``$n``).
     With ``schema``, every table and column must exist in it. With ``max_rows``, the
     statement returns at most that many rows (LIMIT / TOP / FETCH set in the AST).
+
+    Whatever ``sql`` holds, only :class:`~nlquery.errors.NLQueryError` subclasses are
+    raised: anything sqlglot or Python gives up on is ``invalid_query``.
     """
+    try:
+        return _validate(sql, dialect, policy, schema, max_rows)
+    except NLQueryError:
+        raise
+    except RecursionError:
+        raise InvalidQuery("the query is nested too deeply to analyse; simplify it") from None
+    except (ParseError, TokenError) as exc:
+        raise InvalidQuery(f"could not parse the query as {dialect} SQL: {_error_message(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - never let a parser failure escape as a 500
+        logging.getLogger(__name__).debug("guard failure on %r", sql, exc_info=True)
+        raise InvalidQuery(f"could not analyse the query as {dialect} SQL ({type(exc).__name__})") from None
+
+
+def _validate(
+    sql: str, dialect: str, policy: Policy | None, schema: Schema | None, max_rows: int | None
+) -> SafeQuery:
     tree = _parse_one(sql, dialect, policy.max_sql_bytes if policy else MAX_SQL_BYTES)
-    _reject_side_effects(tree, dialect, policy)
+    rewrites: list[str] = []
+    if _drop_hints(tree):
+        rewrites.append("optimizer hints dropped")
+    _reject_side_effects(tree, dialect, policy, schema)
+    if schema is None and policy is not None and policy.restricts:
+        raise AccessDenied(
+            "the schema of this source is not known yet; refresh it before querying a restricted source"
+        )
     resolution = check_exposure(tree, dialect, schema, policy) if schema is not None else None
 
-    rewrites: list[str] = []
     if max_rows is not None:
         tree, capped = _cap_rows(tree, max_rows)
         if capped:
@@ -139,14 +168,15 @@ def _parse_one(sql: str, dialect: str, max_bytes: int) -> exp.Expression:
     try:
         tokens = parser_dialect.tokenize(sql)
     except TokenError as exc:
-        raise InvalidQuery(f"could not read the query as {dialect} SQL: {exc}") from None
+        raise InvalidQuery(f"could not read the query as {dialect} SQL: {_error_message(exc)}") from None
     _reject_lexical_tricks(tokens, dialect)
+    _reject_deep_nesting(tokens)
     try:
         statements = [s for s in parser_dialect.parser().parse(tokens, sql) if s is not None]
     except ParseError as exc:
         if tokens and _starts_other_statement(tokens[0]):
             raise UnsafeQueryError(f"only queries are allowed, not {tokens[0].text.upper()}") from None
-        raise InvalidQuery(f"could not parse the query as {dialect} SQL: {_parse_message(exc)}") from None
+        raise InvalidQuery(f"could not parse the query as {dialect} SQL: {_error_message(exc)}") from None
     if not statements:
         raise InvalidQuery("the query has no statement")
     if len(statements) != 1:
@@ -163,22 +193,58 @@ def _starts_other_statement(first: Token) -> bool:
     return first.token_type != TokenType.VAR or first.text.upper() in _STATEMENT_WORDS
 
 
+# MySQL runs /*! ... */ and MariaDB /*M! ... */ as SQL; sqlglot reads both as comments.
+_EXECUTABLE_COMMENT = re.compile(r"\s*m?!", re.IGNORECASE)
+
+
 def _reject_lexical_tricks(tokens: list[Token], dialect: str) -> None:
+    mysql_family = isinstance(Dialect.get_or_raise(dialect), MySQL)
     for position, token in enumerate(tokens):
-        if any(comment.lstrip().startswith("!") for comment in token.comments) and dialect == "mysql":
-            raise UnsafeQueryError("MySQL executable comments (/*! ... */) are not allowed")
+        if mysql_family and any(_EXECUTABLE_COMMENT.match(comment) for comment in token.comments):
+            raise UnsafeQueryError("MySQL/MariaDB executable comments (/*! ... */, /*M! ... */) are not allowed")
         if token.token_type == TokenType.INTO and position + 1 < len(tokens):
             following = tokens[position + 1].text.upper()
             if following in ("OUTFILE", "DUMPFILE"):
                 raise UnsafeQueryError(f"SELECT ... INTO {following} writes a file and is not allowed")
 
 
-def _reject_side_effects(tree: exp.Expression, dialect: str, policy: Policy | None) -> None:
+def _reject_deep_nesting(tokens: list[Token]) -> None:
+    depth = 0
+    for token in tokens:
+        if token.token_type in _OPENING:
+            depth += 1
+            if depth > MAX_NESTING:
+                raise InvalidQuery(
+                    f"the query nests brackets more than {MAX_NESTING} levels deep "
+                    f"(line {token.line}, column {token.col}); simplify it"
+                )
+        elif token.token_type in _CLOSING:
+            depth = max(0, depth - 1)
+
+
+_OPENING = {TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE}
+_CLOSING = {TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE}
+
+
+def _drop_hints(tree: exp.Expression) -> bool:
+    """Optimizer hints (``/*+ ... */``) are dropped, never passed on: MySQL's can set
+    session variables (``SET_VAR``) or lift the statement timeout (``MAX_EXECUTION_TIME``)."""
+    hints = list(tree.find_all(exp.Hint))
+    for hint in hints:
+        hint.pop()
+    return bool(hints)
+
+
+def _reject_side_effects(
+    tree: exp.Expression, dialect: str, policy: Policy | None, schema: Schema | None = None
+) -> None:
     allowed_by_source = policy.allowed_functions if policy else frozenset()
     for node in tree.walk():
         construct = _forbidden(node)
         if construct:
             raise UnsafeQueryError(f"the query contains {construct}, which is not read-only")
+        if isinstance(node, exp.Table) and dialect == "duckdb":
+            _reject_replacement_scan(node, schema)
         if isinstance(node, exp.WithTableHint):
             for hint in node.expressions:
                 name = hint.name.lower()
@@ -197,18 +263,52 @@ def _check_function(node: exp.Func, dialect: str, allowed_by_source: frozenset[s
     name = node.name if anonymous else node.sql_name()
     if functions.is_denied(name, dialect):
         raise UnsafeQueryError(f"the function {name.lower()}() has side effects and is not allowed")
-    if not anonymous or isinstance(node.parent, (exp.WithTableHint, exp.Hint)):
-        return  # table and optimizer hints only steer the planner
-    qualified = node.parent.sql(dialect) if isinstance(node.parent, exp.Dot) else name
-    if not (
-        functions.is_known_read_only(name, dialect)
-        or name.lower() in allowed_by_source
-        or qualified.split("(")[0].lower() in allowed_by_source
-    ):
+    if isinstance(node.parent, exp.WithTableHint):
+        return  # table hints only steer the planner (locking ones are refused above)
+    schema_name = _function_schema(node)
+    if schema_name is not None and schema_name.lower() not in functions.SYSTEM_SCHEMAS:
+        # rt_app.md5(x) is the database's own function, whatever built-in it is named after.
+        qualified = f"{schema_name}.{name}".lower()
+        if qualified not in allowed_by_source and name.lower() not in allowed_by_source:
+            raise UnsafeQueryError(
+                f"the function {schema_name}.{name}() is a user-defined function and may have side "
+                "effects; if it is read-only, add it to the source's allowed_functions"
+            )
+        return
+    if not anonymous:
+        return  # functions sqlglot models are read-only built-ins
+    if not (functions.is_known_read_only(name, dialect) or name.lower() in allowed_by_source):
         raise UnsafeQueryError(
             f"the function {name}() is unknown and may have side effects; if it is read-only, "
             "add it to the source's allowed_functions"
         )
+
+
+def _function_schema(node: exp.Func) -> str | None:
+    """``s`` for ``s.f(...)`` / ``db.s.f(...)`` (the schema next to the name), else None."""
+    parent = node.parent
+    if not isinstance(parent, exp.Dot) or node.arg_key != "expression":
+        return None
+    qualifier = parent.this
+    if isinstance(qualifier, exp.Dot):
+        qualifier = qualifier.expression
+    return qualifier.name if isinstance(qualifier, (exp.Identifier, exp.Column)) and qualifier.name else "?"
+
+
+# DuckDB reads a file for a table name that looks like one (``FROM 'data.csv'``,
+# ``FROM "s3://b/x.parquet"``): a replacement scan. Only real, known tables are read.
+_PATH_LIKE = re.compile(r"[./\\:*?~\[\]{}]")
+
+
+def _reject_replacement_scan(node: exp.Table, schema: Schema | None) -> None:
+    parts = [p for p in (node.catalog, node.db, node.name) if p]
+    if not parts or not any(_PATH_LIKE.search(p) for p in parts):
+        return
+    if schema is not None and schema.table(".".join(parts[-2:])) is not None:
+        return
+    raise UnsafeQueryError(
+        f"DuckDB would read {parts[-1]!r} as a file; only the source's tables can be queried"
+    )
 
 
 def _forbidden(node: exp.Expression) -> str | None:
@@ -238,8 +338,34 @@ def _describe(tree: exp.Expression, tokens: list[Token]) -> str:
     return _forbidden(tree) or (tokens[0].text.upper() if tokens else type(tree).__name__.upper())
 
 
-def _parse_message(exc: ParseError) -> str:
-    if exc.errors:
+_CLASS = re.compile(r"<class '[\w.]*?(\w+)'>")
+_TOKEN = re.compile(r"\s*(but got )?<Token [^>]*>")
+
+
+def _error_message(exc: Exception) -> str:
+    """One line in the user's terms: where, and what is wrong (never sqlglot internals)."""
+    if isinstance(exc, ParseError) and exc.errors:
         first = exc.errors[0]
-        return f"{first.get('description', 'syntax error')} at line {first.get('line')}, column {first.get('col')}"
-    return str(exc).splitlines()[0]
+        description = str(first.get("description") or "syntax error")
+        if description.startswith("Required keyword"):
+            description = "incomplete expression"
+        elif description.startswith("Invalid expression / Unexpected token"):
+            description = "unexpected token"
+        description = _TOKEN.sub("", _CLASS.sub(lambda m: m.group(1), description))
+        where = f"near line {first.get('line')}, column {first.get('col')}"
+        highlight = str(first.get("highlight") or "").strip()
+        if highlight:
+            where += f" ({highlight[:30]!r})"
+        return _one_line(f"syntax error {where}: {description}")
+    text = str(exc)
+    if isinstance(exc, TokenError):
+        context = text.partition("Error tokenizing ")[2]
+        return _one_line("a quoted string, quoted name or comment is not closed, or a character is not "
+                         f"valid here{f' (near {context[-40:]})' if context else ''}")
+    if "<class" in text or "<Token" in text:
+        return "syntax error"
+    return _one_line(text.splitlines()[0] if text else "syntax error")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
