@@ -8,6 +8,7 @@ This package never imports ``nlquery``; ``nlquery`` builds on it.
 """
 
 from connectors.base import ConnectionConfig, Connector, DBAPIConnector
+from connectors.connection import ConnectionModel
 from connectors.errors import (
     ConnectorError,
     DataSourceDisconnected,
@@ -17,11 +18,12 @@ from connectors.errors import (
     QueryTimeout,
 )
 from connectors.models import Column, ForeignKey, Index, QueryResult, Schema, Table, UniqueConstraint
-from connectors.registry import available, connect, register
+from connectors.registry import available, connect, connection_model, register
 
 __all__ = [
     "Column",
     "ConnectionConfig",
+    "ConnectionModel",
     "Connector",
     "ConnectorError",
     "DBAPIConnector",
@@ -38,5 +40,6 @@ __all__ = [
     "UniqueConstraint",
     "available",
     "connect",
+    "connection_model",
     "register",
 ]

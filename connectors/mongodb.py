@@ -29,6 +29,7 @@ from connectors.base import (
     ConnectionConfig,
     ProgressCallback,
 )
+from connectors.connection import ConnectionModel
 from connectors.errors import (
     DataSourceDisconnected,
     DriverNotInstalled,
@@ -46,10 +47,36 @@ _SAMPLE_THREADS = 8
 _SYSTEM_PREFIX = "system."
 
 
+class MongoDBConnection(ConnectionModel):
+    """``mongodb`` settings: a ``mongodb://`` URL (several hosts allowed) or host/port.
+    Options that name local files (``tlsCAFile``, ``tlsCertificateKeyFile``...) are the
+    operator's only."""
+
+    remote_options = frozenset({
+        "sample_size", "authSource", "authMechanism", "replicaSet", "tls", "ssl", "retryWrites", "retryReads",
+        "readPreference", "directConnection", "appName", "connectTimeoutMS", "serverSelectionTimeoutMS",
+        "socketTimeoutMS", "maxPoolSize", "w", "readConcernLevel",
+    })
+
+    def destinations(self) -> list[tuple[str, int | None]]:
+        if not self.url:
+            return super().destinations()
+        from urllib.parse import urlsplit
+
+        netloc = urlsplit(self.url).netloc.rpartition("@")[2]
+        found = []
+        for item in filter(None, netloc.split(",")):
+            host, _, port = item.rpartition(":") if not item.endswith("]") else (item, "", "")
+            host = host or item
+            found.append((host.strip("[]"), int(port) if port.isdigit() else None))
+        return found
+
+
 class MongoDBConnector(ClosesOnExit):
     """``mongodb`` sources: ``mongodb://user@host:27017/dbname`` (or ``mongodb+srv://``)."""
 
     type_name = "mongodb"
+    connection_model = MongoDBConnection
     dialect = "postgres"  # the SQL we accept: double-quoted dotted names for nested fields
     paramstyle = "qmark"
     # no date_buckets: the translation has no date functions, so the rules planner
@@ -80,8 +107,12 @@ class MongoDBConnector(ClosesOnExit):
                         from None
                 given = self.config.url or f"mongodb://{self.config.host}:{self.config.port or 27017}/"
                 url = _without_our_options(given)
+                # A stored source's password is kept out of its URL (encrypted apart).
                 extra = {"username": self.config.username, "password": self.config.password} \
-                    if self.config.username and not self.config.url else {}
+                    if self.config.username and self.config.password else {}
+                if self.config.egress is not None:
+                    for host, port in MongoDBConnection(url=given).destinations():
+                        self.config.egress.resolve(host, port or 27017)
                 if "serverselectiontimeoutms" not in url.lower():  # the URL's own setting wins
                     extra["serverSelectionTimeoutMS"] = 5000
                 self._client = pymongo.MongoClient(url, **extra)

@@ -14,11 +14,13 @@ session to a readable secondary (Always On) where there is one.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from connectors.base import ConnectionConfig, DBAPIConnector
+from connectors.connection import ConnectionModel
 from connectors.errors import (
     ConnectorError,
     DataSourceDisconnected,
@@ -114,6 +116,14 @@ def pick_driver(installed: Sequence[str], wanted: str | None = None) -> str:
                              "Server' or FreeTDS (apt-get install unixodbc tdsodbc)")
 
 
+class MSSQLConnection(ConnectionModel):
+    """``mssql`` settings. ``driver`` (an ODBC driver name or a library path) is the
+    operator's choice only: a remote caller's sources use the detected driver."""
+
+    remote_options = frozenset({"connect_timeout", "tds_version", "encrypt", "trust_server_certificate",
+                                "application_intent", "schemas"})
+
+
 def connection_string(config: ConnectionConfig, driver: str) -> str:
     """The ODBC connection string for ``config`` (values braced so ``;`` cannot inject)."""
     if not config.host:
@@ -177,6 +187,7 @@ class MSSQLConnector(DBAPIConnector):
     """``mssql`` sources: ``mssql://user:pw@host:1433/database?encrypt=yes``."""
 
     type_name = "mssql"
+    connection_model = MSSQLConnection
     dialect = "tsql"
     paramstyle = "qmark"
     default_port = 1433
@@ -191,7 +202,10 @@ class MSSQLConnector(DBAPIConnector):
         pyodbc = _driver()
         driver = pick_driver(pyodbc.drivers(), self.config.options.get("driver"))
         login_timeout = int(self.config.options.get("connect_timeout", 10))
-        return pyodbc.connect(connection_string(self.config, driver), autocommit=False, timeout=login_timeout)
+        config = self.config
+        if config.egress is not None and config.host:  # connect to the address the policy checked
+            config = replace(config, host=config.egress.resolve(config.host, config.port or 1433)[0])
+        return pyodbc.connect(connection_string(config, driver), autocommit=False, timeout=login_timeout)
 
     def _classify_error(self, exc: BaseException) -> type[ConnectorError] | None:
         pyodbc = _driver()

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from connectors.base import DBAPIConnector
+from connectors.connection import ConnectionModel
 from connectors.errors import (
     ConnectorError,
     DataSourceDisconnected,
@@ -23,6 +24,13 @@ from connectors.errors import (
 from connectors.models import Column, ForeignKey, Index, Schema, Table, UniqueConstraint
 
 _SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
+
+
+class MySQLConnection(ConnectionModel):
+    """``mysql`` settings (MySQL and MariaDB). Only ``charset`` and ``connect_timeout``
+    reach the driver; ``LOAD DATA LOCAL`` is always off, whoever registered the source."""
+
+    remote_options = frozenset({"charset", "connect_timeout", "schemas"})
 
 # Server error numbers.
 _TIMEOUT_ERRORS = {3024, 1969, 1317}  # MySQL max_execution_time, MariaDB max_statement_time, interrupted
@@ -69,6 +77,7 @@ class MySQLConnector(DBAPIConnector):
     introspection covers every non-system database; ``schemas`` narrows it."""
 
     type_name = "mysql"
+    connection_model = MySQLConnection
     dialect = "mysql"
     paramstyle = "format"
     default_port = 3306
@@ -86,15 +95,19 @@ class MySQLConnector(DBAPIConnector):
     def _connect(self) -> Any:
         pymysql = _driver()
         config = self.config
+        host, port = config.host or "localhost", config.port or self.default_port
+        if config.egress is not None:  # connect to the address the policy checked
+            host = config.egress.resolve(host, port)[0]
         conn = pymysql.connect(
-            host=config.host or "localhost",
-            port=config.port or self.default_port,
+            host=host,
+            port=port,
             user=config.username,
             password=config.password or "",
             database=config.database,
             charset=config.options.get("charset", "utf8mb4"),
             connect_timeout=int(config.options.get("connect_timeout", 10)),
             autocommit=False,
+            local_infile=False,  # a server must never make us upload a local file
         )
         self._is_mariadb = "mariadb" in conn.get_server_info().lower()
         # Session default too, not only per transaction: DDL commits implicitly and would

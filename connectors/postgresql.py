@@ -9,11 +9,13 @@ rows so that no more than the cap is ever transferred, and always rolls back.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from connectors.base import DBAPIConnector
+from connectors.connection import ConnectionModel
 from connectors.errors import (
     ConnectorError,
     DataSourceDisconnected,
@@ -25,6 +27,18 @@ from connectors.models import Column, ForeignKey, Index, Schema, Table, UniqueCo
 
 # Options that are ours, not libpq's.
 _NLQUERY_OPTIONS = {"schemas"}
+
+
+class PostgreSQLConnection(ConnectionModel):
+    """``postgresql`` settings; options are libpq's. A remote caller may set only those
+    that neither read local files (``passfile``, ``service``, ``sslkey``...) nor bypass
+    the checked host (``hostaddr``)."""
+
+    remote_options = frozenset({
+        "sslmode", "connect_timeout", "application_name", "target_session_attrs", "channel_binding",
+        "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+        "gssencmode", "sslsni", "sslcompression", "schemas",
+    })
 
 _RELKINDS = {"r": "table", "p": "table", "f": "table", "v": "view", "m": "materialized_view"}
 
@@ -117,6 +131,7 @@ class PostgreSQLConnector(DBAPIConnector):
     (``sslmode``, ``connect_timeout``...); ``schemas`` limits introspection."""
 
     type_name = "postgresql"
+    connection_model = PostgreSQLConnection
     dialect = "postgres"
     paramstyle = "format"
     default_port = 5432
@@ -137,9 +152,15 @@ class PostgreSQLConnector(DBAPIConnector):
         libpq_options["options"] = (
             str(libpq_options.get("options", "")) + " -c default_transaction_read_only=on"
         ).strip()
+        host, port = config.host or "localhost", config.port or self.default_port
+        if config.egress is not None:
+            # Connect to the address the policy checked (no second DNS answer), never
+            # offer a password from this server's ~/.pgpass to a host someone else chose.
+            libpq_options["hostaddr"] = config.egress.resolve(host, port)[0]
+            libpq_options["passfile"] = os.devnull
         conn = psycopg.connect(
-            host=config.host or "localhost",
-            port=config.port or self.default_port,
+            host=host,
+            port=port,
             dbname=config.database,
             user=config.username,
             password=config.password,

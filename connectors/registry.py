@@ -12,6 +12,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from connectors.base import ConnectionConfig, Connector
+from connectors.connection import ConnectionModel
 from connectors.errors import InvalidConnection
 
 ENTRY_POINT_GROUP = "nlquery.connectors"
@@ -97,3 +98,9 @@ def connect(type: str | None = None, url: str | None = None, **connection: Any) 
         type = type_from_url(url)
     cls = connector_class(type)
     return cls(ConnectionConfig.build(url, **connection))
+
+
+def connection_model(type_name: str) -> type[ConnectionModel]:
+    """The pydantic model of the settings ``type_name`` accepts (the base model for a
+    connector that declares none)."""
+    return getattr(connector_class(type_name), "connection_model", ConnectionModel)

@@ -17,19 +17,45 @@ empty page); ``cursor`` (``param`` sent with the value found at ``next_path``); 
 (GET only, timeout, response size cap, retries on 429/5xx honouring ``Retry-After``),
 loads them into an in-memory SQLite database and runs the validated SQL there.
 Fetched records are cached per endpoint for ``cache_ttl_s`` (default 300 s).
+
+Limits and trust (they hold on every path, CLI and Python API included):
+
+- The source's ``headers`` (credentials: ``Authorization``, ``X-Api-Key``...) go only to
+  ``base_url``'s origin (scheme, host, port): a redirect or a ``Link: rel="next"`` page on
+  another origin is fetched without them. An endpoint ``path`` is relative to ``base_url``
+  and must stay on its origin. Redirects are followed by hand, at most ``MAX_REDIRECTS``.
+- One deadline per call (query, introspection, ping): connecting, headers and body of every
+  page and retry share it, checked on every socket read, so an upstream dripping its body
+  ends in ``query_timeout``.
+- Bodies are read as a stream and stop at ``NLQUERY_MAX_RESPONSE_BYTES`` (server-wide,
+  default 10,000,000 bytes; a source's ``max_response_bytes`` may lower it, never raise
+  it): ``result_too_large``. Compressed bodies count both compressed and decoded.
+- With an egress policy (``ConnectionConfig.egress``, set for sources registered over HTTP
+  or MCP, or from ``NLQUERY_EGRESS_ALLOW`` / ``NLQUERY_EGRESS_DENY``), every connection,
+  first page, redirect hop and next page alike, resolves its host through
+  :meth:`connectors.egress.EgressPolicy.resolve` and connects to the address it checked
+  (no DNS rebinding between check and connect); refused hosts -> ``access_denied``.
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import json
+import os
 import sqlite3
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
+from urllib.request import getproxies
+
+from pydantic import Field, SecretStr
 
 from connectors.base import (
     DEFAULT_MAX_ROWS,
@@ -38,9 +64,12 @@ from connectors.base import (
     ConnectionConfig,
     ProgressCallback,
 )
+from connectors.connection import SECRET_NAME, ConnectionModel
+from connectors.egress import EgressPolicy
 from connectors.errors import (
     DataSourceDisconnected,
     DriverNotInstalled,
+    EgressDenied,
     InvalidConnection,
     QueryExecutionFailed,
     QueryTimeout,
@@ -52,11 +81,32 @@ from connectors.values import dotted_paths, json_safe_rows
 
 DEFAULT_TTL_S = 300.0
 DEFAULT_MAX_PAGES = 50
-DEFAULT_MAX_BYTES = 10 * 2**20
+DEFAULT_MAX_BYTES = 10_000_000  # NLQUERY_MAX_RESPONSE_BYTES when unset
+MAX_BYTES_VARIABLE = "NLQUERY_MAX_RESPONSE_BYTES"
+MAX_REDIRECTS = 5
+MAX_TIMEOUT_S = 300.0  # a source's timeout_s is clamped here
+REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 DEFAULT_SAMPLE = 200
 MAX_RETRIES = 3
 MAX_RETRY_WAIT_S = 30.0
 PAGINATION_TYPES = {"none", "page", "cursor", "link"}
+
+
+class ResponseTooLarge(QueryExecutionFailed):
+    """A response body over the byte ceiling (``NLQUERY_MAX_RESPONSE_BYTES`` or the
+    source's lower ``max_response_bytes``)."""
+
+    code = "result_too_large"
+
+
+def check_relative_path(name: str, path: str) -> None:
+    """An endpoint path is relative to base_url: no scheme, no host, nothing a URL parser
+    could read as another origin."""
+    parts = urlsplit(path)
+    if (parts.scheme or parts.netloc or path.lstrip().startswith("//") or "\\" in path
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in path)):
+        raise InvalidConnection(f"endpoints.{name}.path must be a path relative to base_url "
+                                f"(e.g. \"/users\"), not a URL or another host")
 
 
 @dataclass
@@ -80,6 +130,7 @@ class Endpoint:
                                "description"}
         if unknown:
             raise InvalidConnection(f"endpoints.{name}: unknown setting(s) {', '.join(sorted(unknown))}")
+        check_relative_path(name, spec["path"])
         pagination = spec.get("pagination") or {"type": "none"}
         if pagination.get("type", "none") not in PAGINATION_TYPES:
             raise InvalidConnection(f"endpoints.{name}.pagination.type: one of {', '.join(sorted(PAGINATION_TYPES))}")
@@ -94,10 +145,40 @@ class Endpoint:
             raise InvalidConnection(f"endpoints.{name}: {exc}") from None
 
 
+class RestAPIConnection(ConnectionModel):
+    """``rest_api`` settings: ``base_url``, credential ``headers`` (secret) and
+    ``endpoints``; key-like endpoint ``params`` (``api_key``) are secrets too."""
+
+    base_url: str | None = Field(default=None, max_length=2048)
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    endpoints: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    remote_options = frozenset({"timeout_s", "max_response_bytes", "sample_size"})
+    destination_fields = ("base_url", "url")
+    secret_fields = ("password", "headers")
+
+    def require(self) -> None:
+        if not (self.base_url or self.url):
+            raise ValueError("a rest_api source needs base_url, e.g. https://api.example.com/v1")
+
+    def destinations(self) -> list[tuple[str, int | None]]:
+        parts = urlsplit(self.base_url or self.url or "")
+        return [(parts.hostname, parts.port)] if parts.hostname else []
+
+    def _split_more(self, public: dict[str, Any], secret: dict[str, Any]) -> None:
+        for name, spec in (public.get("endpoints") or {}).items():
+            params = spec.get("params") if isinstance(spec, dict) else None
+            hidden = {k: v for k, v in (params or {}).items() if SECRET_NAME.search(str(k))}
+            if hidden:
+                spec["params"] = {k: v for k, v in params.items() if k not in hidden}
+                secret.setdefault("endpoints", {})[name] = {"params": hidden}
+
+
 class RestAPIConnector(ClosesOnExit):
     """``rest_api`` sources: declared GET endpoints read as tables, queried in SQLite."""
 
     type_name = "rest_api"
+    connection_model = RestAPIConnection
     dialect = "sqlite"
     paramstyle = "qmark"
     date_buckets = SQLiteConnector.date_buckets  # the SQL runs in SQLite
@@ -112,8 +193,19 @@ class RestAPIConnector(ClosesOnExit):
             raise InvalidConnection("a rest_api source needs endpoints: {\"name\": {\"path\": \"/...\"}}")
         self.endpoints = {name: Endpoint.parse(name, spec) for name, spec in endpoints.items()}
         self.headers = {str(k): str(v) for k, v in (options.get("headers") or {}).items()}
-        self.timeout_s = float(options.get("timeout_s", 10))
-        self.max_bytes = int(options.get("max_response_bytes", DEFAULT_MAX_BYTES))
+        try:
+            self.timeout_s = min(MAX_TIMEOUT_S, float(options.get("timeout_s", 10)))
+            own_cap = options.get("max_response_bytes")
+            ceiling = max_response_bytes()
+            self.max_bytes = ceiling if own_cap is None else min(ceiling, int(own_cap))
+        except (TypeError, ValueError) as exc:
+            raise InvalidConnection(f"rest_api timeout_s / max_response_bytes: {exc}") from None
+        if self.timeout_s <= 0 or self.max_bytes <= 0:
+            raise InvalidConnection("rest_api timeout_s and max_response_bytes must be positive")
+        # who may be reached: the policy the Engine set (remote sources), else the operator's
+        # NLQUERY_EGRESS_* variables if set, else anywhere (trusted CLI / Python API)
+        self.egress: EgressPolicy | None = config.egress if config.egress is not None \
+            else EgressPolicy.from_environment(remote=False)
         self.sample_size = int(options.get("sample_size", DEFAULT_SAMPLE))
         self.requests_made = 0  # HTTP requests sent (the cache's effect is visible here)
         self._cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}  # endpoint -> (fetched at, rows)
@@ -128,53 +220,103 @@ class RestAPIConnector(ClosesOnExit):
                 import httpx
             except ImportError:
                 raise DriverNotInstalled("the rest_api connector needs httpx: pip install 'nlquery[rest]'") from None
-            self._client = httpx.Client(headers=self.headers, timeout=self.timeout_s, follow_redirects=True)
+            # No credentials here: _send adds them per request, for base_url's origin only.
+            # No cookie jar either: cookies do not tell ports apart, so one origin's cookies
+            # would reach another.
+            no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+            headers = {"Accept-Encoding": "gzip, deflate"}  # the encodings _read_capped bounds
+            if self.egress is None and _environment_proxies():
+                # the trusted path behind an HTTP(S)_PROXY: httpx's own transport honours it;
+                # the deadline is then checked between body chunks and by httpx's timeouts
+                self._client = httpx.Client(headers=headers, cookies=no_cookies, follow_redirects=False)
+            else:
+                self._client = httpx.Client(headers=headers, cookies=no_cookies, follow_redirects=False,
+                                            transport=_transport(self.egress), trust_env=False)
         return self._client
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        """base_url's origin: the only one the source's headers are sent to."""
+        import httpx
+
+        return _origin(httpx.URL(self.base_url))
 
     def _secrets(self) -> list[str]:
         return list(self.headers.values())
 
     def _get(self, url: str, params: dict[str, Any] | None, deadline: float) -> tuple[Any, Any]:
         # params=None keeps a URL's own query string (a Link header's next page)
-        """One GET with retries; returns the parsed JSON and the response."""
-        import httpx
-
+        """One GET with retries; returns the parsed JSON and the (closed) final response."""
         for attempt in range(MAX_RETRIES + 1):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise QueryTimeout(f"the API did not answer within {self.timeout_s:g} s")
-            self.requests_made += 1
-            try:
-                with self.client.stream("GET", url, params=params, timeout=min(self.timeout_s, remaining)) as response:
-                    if response.status_code == 429 or response.status_code >= 500:
-                        if attempt < MAX_RETRIES:
-                            wait = _retry_after(response.headers.get("Retry-After"), attempt)
-                            if time.monotonic() + wait < deadline:
-                                time.sleep(wait)
-                                continue
-                        raise QueryExecutionFailed(f"GET {_path(url)} answered HTTP {response.status_code} "
-                                                   f"after {attempt + 1} attempt(s)")
-                    if response.status_code in (401, 403):
-                        raise DataSourceDisconnected(f"GET {_path(url)} answered HTTP {response.status_code}: "
-                                                     "check the source's auth headers")
-                    if response.status_code >= 400:
-                        raise QueryExecutionFailed(f"GET {_path(url)} answered HTTP {response.status_code}")
-                    body = _read_capped(response, self.max_bytes, url)
-            except httpx.TimeoutException:
-                raise QueryTimeout(f"GET {_path(url)} did not answer within {self.timeout_s:g} s") from None
-            except httpx.TransportError as exc:
-                raise DataSourceDisconnected(scrub(f"cannot reach {self.base_url}: {exc}", self._secrets())) from None
+            response, body = self._send(url, params, deadline)
+            if response.status_code == 429 or response.status_code >= 500:
+                if attempt < MAX_RETRIES:
+                    wait = _retry_after(response.headers.get("Retry-After"), attempt)
+                    if time.monotonic() + wait < deadline:
+                        time.sleep(wait)
+                        continue
+                raise QueryExecutionFailed(f"GET {_path(url)} answered HTTP {response.status_code} "
+                                           f"after {attempt + 1} attempt(s)")
+            if response.status_code in (401, 403):
+                raise DataSourceDisconnected(f"GET {_path(url)} answered HTTP {response.status_code}: "
+                                             "check the source's auth headers")
+            if response.status_code >= 300:
+                raise QueryExecutionFailed(f"GET {_path(url)} answered HTTP {response.status_code}")
             try:
                 return json.loads(body), response
             except ValueError as exc:
                 raise QueryExecutionFailed(f"GET {_path(url)} returned malformed JSON: {exc}") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _send(self, url: str, params: dict[str, Any] | None, deadline: float) -> tuple[Any, bytes]:
+        """One GET, following up to MAX_REDIRECTS redirects by hand: the response (closed)
+        and its body (empty unless 2xx). Every hop gets the source's headers only if it is
+        on base_url's origin, connects through the egress policy and shares ``deadline``."""
+        import httpx
+
+        origin = self.origin
+        token = _DEADLINE.set(deadline)
+        try:
+            for _ in range(MAX_REDIRECTS + 1):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise QueryTimeout(f"GET {_path(url)}: the API did not answer before the request's deadline")
+                request = self.client.build_request("GET", url, params=params,
+                                                   timeout=min(self.timeout_s, remaining))
+                if request.url.scheme not in ("http", "https"):
+                    raise EgressDenied(f"GET {_path(url)}: only http and https URLs are followed")
+                if _origin(request.url) == origin:
+                    request.headers.update(self.headers)
+                self.requests_made += 1
+                response = self.client.send(request, stream=True)
+                try:
+                    location = response.headers.get("Location")
+                    if response.status_code in REDIRECT_STATUSES and location:
+                        url, params = str(response.url.join(location)), None  # the Location is the whole URL
+                        continue
+                    body = (_read_capped(response, self.max_bytes, str(request.url), deadline)
+                            if 200 <= response.status_code < 300 else b"")
+                    return response, body
+                finally:
+                    response.close()
+            raise QueryExecutionFailed(f"GET {_path(url)}: more than {MAX_REDIRECTS} redirects")
+        except httpx.TimeoutException:
+            raise QueryTimeout(f"GET {_path(url)}: the API did not answer before the request's deadline") from None
+        except httpx.TransportError as exc:
+            raise DataSourceDisconnected(scrub(f"cannot reach {_path(url)}: {exc}", self._secrets())) from None
+        finally:
+            _DEADLINE.reset(token)
+
     def _pages(self, endpoint: Endpoint, deadline: float, page_limit: int) -> Iterator[list[dict[str, Any]]]:
         """Each page's records, following the endpoint's pagination up to ``page_limit`` pages."""
+        import httpx
+
         paging = endpoint.pagination
         kind = paging.get("type", "none")
+        check_relative_path(endpoint.name, endpoint.path)
         url: str | None = urljoin(self.base_url.rstrip("/") + "/", endpoint.path.lstrip("/"))
+        if _origin(httpx.URL(url)) != self.origin:
+            raise InvalidConnection(f"endpoints.{endpoint.name}.path must stay on base_url's origin")
         params: dict[str, Any] | None = dict(endpoint.params)
         if kind == "page":
             params[paging.get("param", "page")] = int(paging.get("start", 1))
@@ -197,9 +339,11 @@ class RestAPIConnector(ClosesOnExit):
                     return
                 params[paging.get("param", "cursor")] = cursor  # type: ignore[index]
             elif kind == "link":
-                url = response.links.get("next", {}).get("url")
-                if not url:
+                nxt = response.links.get("next", {}).get("url")
+                if not nxt:
                     return
+                # relative to the page that named it; another origin gets no credentials (_send)
+                url = str(response.url.join(nxt))
                 params = None  # the next link carries its own query string
 
     def records(self, name: str, *, deadline: float | None = None) -> list[dict[str, Any]]:
@@ -379,21 +523,163 @@ def _retry_after(header: str | None, attempt: int) -> float:
         return min(MAX_RETRY_WAIT_S, 0.5 * 2**attempt)
 
 
-def _read_capped(response: Any, limit: int, url: str) -> bytes:
+def _read_capped(response: Any, limit: int, url: str, deadline: float | None = None) -> bytes:
+    """The body, read as a stream and never past ``limit`` bytes (compressed or decoded),
+    nor past ``deadline``."""
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise QueryExecutionFailed(f"GET {_path(url)}: the response ({int(declared):,} bytes) is over "
-                                   f"the {limit:,}-byte cap (max_response_bytes)")
+        raise ResponseTooLarge(f"GET {_path(url)}: the response ({int(declared):,} bytes) is over "
+                               f"the {limit:,}-byte cap (max_response_bytes)")
+    decode = _decoder(response.headers.get("Content-Encoding", ""), url)
+    received = 0
     body = bytearray()
-    for chunk in response.iter_bytes():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise QueryExecutionFailed(f"GET {_path(url)}: the response is over the {limit:,}-byte cap "
-                                       "(max_response_bytes)")
+    for chunk in response.iter_raw():
+        if deadline is not None and time.monotonic() > deadline:
+            raise QueryTimeout(f"GET {_path(url)}: the body did not arrive before the request's deadline")
+        received += len(chunk)
+        body.extend(decode(chunk, limit + 1 - len(body)))
+        if received > limit or len(body) > limit:
+            raise ResponseTooLarge(f"GET {_path(url)}: the response is over the {limit:,}-byte cap "
+                                   "(max_response_bytes)")
     return bytes(body)
+
+
+def _decoder(encoding: str, url: str) -> Any:
+    """``decode(chunk, room)``: the decoded bytes of ``chunk``, at most ``room`` of them (a
+    few KB of gzip can decode to gigabytes: never more than the cap is inflated)."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return lambda chunk, room: chunk
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise QueryExecutionFailed(f"GET {_path(url)}: unsupported Content-Encoding {encoding!r}")
+    state = {"z": zlib.decompressobj(zlib.MAX_WBITS | 16 if "gzip" in encoding else zlib.MAX_WBITS), "fresh": True}
+
+    def decode(chunk: bytes, room: int) -> bytes:
+        try:
+            out = state["z"].decompress(chunk, max(room, 1))
+        except zlib.error:
+            if not (encoding == "deflate" and state["fresh"]):
+                raise QueryExecutionFailed(f"GET {_path(url)}: the body is not valid {encoding}") from None
+            state["z"] = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as some servers send
+            out = state["z"].decompress(chunk, max(room, 1))
+        state["fresh"] = False
+        if state["z"].unconsumed_tail:  # more output than room: over the cap
+            out += b"\0"
+        return out
+
+    return decode
+
+
+def max_response_bytes() -> int:
+    """The server-wide REST response ceiling, ``NLQUERY_MAX_RESPONSE_BYTES`` (default
+    10,000,000 bytes); a source's ``max_response_bytes`` may only lower it."""
+    raw = os.environ.get(MAX_BYTES_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_MAX_BYTES
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise InvalidConnection(f"{MAX_BYTES_VARIABLE} must be a positive number of bytes, got {raw!r}")
+    return value
 
 
 def _path(url: str) -> str:
     """The URL without its query string (which may carry an API key)."""
     return url.split("?", 1)[0]
+
+
+def _origin(url: Any) -> tuple[str, str, int]:
+    """(scheme, host, port) of an ``httpx.URL``, the port made explicit."""
+    scheme = url.scheme.lower()
+    return scheme, url.raw_host.decode("ascii").lower().rstrip("."), url.port or (443 if scheme == "https" else 80)
+
+
+def _environment_proxies() -> bool:
+    return any(key in getproxies() for key in ("http", "https", "all"))
+
+
+# -- the transport: deadline on every socket operation, connections through the egress policy --
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("rest_api_deadline", default=None)
+"""The monotonic deadline of the request this thread is sending (set by ``_send``)."""
+
+
+def _transport(policy: EgressPolicy | None) -> Any:
+    return _transport_class()(policy)
+
+
+@functools.cache
+def _transport_class() -> type:
+    """Built on first use: httpx and httpcore are imported lazily (an optional extra)."""
+    import httpcore
+    import httpx
+
+    def clamp(timeout: float | None, error: type[Exception]) -> float | None:
+        deadline = _DEADLINE.get()
+        if deadline is None:
+            return timeout
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise error("the request's deadline passed")
+        return remaining if timeout is None else min(timeout, remaining)
+
+    class DeadlineStream(httpcore.NetworkStream):
+        """Every read and write waits at most until the request's deadline, so a server
+        dripping bytes cannot keep one read alive past it."""
+
+        def __init__(self, stream: Any) -> None:
+            self._stream = stream
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return self._stream.read(max_bytes, clamp(timeout, httpcore.ReadTimeout))
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            self._stream.write(buffer, clamp(timeout, httpcore.WriteTimeout))
+
+        def close(self) -> None:
+            self._stream.close()
+
+        def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                      timeout: float | None = None) -> Any:
+            # TLS still verifies the certificate against the host name, not the pinned IP
+            return DeadlineStream(self._stream.start_tls(ssl_context, server_hostname,
+                                                         clamp(timeout, httpcore.ConnectTimeout)))
+
+        def get_extra_info(self, info: str) -> Any:
+            return self._stream.get_extra_info(info)
+
+    class GuardedBackend(httpcore.SyncBackend):
+        """Connects only to addresses the egress policy resolved and checked (pinned: no
+        second DNS lookup between the check and the connection)."""
+
+        def __init__(self, policy: EgressPolicy | None) -> None:
+            self.policy = policy
+
+        def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                        local_address: str | None = None, socket_options: Any = None) -> Any:
+            targets = self.policy.resolve(host, port) if self.policy is not None else [host]
+            failure: Exception | None = None
+            for target in targets:
+                try:
+                    stream = super().connect_tcp(target, port, clamp(timeout, httpcore.ConnectTimeout),
+                                                 local_address, socket_options)
+                    return DeadlineStream(stream)
+                except httpcore.ConnectError as exc:
+                    failure = exc
+            assert failure is not None
+            raise failure
+
+    class GuardedTransport(httpx.HTTPTransport):
+        """httpx's transport over a connection pool whose network backend is GuardedBackend
+        (httpcore's public ``network_backend`` hook; the pool is HTTPTransport's ``_pool``)."""
+
+        def __init__(self, policy: EgressPolicy | None) -> None:  # noqa: super().__init__ would build a pool to discard
+            limits = httpx.Limits(max_connections=20, max_keepalive_connections=5)
+            self._pool = httpcore.ConnectionPool(
+                ssl_context=httpx.create_ssl_context(), max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
+                network_backend=GuardedBackend(policy))
+
+    return GuardedTransport
 

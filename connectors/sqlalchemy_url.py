@@ -16,9 +16,11 @@ import logging
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 from connectors.base import ConnectionConfig, DBAPIConnector
+from connectors.connection import ConnectionModel
 from connectors.errors import (
     ConnectorError,
     DataSourceDisconnected,
@@ -47,7 +49,101 @@ PARAMSTYLES = {"qmark": "qmark", "format": "format", "pyformat": "format", "nume
 # sent around the guard, writing a file named "true").
 READ_ONLY_CONNECT_ARGS: dict[str, dict[str, Any]] = {
     "duckdb": {"read_only": True, "config": {"enable_external_access": False}},
+    "mysql": {"local_infile": False},
+    "mariadb": {"local_infile": False},
 }
+# Databases in a local file: their URL's own parameters are dropped (DuckDB's
+# access_mode / enable_external_access, SQLite's mode / vfs / immutable would undo the
+# read-only open) and ours applied.
+FILE_BACKENDS = {"sqlite", "duckdb"}
+# URL parameters that make a MySQL driver read local files or run SQL at connect time.
+MYSQL_REFUSED_PARAMS = {"read_default_file", "read_default_group", "init_command", "local_infile",
+                        "ssl_key", "ssl_cert", "ssl_ca", "ssl_capath"}
+# What a remote caller may put in a URL's query string, per dialect (nothing elsewhere).
+REMOTE_URL_PARAMS: dict[str, frozenset[str]] = {
+    "postgresql": frozenset({"sslmode", "connect_timeout", "application_name", "target_session_attrs",
+                             "channel_binding", "keepalives", "keepalives_idle", "tcp_user_timeout"}),
+    "mysql": frozenset({"charset", "connect_timeout"}),
+    "mariadb": frozenset({"charset", "connect_timeout"}),
+    "mssql": frozenset({"TrustServerCertificate", "Encrypt", "ApplicationIntent"}),
+}
+
+
+def _parse_url(url: str) -> Any:
+    import sqlalchemy
+
+    try:
+        return sqlalchemy.engine.make_url(url)
+    except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
+        raise ValueError(f"malformed SQLAlchemy URL: {exc}") from None
+
+
+class SQLAlchemyConnection(ConnectionModel):
+    """``sqlalchemy`` settings: one SQLAlchemy URL (``duckdb:////data/w.duckdb``)."""
+
+    destination_fields: ClassVar[tuple[str, ...]] = ("url", "username")
+
+    def require(self) -> None:
+        if not self.url:
+            raise ValueError("a sqlalchemy source needs a url, e.g. duckdb:////path/file.duckdb")
+        _parse_url(self.url)
+
+    def backend(self) -> str:
+        return _parse_url(self.url or "").get_backend_name()
+
+    def destinations(self) -> list[tuple[str, int | None]]:
+        url = _parse_url(self.url or "")
+        return [] if url.get_backend_name() in FILE_BACKENDS or not url.host else [(url.host, url.port)]
+
+    def local_files(self) -> list[str]:
+        url = _parse_url(self.url or "")
+        database = url.database
+        if url.get_backend_name() not in FILE_BACKENDS or not database or database == ":memory:":
+            return []
+        return [database.removeprefix("file:")]
+
+    def check_remote(self) -> None:
+        remote = REMOTE_URL_PARAMS.get(self.backend(), frozenset())
+        refused = sorted(set(self.url_params()) - remote)
+        if refused:
+            raise ValueError(f"url: parameter {refused[0]!r} is not accepted from a remote caller "
+                             f"(accepted: {', '.join(sorted(remote)) or 'none'})")
+        if self.options:
+            raise ValueError(f"options: {next(iter(self.options))!r} is not accepted from a remote caller; "
+                             "a sqlalchemy source takes everything in its URL")
+        super().check_remote()
+
+    def absolute(self, base: Path) -> SQLAlchemyConnection:
+        files = self.local_files()
+        if not files or Path(files[0]).expanduser().is_absolute():
+            return self
+        url = _parse_url(self.url or "")
+        absolute = str((base / Path(files[0]).expanduser()).resolve())
+        return self.model_copy(update={"url": url.set(database=absolute).render_as_string(hide_password=False)})
+
+
+def harden_url(url: Any, config: ConnectionConfig) -> Any:
+    """The URL the engine gets: the stored password put back, file databases opened
+    read-only with only our parameters, MySQL's file-reading parameters refused, and the
+    host pinned to the address the egress policy checked."""
+    backend = url.get_backend_name()
+    if config.password and not url.password:
+        url = url.set(password=config.password)
+    if backend in FILE_BACKENDS:
+        url = url.set(query={})
+        if backend == "sqlite" and url.database and url.database != ":memory:":
+            path = url.database.removeprefix("file:")
+            url = url.set(database=f"file:{path}", query={"mode": "ro", "uri": "true"})
+    if backend in ("mysql", "mariadb"):
+        refused = sorted(set(url.query) & MYSQL_REFUSED_PARAMS - {"local_infile"})
+        if refused:
+            raise InvalidConnection(f"URL parameter {refused[0]!r} is not allowed: it reads local files "
+                                    "or runs SQL at connect time")
+        url = url.difference_update_query(["local_infile"])
+    if config.egress is not None and url.host:
+        address = config.egress.resolve(url.host, url.port)[0]
+        url = url.update_query_dict({"hostaddr": address}) if backend == "postgresql" else url.set(host=address)
+    return url
 # File databases that lock their file against every other process while open (DuckDB:
 # one writer or any readers): the connection is released after each call, so an ETL job
 # writing the file between our queries is not locked out, nor are we.
@@ -66,6 +162,7 @@ class SQLAlchemyConnector(DBAPIConnector):
     """``sqlalchemy`` sources: any SQLAlchemy URL whose dialect is installed."""
 
     type_name = "sqlalchemy"
+    connection_model = SQLAlchemyConnection
     dialect = "sqlite"  # replaced per instance by the URL's dialect
     paramstyle = "qmark"
     introspection_steps = ("columns", "primary keys", "foreign keys", "unique constraints", "indexes", "comments")
@@ -83,7 +180,7 @@ class SQLAlchemyConnector(DBAPIConnector):
 
         scheme = url.split("://", 1)[0]
         try:
-            self.url = sqlalchemy.engine.make_url(url)
+            self.url = harden_url(sqlalchemy.engine.make_url(url), config)
             backend_name = self.url.get_dialect().name
             # No connection yet: create_engine only loads the dialect and its driver. One
             # DB-API connection (StaticPool) serves the inspector and our statements (the

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from connectors.base import DBAPIConnector
+from connectors.connection import FileConnectionModel
 from connectors.errors import (
     ConnectorError,
     DataSourceDisconnected,
@@ -51,10 +52,15 @@ _ROW_ESTIMATES_SQL = """
 SELECT tbl, MAX(CAST(stat AS INTEGER)) FROM sqlite_stat1 GROUP BY tbl"""
 
 
+class SQLiteConnection(FileConnectionModel):
+    """``sqlite`` settings: the database file (``database`` or ``sqlite:///path``)."""
+
+
 class SQLiteConnector(DBAPIConnector):
     """``sqlite`` sources: ``{"database": "/path/file.db"}`` or ``sqlite:///path/file.db``."""
 
     type_name = "sqlite"
+    connection_model = SQLiteConnection
     dialect = "sqlite"
     paramstyle = "qmark"
     introspection_steps = ("tables", "columns", "foreign keys", "indexes", "row estimates")

@@ -20,6 +20,7 @@ from typing import Any
 
 import connectors
 from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, ProgressCallback
+from connectors.egress import EgressPolicy
 from nlquery import semantic
 from nlquery.catalog import Catalog, SourceRecord
 from nlquery.catalog import hints as value_hints
@@ -97,13 +98,18 @@ class Engine(Questions):
     # -- sources ---------------------------------------------------------------------
     def add_source(self, name: str, type: str, connection: Mapping[str, Any], description: str = "", *,
                    policy: Mapping[str, Any] | None = None, value_hints: Mapping[str, Any] | None = None,
-                   extract: bool = True) -> dict[str, Any]:
+                   extract: bool = True, remote: bool = False) -> dict[str, Any]:
         """Register a source, check its connection (``status``) and, with ``extract``,
         read its schema now (``schema_status`` extracting -> ready | error). Without
         ``extract`` the schema waits for :meth:`refresh_schema` (``schema_status``
-        ``pending``)."""
+        ``pending``).
+
+        ``remote=True`` says a token holder sent it (HTTP, MCP): ``password_env`` and
+        options that read local files are refused, file sources must lie inside
+        ``NLQUERY_DATA_DIRS``, and its hosts pass the egress policy now and on every
+        connection."""
         settings = {k: dict(v) for k, v in (("policy", policy), ("value_hints", value_hints)) if v}
-        record = self.catalog.add_source(name, type, connection, description, settings)
+        record = self.catalog.add_source(name, type, connection, description, settings, remote=remote)
         if self.check_connection(record.id) != "connected":
             self.catalog.set_status(record.id, schema_status="error",
                                     schema_error="not extracted: the source is not reachable")
@@ -129,12 +135,14 @@ class Engine(Questions):
 
     def update_source(self, name_or_id: str, *, name: str | None = None, description: str | None = None,
                       connection: Mapping[str, Any] | None = None, policy: Mapping[str, Any] | None = None,
-                      value_hints: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Change a source; a new connection is checked again."""
+                      value_hints: Mapping[str, Any] | None = None, remote: bool = False) -> dict[str, Any]:
+        """Change a source; a new connection is checked again (``remote`` as in
+        :meth:`add_source`). A connection moved to another destination without its
+        secret in the same call loses the stored secret."""
         settings = {k: dict(v) for k, v in (("policy", policy), ("value_hints", value_hints)) if v is not None}
         record = self.catalog.update_source(name_or_id, name=name, description=description,
                                             connection=connection,
-                                            settings=settings or None)
+                                            settings=settings or None, remote=remote)
         self._forget(record.id)
         if connection is not None:
             self.check_connection(record.id)
@@ -307,6 +315,11 @@ class Engine(Questions):
         else:
             record = self.catalog.get_source(source)
             snapshot = self._latest_snapshot(record.id)
+            if snapshot is None and record.policy is not None:
+                # Exposure rules resolve names against the schema: a restricted source
+                # is read now rather than queried blind.
+                self.refresh_schema(record.id)
+                snapshot = self._latest_snapshot(record.id)
             self._resolved[source] = (time.monotonic() + self.RESOLVE_TTL_S, record, snapshot)
         return (self._connector(record), policy or record.policy,
                 schema or (snapshot.schema if snapshot else None))
@@ -327,7 +340,9 @@ class Engine(Questions):
         with self._lock:
             if record.id not in self._pool:
                 with connector_errors():
-                    self._pool[record.id] = connectors.connect(**self.catalog.connection_config(record))
+                    egress = EgressPolicy.from_environment(remote=record.remote)
+                    self._pool[record.id] = connectors.connect(**self.catalog.connection_config(record),
+                                                               egress=egress)
             return self._pool[record.id]
 
     def _forget(self, source_id: str) -> None:

@@ -8,6 +8,7 @@ read and write of the store goes through here; the Engine adds connections.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 import json
 import os
@@ -22,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 import connectors
 from connectors.models import Schema
 from nlquery.catalog import store
-from nlquery.catalog.diff import schema_diff
+from nlquery.catalog.diff import is_empty, schema_diff
 from nlquery.catalog.secrets import SecretBox
 from nlquery.catalog.store import (
     Store,
@@ -35,10 +36,19 @@ from nlquery.catalog.store import (
     sources,
     tool_calls,
 )
-from nlquery.catalog.validation import ConnectionSettings, check_name, check_settings, validate_connection
+from nlquery.catalog.validation import (
+    ConnectionSettings,
+    check_name,
+    check_settings,
+    stored_connection,
+    validate_connection,
+)
 from nlquery.errors import Conflict, DataSourceNotFound, InvalidRequest
 from nlquery.guard import Policy
 from nlquery.semantic import SemanticMapping
+
+_CONFIG_FIELDS = {"url", "host", "port", "database", "username", "password", "options"}
+
 
 @dataclass
 class SourceRecord:
@@ -59,6 +69,11 @@ class SourceRecord:
     updated_at: Any
 
     @property
+    def remote(self) -> bool:
+        """Registered by a token holder (HTTP, MCP): egress rules apply to its connections."""
+        return bool(self.settings.get("remote"))
+
+    @property
     def policy(self) -> Policy | None:
         data = self.settings.get("policy")
         return Policy(**data) if data else None
@@ -68,7 +83,7 @@ class SourceRecord:
         data: dict[str, Any] = {
             "id": self.id, "name": self.name, "type": self.type, "description": self.description,
             "status": self.status, "schema_status": self.schema_status,
-            "connection": {**self.connection.public(),
+            "connection": {**self.connection.split_secrets()[0],
                            "password_set": bool(self.secret or self.connection.password_env)},
             "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at),
         }
@@ -95,16 +110,18 @@ class Snapshot:
     created_at: Any
 
 
-# A secret holding more than a password (a REST source's headers) is JSON behind this
-# prefix; a bare password (every secret before headers existed) never starts with NUL.
+# A secret holding more than a password (REST headers, key-like options and URL
+# parameters) is JSON behind this prefix; a bare password (every secret before those
+# existed) never starts with NUL.
 _PACKED = "\x00json:"
 
 
-def _unpack_secret(value: str | None) -> tuple[str | None, dict[str, str]]:
-    if value is None or not value.startswith(_PACKED):
-        return value, {}
-    packed = json.loads(value[len(_PACKED):])
-    return packed.get("password"), packed.get("headers") or {}
+def _unpack_secret(value: str | None) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not value.startswith(_PACKED):
+        return {"password": value}
+    return {k: v for k, v in json.loads(value[len(_PACKED):]).items() if v not in (None, {}, [])}
 
 
 class Catalog:
@@ -126,16 +143,19 @@ class Catalog:
 
     # -- sources -----------------------------------------------------------------
     def add_source(self, name: str, type_name: str, connection: Any, description: str = "",
-                   settings: dict[str, Any] | None = None) -> SourceRecord:
+                   settings: dict[str, Any] | None = None, *, remote: bool = False) -> SourceRecord:
+        """Register a source. ``remote``: a token holder sent it (HTTP, MCP), so the
+        remote gates apply now and egress rules whenever it connects."""
         check_name(name)
-        validated = validate_connection(type_name, connection)
-        secret = self._encrypt(validated)
+        validated = validate_connection(type_name, connection, remote=remote, protected=self._protected())
+        public, secret_values = validated.split_secrets()
+        secret = self._encrypt(secret_values)
         record_id = f"ds_{random_ids.token_hex(8)}"
         stamp = now()
         row = {
             "id": record_id, "name": name, "type": type_name, "description": description or "",
-            "connection": dumps(validated.public()),
-            "secret": secret, "settings": dumps(check_settings(settings or {})),
+            "connection": dumps(public),
+            "secret": secret, "settings": dumps({**check_settings(settings or {}), **({"remote": True} if remote else {})}),
             "status": "disconnected", "status_reason": None, "schema_status": "pending",
             "schema_error": None, "created_at": stamp, "updated_at": stamp,
         }
@@ -158,12 +178,24 @@ class Catalog:
             if row is None and column is sources.c.id:  # a source may be *named* ds_...
                 row = conn.execute(sa.select(sources).where(sources.c.name == name_or_id)).mappings().first()
         if row is None:
-            raise DataSourceNotFound(f"no data source named or with id {name_or_id!r}")
+            raise DataSourceNotFound(f"no data source named or with id {name_or_id!r}"
+                                     + self._did_you_mean(str(name_or_id)))
         return _record(row)
+
+    def _did_you_mean(self, name: str) -> str:
+        """``; did you mean 'shop'?`` for a misspelt source name (case-insensitive), or ''."""
+        with self.store.transaction() as conn:
+            names = list(conn.execute(sa.select(sources.c.name)).scalars())
+        by_folded = {n.lower(): n for n in names}
+        close = difflib.get_close_matches(name.lower(), list(by_folded), n=1, cutoff=0.6)
+        return f"; did you mean {by_folded[close[0]]!r}?" if close else ""
 
     def update_source(self, name_or_id: str, *, name: str | None = None, description: str | None = None,
                       connection: Any = None,
-                      settings: dict[str, Any] | None = None) -> SourceRecord:
+                      settings: dict[str, Any] | None = None, remote: bool = False) -> SourceRecord:
+        """Change a source. Connection fields given replace stored ones; a stored secret
+        stays only while the connection still goes where it went (a new host, port,
+        database, user or URL without its secret drops the secret)."""
         record = self.get_source(name_or_id)
         values: dict[str, Any] = {"updated_at": now()}
         if name is not None and name != record.name:
@@ -174,14 +206,21 @@ class Catalog:
         if connection is not None:
             if not isinstance(connection, dict):
                 raise InvalidRequest("connection must be an object")
-            # Fields given replace stored ones; the stored password stays unless replaced.
-            merged = {**record.connection.public(), **connection}
+            stored_public = record.connection.split_secrets()[0]
+            merged = {**stored_public, **connection}
             if "password" in connection:
                 merged.pop("password_env", None)
-            validated = validate_connection(record.type, merged)
-            values["connection"] = dumps(validated.public())
-            if validated.password is not None or validated.password_env or validated.headers:
-                values["secret"] = self._encrypt(validated)
+            validated = validate_connection(record.type, merged, remote=remote or record.remote,
+                                            protected=self._protected())
+            public, given = validated.split_secrets()
+            moved = validated.destination() != record.connection.destination()
+            kept = {} if moved or "password_env" in connection else self._secret_values(record)
+            if validated.password_env:
+                kept.pop("password", None)
+            values["connection"] = dumps(public)
+            values["secret"] = self._encrypt({**kept, **given})
+        if remote and connection is not None:  # a token holder chose where it goes now
+            settings = {**(settings or {}), "remote": True}
         if settings is not None:
             values["settings"] = dumps(check_settings({**record.settings, **settings}))
         try:
@@ -204,43 +243,67 @@ class Catalog:
             conn.execute(sa.update(sources).where(sources.c.id == source_id).values(updated_at=now(), **values))
 
     def connection_config(self, record: SourceRecord) -> dict[str, Any]:
-        """Keyword arguments for ``connectors.connect`` (password decrypted or read
-        from its environment variable)."""
+        """Keyword arguments for ``connectors.connect`` (secrets decrypted, a password
+        read from its environment variable)."""
         settings = record.connection
-        fields = settings.model_dump(exclude={"password", "password_env", "url", "options", "headers"},
-                                     exclude_none=True)
-        if not fields.get("endpoints"):
-            fields.pop("endpoints", None)
-        fields.update(settings.options)
-        stored = (self.secrets.decrypt(record.secret, what=f"the credentials of {record.name}")
-                  if record.secret else None)
-        password, headers = _unpack_secret(stored)
-        if headers:
-            fields["headers"] = headers
-        if settings.password_env:
-            value = os.environ.get(settings.password_env)
+        public = settings.split_secrets()[0]
+        fields = type(settings).join_secrets(public, self._secret_values(record))
+        password_env = fields.pop("password_env", None)
+        if password_env:
+            value = os.environ.get(password_env)
             if value is None:
-                raise InvalidRequest(f"the environment variable {settings.password_env} "
+                raise InvalidRequest(f"the environment variable {password_env} "
                                      f"(password of {record.name}) is not set")
             fields["password"] = value
-        elif password is not None:
-            fields["password"] = password
-        return {"type": record.type, "url": settings.url, **fields}
+        # Settings beyond the common fields (a REST source's base_url, headers,
+        # endpoints) reach the connector as options.
+        options = {**fields.pop("options", {}), **{k: fields.pop(k) for k in list(fields)
+                                                   if k not in _CONFIG_FIELDS}}
+        return {"type": record.type, **fields, "options": options}
 
-    def _encrypt(self, settings: ConnectionSettings) -> str | None:
-        password = settings.password.get_secret_value() if settings.password is not None else None
-        if settings.headers:
-            headers = {name: value.get_secret_value() for name, value in settings.headers.items()}
-            return self.secrets.encrypt(_PACKED + json.dumps({"password": password, "headers": headers}))
-        return None if password is None else self.secrets.encrypt(password)
+    def _secret_values(self, record: SourceRecord) -> dict[str, Any]:
+        if not record.secret:
+            return {}
+        return _unpack_secret(self.secrets.decrypt(record.secret, what=f"the credentials of {record.name}"))
+
+    def _encrypt(self, values: dict[str, Any]) -> str | None:
+        values = {k: v for k, v in values.items() if v not in (None, {}, [])}
+        if not values:
+            return None
+        if set(values) == {"password"}:  # the format every release reads
+            return self.secrets.encrypt(values["password"])
+        return self.secrets.encrypt(_PACKED + json.dumps(values))
+
+    def _protected(self) -> tuple[Path, ...]:
+        """The catalog's directory, then the files no source may open (database, its
+        WAL and journal, the key file)."""
+        home = self.home.resolve()
+        database = self.store.engine.url.database if self.store.engine.url.get_backend_name() == "sqlite" else None
+        files = [home / "secret.key"]
+        if database:
+            base = Path(database).resolve()
+            files += [base, *(base.with_name(base.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
+        return (home, *files)
 
     # -- snapshots -----------------------------------------------------------------
     def save_snapshot(self, source_id: str, schema: Schema, value_hints: dict[str, list[Any]]) -> Snapshot:
-        """Store a new version; concurrent writers each get their own version number."""
+        """Store a new version; concurrent writers each get their own version number.
+
+        A schema with no change against the latest version (an empty diff) adds no
+        version: the latest one is returned, with this refresh's (empty) diff, its stored
+        schema and value hints brought up to date in place (row estimates, comments,
+        stored values are not versioned changes)."""
         for _ in range(10):
             previous = self.latest_snapshot(source_id)
             version = (previous.version if previous else 0) + 1
             diff = schema_diff(previous.schema if previous else None, schema)
+            if previous is not None and is_empty(diff):
+                if previous.schema.to_dict() != schema.to_dict() or previous.value_hints != value_hints:
+                    with self.store.transaction() as conn:
+                        conn.execute(sa.update(snapshots).where(
+                            (snapshots.c.source_id == source_id) & (snapshots.c.version == previous.version)
+                        ).values(schema=dumps(schema.to_dict()), value_hints=dumps(value_hints)))
+                return Snapshot(previous.version, schema, diff, value_hints, previous.created_at)
             try:
                 with self.store.transaction() as conn:
                     conn.execute(sa.insert(snapshots).values(
@@ -369,7 +432,7 @@ def _aware(value: Any) -> Any:
 def _record(row: Any) -> SourceRecord:
     return SourceRecord(
         id=row["id"], name=row["name"], type=row["type"], description=row["description"],
-        connection=ConnectionSettings.model_validate(json.loads(row["connection"])),
+        connection=stored_connection(row["type"], json.loads(row["connection"])),
         secret=row["secret"], settings=json.loads(row["settings"] or "{}"),
         status=row["status"], status_reason=row["status_reason"], schema_status=row["schema_status"],
         schema_error=row["schema_error"], created_at=row["created_at"], updated_at=row["updated_at"],

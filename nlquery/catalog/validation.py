@@ -1,100 +1,110 @@
 """Validation of what users send: source names, connection settings, source settings.
 
-Each bad field gets its own clear message (``connection.port: Input should be a valid
-integer``); a URL's password is moved out of the URL so it can be encrypted.
+Connection settings are checked by the connector's own model
+(:func:`connectors.connection_model`), one clear message per bad field
+(``connection.port: Input should be a valid integer``). Settings sent by a remote caller
+(HTTP, MCP) pass three more gates: the model's remote rules (no ``password_env``, no
+option that reads local files), local files only inside ``NLQUERY_DATA_DIRS`` and never
+the catalog's own files, and network destinations through the egress policy.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import ValidationError
 
 import connectors
-from nlquery.errors import InvalidRequest
+from connectors.connection import ConnectionModel
+from nlquery.errors import AccessDenied, InvalidRequest, connector_errors
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+ConnectionSettings = ConnectionModel  # the name earlier releases exported
 
 
-class ConnectionSettings(BaseModel):
-    """A source's connection, validated with one clear message per bad field."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    url: str | None = None
-    host: str | None = Field(default=None, max_length=255)
-    port: int | None = Field(default=None, ge=1, le=65535)
-    database: str | None = Field(default=None, max_length=1024)
-    username: str | None = Field(default=None, max_length=255)
-    password: SecretStr | None = None
-    password_env: str | None = None
-    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    # rest_api sources: where the API lives, its auth headers (secrets, encrypted at rest
-    # like passwords) and its endpoints (virtual tables; connectors.rest_api checks them)
-    base_url: str | None = Field(default=None, max_length=2048)
-    headers: dict[str, SecretStr] = Field(default_factory=dict)
-    endpoints: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-    @field_validator("password_env")
-    @classmethod
-    def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME.match(value):
-            raise ValueError("must be the name of an environment variable, e.g. SALES_DB_PASSWORD")
-        return value
-
-    @model_validator(mode="after")
-    def _one_password_source(self) -> ConnectionSettings:
-        if self.password is not None and self.password_env:
-            raise ValueError("give password or password_env, not both")
-        if not (self.url or self.host or self.database or self.base_url):
-            raise ValueError("give a url, or host/database (base_url for a REST API)")
-        return self
-
-    def public(self) -> dict[str, Any]:
-        """What may be shown and stored in clear: everything but the password."""
-        data = self.model_dump(exclude={"password", "headers"}, exclude_none=True)
-        for key in ("options", "endpoints"):
-            if not data.get(key):
-                data.pop(key, None)
-        return data
-
-    def without_url_password(self) -> ConnectionSettings:
-        """A URL's password moves to ``password`` (encrypted at rest like any other)."""
-        if not self.url:
-            return self
-        parts = urlsplit(self.url)
-        if parts.password is None:
-            return self
-        netloc = parts.netloc.rsplit("@", 1)
-        user = netloc[0].split(":", 1)[0]
-        url = urlunsplit(parts._replace(netloc=f"{user}@{netloc[1]}"))
-        password = self.password or SecretStr(unquote(parts.password))
-        return self.model_copy(update={"url": url, "password": password})
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"connection.{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else f"connection: {e['msg']}"
+        for e in exc.errors()
+    ).replace("Value error, ", "")
 
 
-def validate_connection(type_name: str, connection: Any) -> ConnectionSettings:
+def validate_connection(type_name: str, connection: Any, *, remote: bool = False,
+                        protected: tuple[Path, ...] = ()) -> ConnectionModel:
+    """The connection as the connector's model reads it, relative file paths made
+    absolute. ``remote``: sent by a token holder, so the remote gates apply.
+    ``protected``: the catalog's directory followed by its files (database, WAL, key):
+    nobody's source may open those files, and a remote caller's nothing in that directory."""
     if type_name not in connectors.available():
         raise InvalidRequest(f"unknown source type {type_name!r}; available: {', '.join(connectors.available())}")
     if not isinstance(connection, dict):
         raise InvalidRequest("connection must be an object")
+    with connector_errors():
+        model_class = connectors.connection_model(type_name)
     try:
-        settings = ConnectionSettings.model_validate(connection)
+        settings = model_class.model_validate(connection)
+        if remote:
+            settings.check_remote()
+        settings = settings.absolute(Path.cwd())
     except ValidationError as exc:
-        problems = "; ".join(
-            f"connection.{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else f"connection: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise InvalidRequest(problems.replace("Value error, ", "")) from None
-    if type_name == "sqlite" and not (settings.database or settings.url):
-        raise InvalidRequest("connection.database: a sqlite source needs the database file path")
-    try:
-        return settings.without_url_password()
+        raise InvalidRequest(_problems(exc)) from None
     except ValueError as exc:
-        raise InvalidRequest(f"connection.url: {exc}") from None
+        raise InvalidRequest(f"connection.{exc}" if ":" in str(exc).split(" ")[0] else f"connection: {exc}") from None
+    for path in settings.local_files():
+        _check_file(path, remote=remote, protected=protected)
+    if remote:
+        _check_egress(settings)
+    return settings
 
+
+def stored_connection(type_name: str, data: dict[str, Any]) -> ConnectionModel:
+    """A stored connection, read back without the checks made when it was registered."""
+    try:
+        model_class = connectors.connection_model(type_name)
+    except connectors.ConnectorError:
+        model_class = ConnectionModel  # its connector is not installed any more
+    try:
+        return model_class.model_validate(data)
+    except (ValidationError, ValueError):
+        return model_class.model_construct(**data)
+
+
+def data_dirs() -> list[Path]:
+    """``NLQUERY_DATA_DIRS``: where file sources registered remotely may live."""
+    raw = os.environ.get("NLQUERY_DATA_DIRS", "")
+    return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
+
+
+def _check_file(path: str, *, remote: bool, protected: tuple[Path, ...]) -> None:
+    resolved = Path(path).expanduser().resolve()  # after symlinks: a link cannot lead out
+    home, files = (protected[0], protected[1:]) if protected else (None, ())
+    if resolved in files or (remote and home is not None and (resolved == home or home in resolved.parents)):
+        raise AccessDenied("a source cannot open the catalog's own files")
+    if not remote:
+        return
+    allowed = data_dirs()
+    if not allowed:
+        raise AccessDenied("file sources cannot be registered over the API unless the operator lists their "
+                           "directories in NLQUERY_DATA_DIRS")
+    if not any(d == resolved or d in resolved.parents for d in allowed):
+        raise AccessDenied(f"{path}: file sources must be inside NLQUERY_DATA_DIRS")
+    if not resolved.is_file():
+        raise InvalidRequest(f"{path}: no such database file (files are opened read-only, never created)")
+
+
+def _check_egress(settings: ConnectionModel) -> None:
+    from connectors.egress import EgressPolicy
+
+    policy = EgressPolicy.from_environment(remote=True)
+    if policy is None:
+        return
+    with connector_errors():
+        for host, port in settings.destinations():
+            policy.resolve(host, port)
 
 
 def check_name(name: Any) -> None:
@@ -108,7 +118,7 @@ _HINT_KEYS = {"enabled", "max_distinct", "exclude_columns"}
 
 
 def check_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(settings) - {"policy", "value_hints"}
+    unknown = set(settings) - {"policy", "value_hints", "remote"}
     if unknown:
         raise InvalidRequest(f"unknown source settings: {', '.join(sorted(unknown))}")
     for key, allowed in (("policy", _POLICY_KEYS), ("value_hints", _HINT_KEYS)):
