@@ -119,5 +119,33 @@ def build_server(engine: Engine) -> Any:
 
 
 def print_config() -> dict[str, Any]:
-    """The snippet MCP clients (Claude Desktop, Cursor, VS Code) put in their config."""
-    return {"mcpServers": {"nlquery": {"command": sys.executable, "args": ["-m", "nlquery.cli", "mcp"]}}}
+    """The snippet MCP clients (Claude Desktop, Cursor, VS Code) put in their config.
+
+    Its ``env`` names this catalog (``NLQUERY_HOME``, absolute, and ``NLQUERY_CATALOG_URL``
+    when set): a desktop client starts the server with its own environment, which would
+    otherwise open an empty catalog in the platform's default place."""
+    import os
+
+    from nlquery.paths import home
+
+    env = {"NLQUERY_HOME": str(home().resolve())}
+    if os.environ.get("NLQUERY_CATALOG_URL"):
+        env["NLQUERY_CATALOG_URL"] = os.environ["NLQUERY_CATALOG_URL"]
+    return {"mcpServers": {"nlquery": {"command": sys.executable, "args": ["-m", "nlquery.cli", "mcp"],
+                                       "env": env}}}
+
+
+def http_app(host: str, engine: Engine | None = None, settings: Any | None = None) -> Any:
+    """The streamable-HTTP MCP app behind the HTTP API's own guard: bearer tokens from
+    ``NLQUERY_API_TOKENS`` and the catalog (loopback callers only when there is none), the
+    request body cap and the failed-authentication limit."""
+    from nlquery.service import Settings, bearer_guard
+    from nlquery.service.auth import TokenAuth
+    from nlquery.service.ratelimit import AuthFailures
+
+    engine = engine or Engine()
+    settings = settings or Settings()
+    app = build_server(engine).streamable_http_app(host=host)
+    return bearer_guard(app, TokenAuth.for_engine(engine, settings.tokens),
+                        max_body_bytes=settings.max_request_bytes,
+                        auth_failures=AuthFailures(settings.auth_failure_limit, settings.counter()))

@@ -2,23 +2,50 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from nlquery.commands.common import print_json
 
 
+def check_open_api(host: str, what: str) -> None:
+    """With no API token configured (NLQUERY_API_TOKENS or the catalog), refuse a bind
+    beyond loopback, and warn on loopback that local callers need no token."""
+    from nlquery.engine import Engine
+    from nlquery.service.auth import OpenAPIRefused, TokenAuth, exposure
+
+    with Engine() as engine:
+        auth = TokenAuth.for_engine(engine, os.environ.get("NLQUERY_API_TOKENS"))
+        try:
+            warning = exposure(host, auth, what)
+        except OpenAPIRefused as exc:
+            raise click.UsageError(str(exc)) from None
+    if warning:
+        click.echo(warning, err=True)
+
+
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to bind. Beyond loopback an API token is required.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes (rate limits are per process unless NLQUERY_RATE_LIMIT_REDIS_URL is set).")
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the HTTP Data Sources API (needs the 'server' extra).
 
+    Every /api/v1 route needs a bearer token from NLQUERY_API_TOKENS or `nlquery tokens
+    create`. With no token configured at all, serve refuses to start unless --host is
+    loopback (127.0.0.1, ::1, localhost), and on loopback it warns that the API is open to
+    every local caller without a token.
+
     \b
     Configuration (environment):
-      NLQUERY_API_TOKENS              comma list of bearer tokens (required for /api/v1)
+      NLQUERY_API_TOKENS              comma list of bearer tokens (or `nlquery tokens create`)
       NLQUERY_CALLBACK_SECRET         HMAC secret of POST /api/v1/tools/query_data
+      NLQUERY_MAX_REQUEST_BYTES       request body ceiling, counted while it streams (1048576)
+      NLQUERY_AUTH_FAILURE_LIMIT      failed authentications per client address per minute
+                                      before 429 (10)
       NLQUERY_RATE_LIMIT_REDIS_URL    share rate limits between replicas (redis://127.0.0.1:6379/0)
       NLQUERY_RATE_LIMIT_QUERIES      per-token /query and /ask calls per minute (100)
       NLQUERY_RATE_LIMIT_GLOBAL       per-token calls per minute (1000)
@@ -27,6 +54,7 @@ def serve(host: str, port: int, workers: int) -> None:
         import uvicorn
     except ImportError:
         raise click.ClickException("the HTTP service needs: pip install 'nlquery[server]'") from None
+    check_open_api(host, "the HTTP API")
     uvicorn.run("nlquery.service:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info")
 

@@ -1,5 +1,11 @@
-"""Request hygiene as plain ASGI (no per-request task or body buffering): ids, body
-size limit, auth, rate limits and their headers, one JSON log line per request."""
+"""Request hygiene as plain ASGI (no per-request task or body buffering): ids, a body
+size cap counted while the body streams, auth before any body byte is read, a limit on
+failed authentications per client address, rate limits and their headers, one JSON log
+line per request.
+
+The same guard (:func:`bearer_guard`) protects MCP over HTTP: one set of token sources
+(environment and catalog), one loopback rule when no token is configured.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +14,19 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
+import anyio.to_thread
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 
-from nlquery.errors import InvalidRequest, NLQueryError, RateLimitExceeded
-from nlquery.service.auth import TokenAuth
-from nlquery.service.ratelimit import RateLimiter
+from nlquery.errors import InvalidRequest, NLQueryError, RateLimitExceeded, Unauthorized
+from nlquery.service.auth import NO_TOKEN_HINT, TokenAuth, is_loopback
+from nlquery.service.ratelimit import AuthFailures, RateLimiter, Verdict
 
 log = logging.getLogger("nlquery.service")
-MAX_BODY_BYTES = 1_000_000
+MAX_BODY_BYTES = 1_048_576
 QUERY_ROUTES = ("/query", "/ask")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -27,9 +35,39 @@ def envelope(error: NLQueryError, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": {**error.to_dict(), **extra}}, status_code=error.http_status)
 
 
+def api_paths(path: str) -> bool:
+    """Paths that need authentication of some kind: the whole API."""
+    return path.startswith("/api/v1")
+
+
+def bearer_paths(path: str) -> bool:
+    """Paths that need a bearer token: the API but the signed tool callback."""
+    return path.startswith("/api/v1") and not path.startswith("/api/v1/tools/")
+
+
+def every_path(path: str) -> bool:
+    return True
+
+
+class BodyTooLarge(InvalidRequest):
+    """Raised by the capped ``receive`` (the response is replaced by the guard's own)."""
+
+
+def too_large(limit: int) -> InvalidRequest:
+    return InvalidRequest(f"the request body is larger than the {limit:,}-byte limit "
+                          "(NLQUERY_MAX_REQUEST_BYTES)")
+
+
+async def _nothing() -> dict[str, Any]:
+    return {"type": "http.disconnect"}
+
+
 class Hygiene:
-    def __init__(self, app: Any, auth: TokenAuth, limiter: RateLimiter) -> None:
-        self.app, self.auth, self.limiter = app, auth, limiter
+    def __init__(self, app: Any, auth: TokenAuth, limiter: RateLimiter | None = None, *,
+                 auth_failures: AuthFailures | None = None, max_body_bytes: int = MAX_BODY_BYTES,
+                 guarded: Callable[[str], bool] = api_paths, bearer: Callable[[str], bool] = bearer_paths) -> None:
+        self.app, self.auth, self.limiter, self.auth_failures = app, auth, limiter, auth_failures
+        self.max_body_bytes, self.guarded, self.bearer = max_body_bytes, guarded, bearer
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -41,39 +79,113 @@ class Hygiene:
         request_id = client_id if _SAFE_ID.match(client_id) else f"req_{secrets.token_hex(8)}"
         trace_id = f"trace_{secrets.token_hex(8)}"
         extra = [(b"x-request-id", request_id.encode()), (b"x-trace-id", trace_id.encode())]
-        status = {"code": 500}
+        address = (scope.get("client") or ("unknown", 0))[0] or "unknown"
+        guarded = self.guarded(scope["path"])
+        state: dict[str, Any] = {"status": 500, "started": False, "cut": False, "cut_after_start": False}
 
-        async def send_with_headers(message: dict[str, Any]) -> None:
+        async def send_out(message: dict[str, Any]) -> None:  # every response leaves through here
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), *extra]
-                status["code"] = message["status"]
+                state["status"], state["started"] = message["status"], True
+                if message["status"] == 401 and guarded and self.auth_failures is not None:
+                    await self._blocking(self.auth_failures.record, address)
             await send(message)
 
+        async def app_send(message: dict[str, Any]) -> None:
+            if state["cut"] and not state["cut_after_start"]:
+                return  # the app's answer to a body we cut short: ours replaces it
+            await send_out(message)
+
+        received = 0
+
+        async def capped_receive() -> dict[str, Any]:
+            nonlocal received
+            if state["cut"]:
+                raise BodyTooLarge(too_large(self.max_body_bytes).message)
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:  # stop reading: the rest stays unread
+                    state["cut"], state["cut_after_start"] = True, state["started"]
+                    raise BodyTooLarge(too_large(self.max_body_bytes).message)
+            return message
+
         try:
-            denied = self._admit(scope["path"], headers, extra)
+            denied = await self._admit(scope["path"], headers, address, extra)
         except NLQueryError as exc:
             denied = envelope(exc)
         if denied is not None:
-            await denied(scope, receive, send_with_headers)
+            await denied(scope, _nothing, send_out)
         else:
-            await self.app(scope, receive, send_with_headers)
+            try:
+                await self.app(scope, capped_receive, app_send)
+            except Exception:
+                if not state["cut"]:
+                    raise
+            if state["cut"] and not state["cut_after_start"]:
+                await envelope(too_large(self.max_body_bytes))(scope, _nothing, send_out)
         log.info(json.dumps({"request_id": request_id, "trace_id": trace_id, "method": scope["method"],
-                             "path": scope["path"], "status": status["code"],
+                             "path": scope["path"], "status": state["status"],
                              "ms": round((time.perf_counter() - started) * 1000, 2)}))
 
-    def _admit(self, path: str, headers: Headers, extra: list[tuple[bytes, bytes]]) -> JSONResponse | None:
-        """None to go on, or the response that refuses the request."""
-        if int(headers.get("content-length") or 0) > MAX_BODY_BYTES:
-            raise InvalidRequest(f"the body is larger than {MAX_BODY_BYTES:,} bytes")
-        if not path.startswith("/api/v1") or path.startswith("/api/v1/tools/"):
-            return None  # health, docs, and the signed tool callback
-        subject = self.auth.subject(headers.get("authorization")) if self.auth.enabled else "anonymous"
+    @staticmethod
+    async def _blocking(fn: Callable[..., Any], *args: Any) -> Any:
+        """A counter call (``fn`` is a bound method of an object with a ``counter``): on the
+        loop when in memory, in a thread when it waits on the network (Redis)."""
+        if not getattr(fn.__self__.counter, "blocking", True):
+            return fn(*args)
+        return await anyio.to_thread.run_sync(fn, *args)
+
+    async def _admit(self, path: str, headers: Headers, address: str,
+                     extra: list[tuple[bytes, bytes]]) -> JSONResponse | None:
+        """None to go on, or the response that refuses the request. Reads no body."""
+        declared = headers.getlist("content-length")
+        if declared:
+            try:
+                length = int(declared[0])
+                if length < 0 or len(set(declared)) > 1:
+                    raise ValueError
+            except ValueError:
+                raise InvalidRequest("the Content-Length header is not a valid length") from None
+            if length > self.max_body_bytes:
+                raise too_large(self.max_body_bytes)
+        if not self.guarded(path):
+            return None  # health, docs
+        if self.auth_failures is not None:
+            blocked = await self._blocking(self.auth_failures.blocked, address)
+            if blocked is not None:
+                return self._limited(blocked, extra, "too many failed authentications from this address")
+        if not self.bearer(path):
+            return None  # the signed tool callback authenticates itself
+        await self.auth.refresh_async()
+        if self.auth.enabled:
+            subject = self.auth.subject(headers.get("authorization"))
+        elif is_loopback(address):
+            subject = "anonymous"
+        else:
+            raise Unauthorized(f"no API token is configured, so only callers on this machine (loopback) "
+                               f"are answered: {NO_TOKEN_HINT}")
+        if self.limiter is None:
+            return None
         resources = ["data_sources:queries", "api:global"] if path.endswith(QUERY_ROUTES) else ["api:global"]
-        verdicts = [self.limiter.check(subject, resource) for resource in resources]
+        verdicts = [await self._blocking(self.limiter.check, subject, resource) for resource in resources]
         shown = next((v for v in verdicts if not v.allowed), verdicts[0])
         extra.extend((k.lower().encode(), v.encode()) for k, v in shown.headers().items())
         if shown.allowed:
             return None
-        extra.append((b"retry-after", str(shown.retry_after).encode()))
-        return envelope(RateLimitExceeded(f"Rate limit exceeded for {shown.resource}"),
-                        resource=shown.resource, retry_after=shown.retry_after)
+        return self._limited(shown, extra, f"Rate limit exceeded for {shown.resource}")
+
+    @staticmethod
+    def _limited(verdict: Verdict, extra: list[tuple[bytes, bytes]], message: str) -> JSONResponse:
+        if not any(k == b"x-ratelimit-resource" for k, _ in extra):
+            extra.extend((k.lower().encode(), v.encode()) for k, v in verdict.headers().items())
+        extra.append((b"retry-after", str(verdict.retry_after).encode()))
+        return envelope(RateLimitExceeded(message), resource=verdict.resource, retry_after=verdict.retry_after)
+
+
+def bearer_guard(app: Any, auth: TokenAuth, *, max_body_bytes: int = MAX_BODY_BYTES,
+                 auth_failures: AuthFailures | None = None) -> Hygiene:
+    """The API's guard around another ASGI app (MCP over HTTP): a bearer token on every
+    path, the body cap, failed-auth limits, ids and the log line."""
+    return Hygiene(app, auth, None, auth_failures=auth_failures, max_body_bytes=max_body_bytes,
+                   guarded=every_path, bearer=every_path)

@@ -1,7 +1,8 @@
 """Fixed-window rate limits per token and resource, in process or in Redis.
 
 Resources (the spec's buckets): ``data_sources:queries`` for ``/query`` and ``/ask``
-(100/min by default) and ``api:global`` for every call (1,000/min). The Redis
+(100/min by default) and ``api:global`` for every call (1,000/min); ``auth:failures``
+counts failed authentications per client address. The Redis
 backend lets several replicas share the same counters.
 """
 
@@ -33,11 +34,17 @@ class Verdict:
 
 
 class Counter(Protocol):
+    blocking: bool  # True when a call waits on the network (run it off the event loop)
+
     def hit(self, key: str, window_end: int) -> int: ...
+
+    def peek(self, key: str, window_end: int) -> int: ...
 
 
 class MemoryCounter:
     """Counters in this process (one replica)."""
+
+    blocking = False
 
     def __init__(self) -> None:
         self._counts: dict[str, tuple[int, int]] = {}
@@ -54,9 +61,16 @@ class MemoryCounter:
                 self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
             return count + 1
 
+    def peek(self, key: str, window_end: int) -> int:
+        with self._lock:
+            end, count = self._counts.get(key, (window_end, 0))
+            return count if end == window_end else 0
+
 
 class RedisCounter:
     """Counters in Redis (shared by every replica): INCR + EXPIRE in one round trip."""
+
+    blocking = True
 
     def __init__(self, url: str) -> None:
         import redis
@@ -70,6 +84,13 @@ class RedisCounter:
         count, _ = pipe.execute()
         return int(count)
 
+    def peek(self, key: str, window_end: int) -> int:
+        return int(self._redis.get(f"nlquery:rl:{key}:{window_end}") or 0)
+
+
+def window_end(now: float | None = None) -> int:
+    return (int(time.time() if now is None else now) // WINDOW_S + 1) * WINDOW_S
+
 
 class RateLimiter:
     def __init__(self, limits: dict[str, int], counter: Any | None = None) -> None:
@@ -78,6 +99,27 @@ class RateLimiter:
 
     def check(self, subject: str, resource: str) -> Verdict:
         limit = self.limits[resource]
-        window_end = (int(time.time()) // WINDOW_S + 1) * WINDOW_S
-        count = self.counter.hit(f"{subject}:{resource}", window_end)
-        return Verdict(resource, limit, max(0, limit - count), window_end, count <= limit)
+        end = window_end()
+        count = self.counter.hit(f"{subject}:{resource}", end)
+        return Verdict(resource, limit, max(0, limit - count), end, count <= limit)
+
+
+class AuthFailures:
+    """Failed authentications per client address: after ``limit`` in a window, every
+    request from that address that needs authentication is refused (429) until the window
+    ends, without looking at its credentials (no oracle). Successes do not count."""
+
+    resource = "auth:failures"
+
+    def __init__(self, limit: int, counter: Any | None = None) -> None:
+        self.limit = limit
+        self.counter = counter or MemoryCounter()
+
+    def blocked(self, address: str) -> Verdict | None:
+        end = window_end()
+        if self.counter.peek(f"{address}:{self.resource}", end) < self.limit:
+            return None
+        return Verdict(self.resource, self.limit, 0, end, False)
+
+    def record(self, address: str) -> None:
+        self.counter.hit(f"{address}:{self.resource}", window_end())

@@ -164,3 +164,65 @@ def test_the_global_limit_covers_query_routes_too(nlquery_home, shop_path):
     assert [r.status_code for r in responses] == [200, 200, 429]
     assert responses[-1].json()["error"]["resource"] == "api:global"
     assert responses[0].headers["X-RateLimit-Resource"] == "data_sources:queries"
+
+
+def test_a_duplicate_name_is_a_conflict(client, shop, shop_path):
+    again = client.post(f"{API}/data-sources", json={"name": "shop", "type": "sqlite",
+                                                     "connection": {"database": str(shop_path)}})
+    assert again.status_code == 409, again.text
+    assert again.json()["error"] == {"code": "conflict", "message": "a source named 'shop' already exists"}
+    other = client.post(f"{API}/data-sources", json={"name": "other", "type": "sqlite",
+                                                     "connection": {"database": str(shop_path)}}).json()["data"]
+    renamed = client.put(f"{API}/data-sources/{other['id']}", json={"name": "shop"})
+    assert renamed.status_code == 409 and renamed.json()["error"]["code"] == "conflict"
+
+
+def test_malformed_json_says_where(client):
+    body = b'{\n  "name": "x",\n  "type" "sqlite"\n}'
+    response = client.post(f"{API}/data-sources", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["error"] == {"code": "invalid_request",
+                                        "message": "body: invalid JSON at line 3, column 10: Expecting ':' delimiter"}
+
+
+@pytest.mark.parametrize("body", [b'{"name": "\xff"}', b"[" * 100_000, b'{"n": ' + b"1" * 5000 + b"}"])
+def test_hostile_json_is_an_invalid_request(client, body):
+    response = client.post(f"{API}/data-sources", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert response.json()["error"]["message"].startswith("body: invalid JSON")
+
+
+def test_unknown_routes_and_methods_use_codes_of_the_errors_module(client):
+    from nlquery.errors import MethodNotAllowed, NotFound
+
+    missing = client.get(f"{API}/nothing-here")
+    assert (missing.status_code, missing.json()["error"]["code"]) == (NotFound.http_status, NotFound.code)
+    wrong = client.patch(f"{API}/data-sources")
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (MethodNotAllowed.http_status, MethodNotAllowed.code)
+    assert wrong.headers["Allow"] == "GET, POST"
+
+
+def test_a_chunked_body_over_the_cap_is_refused(nlquery_home):
+    def chunks():
+        for _ in range(20):
+            yield b" " * 100_000  # no Content-Length: the guard counts what streams in
+
+    with make_client(max_request_bytes=500_000) as client:
+        response = client.post(f"{API}/data-sources", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert "500,000-byte limit" in response.json()["error"]["message"]
+    assert response.headers["X-Request-Id"]
+
+
+def test_an_unauthenticated_body_is_never_read(client):
+    pulled = []
+
+    def chunks():
+        for _ in range(20):
+            pulled.append(1)
+            yield b" " * 100_000
+
+    response = client.post(f"{API}/data-sources", content=chunks(), headers={"Authorization": "Bearer wrong"})
+    assert response.status_code == 401
+    assert pulled == []  # the test client pulls the body only when the app asks for it

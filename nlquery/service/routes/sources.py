@@ -1,0 +1,73 @@
+"""``/api/v1/data-sources``: register, list, read, update, remove, refresh, annotate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from nlquery.service.routes import ERROR_RESPONSES, Body, Service
+
+
+class CreateSource(Body):
+    name: str
+    type: str
+    connection: dict[str, Any]
+    description: str = ""
+    policy: dict[str, Any] | None = None
+
+
+class UpdateSource(Body):
+    name: str | None = None
+    description: str | None = None
+    connection: dict[str, Any] | None = None
+    policy: dict[str, Any] | None = None
+
+
+class MappingsBody(Body):
+    mappings: dict[str, dict[str, Any] | None]
+
+
+def router(service: Service) -> APIRouter:
+    engine = service.engine
+    api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+
+    @api.post("/data-sources", status_code=201)
+    def create_source(body: CreateSource) -> dict[str, Any]:
+        data = engine.add_source(body.name, body.type, body.connection, body.description,
+                                 policy=body.policy, extract=False, remote=True)
+        if data["status"] == "connected":
+            engine.mark_extracting(data["id"])
+            service.extract_later(data["id"])
+            data = engine.get_source(data["id"])
+        return {"data": data}
+
+    @api.get("/data-sources")
+    def list_sources() -> dict[str, Any]:
+        return {"data": {"data_sources": engine.list_sources()}}
+
+    @api.get("/data-sources/{source_id}")
+    def get_source(source_id: str) -> dict[str, Any]:
+        return {"data": engine.get_source(source_id, tables=True)}
+
+    @api.put("/data-sources/{source_id}")
+    def update_source(source_id: str, body: UpdateSource) -> dict[str, Any]:
+        return {"data": engine.update_source(source_id, name=body.name, description=body.description,
+                                             connection=body.connection, policy=body.policy, remote=True)}
+
+    @api.delete("/data-sources/{source_id}")
+    def delete_source(source_id: str) -> dict[str, Any]:
+        data = engine.remove_source(source_id)
+        return {"data": {"id": data["id"], "deleted": True}}
+
+    @api.post("/data-sources/{source_id}/refresh-schema", status_code=202)
+    def refresh_schema(source_id: str) -> dict[str, Any]:
+        source = engine.mark_extracting(source_id)
+        service.extract_later(source["id"])
+        return {"data": source}
+
+    @api.patch("/data-sources/{source_id}/semantic-mappings")
+    def update_mappings(source_id: str, body: MappingsBody) -> dict[str, Any]:
+        return {"data": engine.update_mappings(source_id, body.mappings)}
+
+    return api
