@@ -6,6 +6,7 @@ verified examples, and choosing between the LLM, the rules planner and a cached 
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,26 @@ if TYPE_CHECKING:
     from nlquery.engine import Engine
 
 
+def check_timezone(name: str | None) -> None:
+    """Refuse a time zone the IANA database does not know (``Mars/Olympus``), with the
+    closest known name; ``None`` is the server's local time."""
+    if name is None:
+        return
+    import zoneinfo
+
+    try:
+        if isinstance(name, str) and name.strip() == name and name:
+            zoneinfo.ZoneInfo(name)
+            return
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    known = sorted(zoneinfo.available_timezones())
+    folded = {z.lower(): z for z in known}
+    close = difflib.get_close_matches(str(name).lower(), list(folded), n=1, cutoff=0.6)
+    hint = f"; did you mean {folded[close[0]]!r}?" if close else ""
+    raise InvalidRequest(f"unknown time zone {name!r}: give an IANA name such as 'Europe/Paris' or 'UTC'{hint}")
+
+
 class Questions:
     """Mixed into :class:`nlquery.Engine`."""
 
@@ -44,6 +65,7 @@ class Questions:
             raise InvalidRequest("the question is empty")
         if planner not in {"auto", "llm", "rules"}:
             raise InvalidRequest("planner must be auto, llm or rules")
+        check_timezone(timezone)
         record = self.catalog.get_source(source)
         connector = self._connector(record)
         context = self._planning_context(record, connector, max_rows, timezone, today)

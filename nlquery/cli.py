@@ -12,7 +12,8 @@ import sys
 import click
 
 from nlquery.commands.ask import ask
-from nlquery.commands.common import Group
+from nlquery.commands.common import INTERRUPTED, Group
+from nlquery.commands.doctor import doctor
 from nlquery.commands.demo import demo
 from nlquery.commands.examples import examples
 from nlquery.commands.mappings import mappings
@@ -39,17 +40,23 @@ def cli() -> None:
       nlquery sources add shop --url sqlite:///shop.db
       nlquery query shop "SELECT * FROM orders WHERE id = $1" -p 42
       nlquery ask shop "How many customers signed up last month?"
+      nlquery doctor                                  # what is installed, configured, reachable
     """
 
 
-for command in (demo, sources, schema, mappings, query, ask, examples, serve, tool_definition, tokens,
+for command in (demo, doctor, sources, schema, mappings, query, ask, examples, serve, tool_definition, tokens,
                 mcp_command):
     cli.add_command(command)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="nlquery")
+    """Console-script entry point. Ctrl-C anywhere (also outside a command: while
+    parsing, importing) exits 130 without a traceback."""
+    try:
+        cli(prog_name="nlquery")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(INTERRUPTED)
 
 
 if __name__ == "__main__":

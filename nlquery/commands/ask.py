@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.markup import escape
 
-from nlquery.commands.common import engine, out, print_json, print_rows
+from nlquery.commands.common import engine, format_option, out, print_csv, print_json, print_rows
 
 
 @click.command()
@@ -16,9 +16,9 @@ from nlquery.commands.common import engine, out, print_json, print_rows
 @click.option("--explain", is_flag=True, help="Also show linked tables, every attempt and timings.")
 @click.option("--max-rows", type=click.IntRange(min=0), default=1000, show_default=True)
 @click.option("--timezone", help="The asker's time zone, for 'today' and 'last month' (e.g. Europe/Paris).")
-@click.option("--json", "as_json", is_flag=True, help="Print {sql, parameters, columns, rows, ...} as JSON.")
+@format_option
 def ask(name: str, question: str, planner: str, explain: bool, max_rows: int, timezone: str | None,
-        as_json: bool) -> None:
+        fmt: str) -> None:
     """Ask a registered source a question.
 
     The LLM planner needs NLQUERY_LLM_BASE_URL / NLQUERY_LLM_MODEL (any OpenAI-compatible
@@ -29,11 +29,15 @@ def ask(name: str, question: str, planner: str, explain: bool, max_rows: int, ti
     Examples:
       nlquery ask demo-shop "How many customers signed up last month?"
       nlquery ask sales "What's the total sales this week?" --explain
+      nlquery ask sales "Total sales per country" --format csv > by-country.csv
     """
     with engine() as e:
         answer = e.ask(name, question, planner=planner, max_rows=max_rows, timezone=timezone)
-    if as_json:
+    if fmt == "json":
         print_json(answer.to_dict(explain=explain))
+        return
+    if fmt == "csv":  # the rows only: the SQL is in --format json
+        print_csv(answer.result.columns, answer.result.to_dict()["rows"])
         return
     out.print(f"[dim]{escape(answer.sql)}[/dim]")
     if answer.parameters:

@@ -8,7 +8,8 @@ import click
 from rich.markup import escape
 
 from nlquery import semantic
-from nlquery.commands.common import engine, json_option, out, print_json
+from nlquery.commands.common import engine, json_option, load_document, out, print_json
+from nlquery.errors import InvalidRequest
 
 
 @click.group("map")
@@ -52,8 +53,13 @@ def set_mapping(name: str, key: str, description: str | None, synonyms: tuple[st
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @json_option
 def import_mappings(name: str, file: Path, as_json: bool) -> None:
-    """Merge mappings from a YAML or JSON file ({key: {description, synonyms}})."""
-    patch = semantic.load_file(file)
+    """Merge mappings from a YAML or JSON file ({key: {description, synonyms}}, optionally
+    under a top-level mappings key), in UTF-8."""
+    patch = load_document(file)
+    if isinstance(patch, dict) and isinstance(patch.get("mappings"), dict):
+        patch = patch["mappings"]
+    if not isinstance(patch, dict):
+        raise InvalidRequest(f"{file} must hold an object of key -> {{description, synonyms}}")
     with engine() as e:
         data = e.update_mappings(name, patch)
     _report(data, as_json)
@@ -62,10 +68,16 @@ def import_mappings(name: str, file: Path, as_json: bool) -> None:
 @mappings.command("export")
 @click.argument("name")
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
-def export_mappings(name: str, fmt: str) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the API's JSON data object ({mappings, stale}); --format json prints the "
+                   "re-importable file instead.")
+def export_mappings(name: str, fmt: str, as_json: bool) -> None:
     """Print a source's mappings as YAML or JSON (re-importable)."""
     with engine() as e:
         data = e.mappings(name)
+    if as_json:
+        print_json(data)
+        return
     current = {k: semantic.SemanticMapping(v["description"], v["synonyms"]) for k, v in data["mappings"].items()}
     click.echo(semantic.dump(current, fmt), nl=False)
 

@@ -6,7 +6,15 @@ from typing import Any
 
 import click
 
-from nlquery.commands.common import ad_hoc_connector, connection_options, engine, print_json, print_rows
+from nlquery.commands.common import (
+    ad_hoc_connector,
+    connection_options,
+    engine,
+    format_option,
+    print_csv,
+    print_json,
+    print_rows,
+)
 
 
 @click.command()
@@ -21,9 +29,9 @@ from nlquery.commands.common import ad_hoc_connector, connection_options, engine
 @click.option("--explain", is_flag=True,
               help="Show what would run (guarded SQL, bound parameters; a MongoDB source's pipeline) "
                    "without running it.")
-@click.option("--json", "as_json", is_flag=True, help="Print {columns, rows, row_count, ...} as JSON.")
+@format_option
 def query(args: tuple[str, ...], params: tuple[str, ...], max_rows: int, timeout_s: float, explain: bool,
-          as_json: bool, **connection: Any) -> None:
+          fmt: str, **connection: Any) -> None:
     """Run a read-only SQL query with $1, $2 ... parameters.
 
     NAME is a registered source (its exposure policy and schema apply); without it,
@@ -34,6 +42,7 @@ def query(args: tuple[str, ...], params: tuple[str, ...], max_rows: int, timeout
       nlquery query shop "SELECT name FROM customers WHERE country = $1 LIMIT 5" -p CA
       nlquery query --url sqlite:///shop.db "SELECT COUNT(*) FROM orders"
       nlquery query mongo "SELECT status, COUNT(*) FROM orders GROUP BY status" --explain
+      nlquery query shop "SELECT * FROM orders" --format csv > orders.csv
     """
     ad_hoc = connection["url"] or connection["source_type"]
     if len(args) > 2 or (ad_hoc and len(args) != 1) or (not ad_hoc and len(args) != 2):
@@ -44,7 +53,10 @@ def query(args: tuple[str, ...], params: tuple[str, ...], max_rows: int, timeout
             print_json(e.explain(source, args[-1], list(params), max_rows=max_rows))
             return
         result = e.query(source, args[-1], list(params), max_rows=max_rows, timeout_s=timeout_s)
-    if as_json:
-        print_json(result.to_dict())
-        return
-    print_rows(result.to_dict())
+    data = result.to_dict()
+    if fmt == "json":
+        print_json(data)
+    elif fmt == "csv":
+        print_csv(data["columns"], data["rows"])
+    else:
+        print_rows(data)

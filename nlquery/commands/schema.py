@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
@@ -12,15 +13,21 @@ from rich.progress import Progress
 from nlquery.commands.common import (
     ad_hoc_connector,
     connection_options,
+    SCHEMA_CSV_COLUMNS,
     engine,
     err,
+    format_option,
     json_option,
+    one_line,
     out,
+    print_csv,
     print_diff,
     print_json,
     print_schema,
+    print_table,
+    schema_rows,
 )
-from nlquery.errors import NLQueryError
+from nlquery.errors import InvalidRequest, NLQueryError
 
 
 @click.group()
@@ -82,11 +89,12 @@ def refresh(name: str | None, refresh_all: bool, workers: int, as_json: bool) ->
             print_diff(result.source, result.version, result.diff)
             if result.stale_mappings:
                 out.print(f"  [yellow]stale mappings: {escape(', '.join(result.stale_mappings))}[/yellow]")
+    if failures and not refresh_all:
+        raise failures[0][1]  # one source: the usual error line, printed once
+    if not as_json:
         for source, exc in failures:
-            err.print(f"[red]{escape(source)}: error[{exc.code}][/red] {escape(exc.message)}")
+            err.print(f"[red]{escape(source)}: error[{exc.code}][/red] {escape(one_line(exc.message))}")
     if failures:
-        if len(names) == 1:
-            raise failures[0][1]
         raise click.exceptions.Exit(1)
 
 
@@ -120,12 +128,36 @@ def _refresh_many(e: Any, names: list[str], workers: int, *, quiet: bool) -> tup
 
 @schema.command("show")
 @click.argument("name")
-@json_option
-def show(name: str, as_json: bool) -> None:
-    """Show the latest stored schema of a source."""
+@click.argument("table", required=False)
+@format_option
+def show(name: str, table: str | None, fmt: str) -> None:
+    """Show the latest stored schema of a source, with table and column comments;
+    with TABLE, that table's columns in detail.
+
+    \b
+    Examples:
+      nlquery schema show shop
+      nlquery schema show shop orders
+      nlquery schema show shop --format csv > columns.csv
+    """
     with engine() as e:
         result = e.schema(name)
-    if as_json:
-        print_json(result.to_dict())
-        return
-    print_schema(result)
+    found = None if table is None else _find_table(result, table, name)
+    if fmt == "json":
+        print_json(found.to_dict() if found else result.to_dict())
+    elif fmt == "csv":
+        print_csv(SCHEMA_CSV_COLUMNS, schema_rows(result, [found] if found else result.tables))
+    elif found:
+        print_table(result, found)
+    else:
+        print_schema(result)
+
+
+def _find_table(schema: Any, table: str, source: str) -> Any:
+    found = schema.table(table)
+    if found is None:
+        names = sorted({schema.qualified_name(t) for t in schema.tables})
+        close = difflib.get_close_matches(table.lower(), [n.lower() for n in names], n=1, cutoff=0.6)
+        hint = next((f"; did you mean {n!r}?" for n in names if close and n.lower() == close[0]), "")
+        raise InvalidRequest(f"no table {table!r} in {source}{hint}")
+    return found

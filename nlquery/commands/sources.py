@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -9,12 +10,15 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from nlquery.commands.common import (
+    INTERRUPTED,
     connection_fields,
     connection_options,
     engine,
     json_option,
     load_connection_file,
+    one_line,
     out,
+    print_error,
     print_json,
 )
 
@@ -35,11 +39,18 @@ def sources() -> None:
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="A JSON or YAML file holding the connection object (a REST API's base_url, headers and "
                    "endpoints); options given on the command line override it.")
+@click.option("--allow-unreachable", is_flag=True,
+              help="Exit 0 even if the source cannot be reached now (a database that is down, a driver "
+                   "installed later). Without it such a source is still registered, but the command fails.")
 @json_option
 def add(name: str, source_type: str | None, description: str, denied_columns: tuple[str, ...],
-        denied_tables: tuple[str, ...], no_extract: bool, config_file: str | None, as_json: bool,
-        **connection: Any) -> None:
+        denied_tables: tuple[str, ...], no_extract: bool, config_file: str | None, allow_unreachable: bool,
+        as_json: bool, **connection: Any) -> None:
     """Register a source, check its connection and read its schema.
+
+    A source that cannot be used (missing driver, wrong password, malformed URL) is
+    registered anyway, so it can be fixed with `sources update`, but the command exits
+    1 with the reason, unless --allow-unreachable.
 
     \b
     Examples:
@@ -59,14 +70,24 @@ def add(name: str, source_type: str | None, description: str, denied_columns: tu
     policy = {k: list(v) for k, v in (("denied_columns", denied_columns), ("denied_tables", denied_tables)) if v}
     with engine() as e:
         data = e.add_source(name, source_type, fields, description, policy=policy or None, extract=not no_extract)
+    usable = data["status"] == "connected"
+    failing = not usable and not allow_unreachable
     if as_json:
         print_json(data)
-        return
-    out.print(f"Added [bold]{escape(data['name'])}[/bold] ({data['id']}): status {data['status']}, "
-              f"schema {data['schema_status']}")
-    for key in ("status_reason", "schema_error"):
-        if data.get(key):
-            out.print(f"  [yellow]{key}: {escape(data[key])}[/yellow]")
+    else:
+        out.print(f"{'Added' if usable else 'Registered'} [bold]{escape(data['name'])}[/bold] ({data['id']}): "
+                  f"status {data['status']}, schema {data['schema_status']}")
+        for key in ("status_reason", "schema_error"):
+            shown_below = failing and key == "status_reason"
+            if data.get(key) and not shown_below and (usable or key == "status_reason"):
+                out.print(f"  [yellow]{key}: {escape(one_line(data[key]))}[/yellow]")
+    if failing:
+        code = "data_source_disconnected" if data["status"] == "disconnected" else "invalid_request"
+        print_error(code, f"{data['name']} is registered but cannot be used: "
+                          f"{one_line(data.get('status_reason') or data['status'])} -- fix it with "
+                          f"'nlquery sources update {data['name']} ...' or remove it with "
+                          f"'nlquery sources rm {data['name']}' (--allow-unreachable accepts it as is)")
+        raise click.exceptions.Exit(1)
 
 
 @sources.command("list")
@@ -126,15 +147,41 @@ def update(name: str, rename: str | None, description: str | None, as_json: bool
         print_json(data)
         return
     out.print(f"Updated [bold]{escape(data['name'])}[/bold]: status {data['status']}")
+    if data["status"] != "connected" and data.get("status_reason"):
+        out.print(f"  [yellow]status_reason: {escape(one_line(data['status_reason']))}[/yellow]")
+
+
+def stdin_is_terminal() -> bool:
+    """Whether a person can answer a question (tests replace this)."""
+    return sys.stdin.isatty()
 
 
 @sources.command("rm")
 @click.argument("name")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @json_option
-def remove(name: str, as_json: bool) -> None:
-    """Remove a source with its snapshots and mappings."""
+def remove(name: str, yes: bool, as_json: bool) -> None:
+    """Remove a source with its snapshots, mappings and examples.
+
+    Asks for confirmation on a terminal; scripts pass --yes (without a terminal and
+    without --yes nothing is removed and the command exits 1).
+    """
     with engine() as e:
-        data = e.remove_source(name)
+        found = e.get_source(name)  # a misspelt name fails here, before any question
+        if not yes:
+            if not stdin_is_terminal():
+                print_error("invalid_request", f"not removing {found['name']} ({found['id']}) without "
+                                               "confirmation: stdin is not a terminal; pass --yes")
+                raise click.exceptions.Exit(1)
+            try:
+                confirmed = click.confirm(f"Remove {found['name']} ({found['id']}) with its schema snapshots, "
+                                          "mappings and examples?", default=False, err=True)
+            except click.Abort:  # Ctrl-C (or end of input) at the prompt
+                raise click.exceptions.Exit(INTERRUPTED) from None
+            if not confirmed:
+                click.echo(f"{found['name']} kept", err=True)
+                raise click.exceptions.Exit(1)
+        data = e.remove_source(found["id"])
     if as_json:
         print_json({"id": data["id"], "deleted": True})
         return

@@ -42,6 +42,12 @@ class LLMConfig:
         return bool(self.base_url or self.api_key)
 
 
+NOT_CONFIGURED = ("no LLM is configured: set NLQUERY_LLM_BASE_URL (any OpenAI-compatible endpoint, e.g. "
+                  "http://127.0.0.1:8080/v1) and NLQUERY_LLM_MODEL, and NLQUERY_LLM_API_KEY if the endpoint "
+                  "needs a key (OPENAI_API_KEY alone uses OpenAI); without an LLM the rules planner answers "
+                  "simple questions offline")
+
+
 @dataclass
 class Completion:
     text: str
@@ -54,6 +60,8 @@ class LLMClient:
     """One chat completion per call, deterministic settings (temperature 0)."""
 
     def __init__(self, config: LLMConfig) -> None:
+        if not config.configured:  # else the client would try api.openai.com without a key
+            raise LLMUnavailable(NOT_CONFIGURED)
         try:
             import openai
         except ImportError:

@@ -37,13 +37,13 @@ def test_add_list_show_update_rm(run, registered):
     assert shown["policy"] == {"denied_columns": ["customers.email"]}
     renamed = json.loads(run("sources", "update", "shop", "--rename", "store", "--json").output)
     assert renamed["name"] == "store"
-    assert json.loads(run("sources", "rm", "store", "--json").output) == {"id": registered["id"], "deleted": True}
+    assert json.loads(run("sources", "rm", "store", "--yes", "--json").output) == {"id": registered["id"], "deleted": True}
 
 
 def test_refresh_prints_a_diff_and_all_refreshes_every_source(run, registered, shop_path):
     run("sources", "add", "copy", "--url", f"sqlite:///{shop_path}")
     text = run("schema", "refresh", "shop")
-    assert text.exit_code == 0 and "schema version 2, no changes" in text.output
+    assert text.exit_code == 0 and "shop: no change (schema version 1)" in text.output
     data = json.loads(run("schema", "refresh", "--all", "--json").output)
     assert sorted(r["source"] for r in data["refreshed"]) == ["copy", "shop"] and data["failed"] == []
 
