@@ -30,6 +30,11 @@ def nlquery_home(tmp_path, monkeypatch):
     monkeypatch.setenv("NLQUERY_HOME", str(home))
     for name in _ISOLATED:
         monkeypatch.delenv(name, raising=False)
+    # Sources registered over HTTP in tests live in this test's directory or on this
+    # machine's servers; tests of the defaults (tests/security) unset these again.
+    monkeypatch.setenv("NLQUERY_DATA_DIRS", str(tmp_path))
+    monkeypatch.setenv("NLQUERY_EGRESS_ALLOW", "127.0.0.1,::1,localhost")
+    monkeypatch.delenv("NLQUERY_EGRESS_DENY", raising=False)
     return home
 
 

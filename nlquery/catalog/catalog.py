@@ -275,15 +275,13 @@ class Catalog:
         return self.secrets.encrypt(_PACKED + json.dumps(values))
 
     def _protected(self) -> tuple[Path, ...]:
-        """The catalog's directory, then the files no source may open (database, its
-        WAL and journal, the key file)."""
-        home = self.home.resolve()
-        database = self.store.engine.url.database if self.store.engine.url.get_backend_name() == "sqlite" else None
-        files = [home / "secret.key"]
-        if database:
-            base = Path(database).resolve()
+        """Files no source may open: the catalog database, its WAL and journal, the key."""
+        url = self.store.engine.url
+        files = [self.home.resolve() / "secret.key"]
+        if url.get_backend_name() == "sqlite" and url.database:
+            base = Path(url.database).resolve()
             files += [base, *(base.with_name(base.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
-        return (home, *files)
+        return tuple(files)
 
     # -- snapshots -----------------------------------------------------------------
     def save_snapshot(self, source_id: str, schema: Schema, value_hints: dict[str, list[Any]]) -> Snapshot:

@@ -37,8 +37,7 @@ def validate_connection(type_name: str, connection: Any, *, remote: bool = False
                         protected: tuple[Path, ...] = ()) -> ConnectionModel:
     """The connection as the connector's model reads it, relative file paths made
     absolute. ``remote``: sent by a token holder, so the remote gates apply.
-    ``protected``: the catalog's directory followed by its files (database, WAL, key):
-    nobody's source may open those files, and a remote caller's nothing in that directory."""
+    ``protected``: the catalog's own files (database, WAL, key), which no source opens."""
     if type_name not in connectors.available():
         raise InvalidRequest(f"unknown source type {type_name!r}; available: {', '.join(connectors.available())}")
     if not isinstance(connection, dict):
@@ -81,8 +80,7 @@ def data_dirs() -> list[Path]:
 
 def _check_file(path: str, *, remote: bool, protected: tuple[Path, ...]) -> None:
     resolved = Path(path).expanduser().resolve()  # after symlinks: a link cannot lead out
-    home, files = (protected[0], protected[1:]) if protected else (None, ())
-    if resolved in files or (remote and home is not None and (resolved == home or home in resolved.parents)):
+    if resolved in protected:
         raise AccessDenied("a source cannot open the catalog's own files")
     if not remote:
         return
