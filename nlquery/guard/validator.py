@@ -241,7 +241,7 @@ def _reject_side_effects(
     allowed_by_source = policy.allowed_functions if policy else frozenset()
     for node in tree.walk():
         construct = _forbidden(node)
-        if construct:
+        if construct and not _is_struct_field(node, dialect):
             raise UnsafeQueryError(f"the query contains {construct}, which is not read-only")
         if isinstance(node, exp.Table) and dialect == "duckdb":
             _reject_replacement_scan(node, schema)
@@ -309,6 +309,12 @@ def _reject_replacement_scan(node: exp.Table, schema: Schema | None) -> None:
     raise UnsafeQueryError(
         f"DuckDB would read {parts[-1]!r} as a file; only the source's tables can be queried"
     )
+
+
+def _is_struct_field(node: exp.Expression, dialect: str) -> bool:
+    """DuckDB's ``{'key': value}`` struct literal parses as ``key := value``: not an assignment."""
+    return (dialect == "duckdb" and isinstance(node, exp.PropertyEQ) and isinstance(node.parent, exp.Struct)
+            and isinstance(node.this, exp.Identifier))
 
 
 def _forbidden(node: exp.Expression) -> str | None:
