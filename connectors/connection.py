@@ -166,6 +166,12 @@ class ConnectionModel(BaseModel):
         if self.password_env:
             raise ValueError("password_env: reading the server's environment is allowed from the CLI and "
                              "Python API only; send the password itself")
+        for source, names in (("options", self.options), ("url", self.url_params())):
+            refused = sorted(set(names) - self.remote_options - {"password"})
+            if refused:
+                allowed = ", ".join(sorted(self.remote_options)) or "none"
+                raise ValueError(f"{source}: option {refused[0]!r} is not accepted from a remote caller "
+                                 f"(accepted: {allowed})")
         for host, _ in self.destinations():
             if not HOST_PATTERN.match(host):
                 raise ValueError(f"host: {host!r} is not a host name or IP address")
@@ -173,12 +179,6 @@ class ConnectionModel(BaseModel):
             value = getattr(self, name)
             if value is not None and not NO_CONTROL.match(value):
                 raise ValueError(f"{name}: control characters, ';', '{{' and '}}' are not allowed")
-        for source, names in (("options", self.options), ("url", self.url_params())):
-            refused = sorted(set(names) - self.remote_options)
-            if refused:
-                allowed = ", ".join(sorted(self.remote_options)) or "none"
-                raise ValueError(f"{source}: option {refused[0]!r} is not accepted from a remote caller "
-                                 f"(accepted: {allowed})")
 
     # -- secrets -----------------------------------------------------------------------
     def split_secrets(self) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -146,6 +146,10 @@ class PostgreSQLConnector(DBAPIConnector):
         psycopg = _driver()
         config = self.config
         libpq_options = {k: v for k, v in config.options.items() if k not in _NLQUERY_OPTIONS}
+        # The fields win over the same settings given again as options (?password=...).
+        password = config.password or libpq_options.pop("password", None)
+        for name in ("user", "dbname", "host", "port"):
+            libpq_options.pop(name, None)
         libpq_options.setdefault("connect_timeout", 10)
         libpq_options.setdefault("application_name", "nlquery")
         # Session default as well as per transaction: a second line of defence.
@@ -163,7 +167,7 @@ class PostgreSQLConnector(DBAPIConnector):
             port=port,
             dbname=config.database,
             user=config.username,
-            password=config.password,
+            password=password,
             autocommit=False,
             **libpq_options,
         )
@@ -205,6 +209,23 @@ class PostgreSQLConnector(DBAPIConnector):
         finally:
             if not conn.closed:
                 conn.rollback()
+                self._reset_session(conn)
+
+    def _reset_session(self, conn: Any) -> None:
+        """Nothing a query took survives it on this connection: a rollback ends the
+        transaction, ``DISCARD ALL`` also releases session advisory locks, prepared
+        statements, LISTENs and temporary objects, and resets settings to the session
+        defaults (the startup ``default_transaction_read_only=on`` included; psycopg
+        forgets its prepared statements on seeing it). If that fails, the connection goes."""
+        psycopg = _driver()
+        try:
+            conn.autocommit = True  # DISCARD ALL cannot run inside a transaction
+            try:
+                conn.execute("DISCARD ALL")
+            finally:
+                conn.autocommit = False
+        except psycopg.Error:
+            self._drop_connection()
 
     def _introspect(self, schemas: Sequence[str] | None, step: Callable[[str], None]) -> Schema:
         conn = self.connection
