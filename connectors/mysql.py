@@ -154,12 +154,25 @@ class MySQLConnector(DBAPIConnector):
             if complete:
                 cursor.close()
                 conn.rollback()
+                self._reset_session(conn)
             return columns, rows
         finally:
             if not complete:
                 # Rows are still on the wire. Draining them would read what the cap cuts;
                 # dropping the connection discards them and rolls back server-side.
                 self._abandon(cursor)
+
+    def _reset_session(self, conn: Any) -> None:
+        """User locks (GET_LOCK) outlive a rollback: release them, or drop the connection.
+        (A dropped connection, as in :meth:`_abandon`, releases everything server-side.)"""
+        pymysql = _driver()
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT RELEASE_ALL_LOCKS()")
+                cursor.fetchall()
+            conn.rollback()  # end the transaction that SELECT opened
+        except pymysql.err.MySQLError:
+            self.close()
 
     def _abandon(self, cursor: Any) -> None:
         result = getattr(cursor, "_result", None)
