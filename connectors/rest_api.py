@@ -83,6 +83,7 @@ DEFAULT_TTL_S = 300.0
 DEFAULT_MAX_PAGES = 50
 DEFAULT_MAX_BYTES = 10_000_000  # NLQUERY_MAX_RESPONSE_BYTES when unset
 MAX_BYTES_VARIABLE = "NLQUERY_MAX_RESPONSE_BYTES"
+CAP_NAMES = f"{MAX_BYTES_VARIABLE}, or the source's lower max_response_bytes"
 MAX_REDIRECTS = 5
 MAX_TIMEOUT_S = 300.0  # a source's timeout_s is clamped here
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
@@ -529,7 +530,7 @@ def _read_capped(response: Any, limit: int, url: str, deadline: float | None = N
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ResponseTooLarge(f"GET {_path(url)}: the response ({int(declared):,} bytes) is over "
-                               f"the {limit:,}-byte cap (max_response_bytes)")
+                               f"the {limit:,}-byte cap ({CAP_NAMES})")
     decode = _decoder(response.headers.get("Content-Encoding", ""), url)
     received = 0
     body = bytearray()
@@ -539,8 +540,7 @@ def _read_capped(response: Any, limit: int, url: str, deadline: float | None = N
         received += len(chunk)
         body.extend(decode(chunk, limit + 1 - len(body)))
         if received > limit or len(body) > limit:
-            raise ResponseTooLarge(f"GET {_path(url)}: the response is over the {limit:,}-byte cap "
-                                   "(max_response_bytes)")
+            raise ResponseTooLarge(f"GET {_path(url)}: the response is over the {limit:,}-byte cap ({CAP_NAMES})")
     return bytes(body)
 
 
