@@ -32,7 +32,7 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)
 MAX_SQL_BYTES = 100_000
 # Deeper nesting is no report anyone asks for, and Python's recursion would give out.
 MAX_NESTING = 100
-DIALECTS = ("postgres", "mysql", "sqlite", "tsql")
+DIALECTS = ("postgres", "mysql", "sqlite", "tsql", "duckdb")
 
 # Nodes that write, change the session, or hide a statement sqlglot could not analyse.
 FORBIDDEN_NODES: dict[type[exp.Expression], str] = {
@@ -277,11 +277,21 @@ def _check_function(node: exp.Func, dialect: str, allowed_by_source: frozenset[s
         return
     if not anonymous:
         return  # functions sqlglot models are read-only built-ins
-    if not (functions.is_known_read_only(name, dialect) or name.lower() in allowed_by_source):
+    if not (functions.is_known_read_only(name, dialect) or name.lower() in allowed_by_source
+            or _modeled_built_in(name, dialect)):
         raise UnsafeQueryError(
             f"the function {name}() is unknown and may have side effects; if it is read-only, "
             "add it to the source's allowed_functions"
         )
+
+
+_DENIED_MODELED = frozenset(n.lower() for cls in functions.DENIED_EXPRESSIONS for n in cls.sql_names())
+
+
+def _modeled_built_in(name: str, dialect: str) -> bool:
+    """``pg_catalog.lower(x)``: a built-in sqlglot models when unqualified (so not on the
+    allow lists), reached here as an unknown function because of its schema."""
+    return name.upper() in Dialect.get_or_raise(dialect).parser_class.FUNCTIONS and name.lower() not in _DENIED_MODELED
 
 
 def _function_schema(node: exp.Func) -> str | None:

@@ -548,3 +548,41 @@ SELECT * FROM orders WHERE id = ?
 SELECT * FROM orders WHERE id = :id
 == reject postgres invalid_request | $0 placeholder
 SELECT * FROM orders WHERE id = $0
+
+# ---------------------------------------------------------------- issue 16: hostile tenants
+== reject mysql query_not_read_only | MariaDB executable comment
+SELECT id FROM orders WHERE 1 = 1 /*M! AND SLEEP(5) */
+== reject mysql query_not_read_only | versioned MariaDB executable comment
+SELECT 1 /*M!100000 , SLEEP(5) */
+== reject mysql invalid_query | a hint that hides a comment end inside a string
+SELECT /*+ a('*/ SLEEP(5), /*') */ 1
+== reject postgres invalid_query | a thousand nested parentheses
+SELECT ((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((1))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))
+== reject postgres query_not_read_only | user function named like a built-in
+SELECT rt_app.md5(name) FROM customers
+== reject postgres query_not_read_only | query string runner
+SELECT table_to_xml('customers', true, true, '')
+== reject duckdb query_not_read_only | replacement scan of a file
+SELECT * FROM 'data.csv'
+== reject duckdb query_not_read_only | replacement scan of a quoted path
+SELECT * FROM "/etc/passwd"
+== reject duckdb query_not_read_only | read_csv table function
+SELECT * FROM read_csv('/etc/passwd')
+== reject duckdb query_not_read_only | query() runs a query string
+SELECT * FROM query('SELECT * FROM customers')
+== reject duckdb query_not_read_only | getenv
+SELECT getenv('HOME')
+== reject duckdb query_not_read_only | COPY to a file
+COPY customers TO '/tmp/nlq_guard_out.csv'
+== allow duckdb | list functions
+SELECT list_sum([1, 2, 3]) AS s, list_avg([1, 2]) AS a
+== allow duckdb | struct literal
+SELECT {'id': id, 'name': name} AS c FROM customers
+== allow duckdb | star exclude
+SELECT * EXCLUDE (email) FROM customers
+== allow postgres | jsonb_array_length
+SELECT jsonb_array_length('[1, 2]'::jsonb) AS n
+== allow postgres | built-in qualified with pg_catalog
+SELECT pg_catalog.lower(name) FROM customers
+== allow mysql | optimizer hint dropped
+SELECT /*+ SET_VAR(sort_buffer_size = 16M) */ id FROM orders
