@@ -85,7 +85,8 @@ DEFAULT_MAX_BYTES = 10_000_000  # NLQUERY_MAX_RESPONSE_BYTES when unset
 MAX_BYTES_VARIABLE = "NLQUERY_MAX_RESPONSE_BYTES"
 CAP_NAMES = f"{MAX_BYTES_VARIABLE}, or the source's lower max_response_bytes"
 MAX_REDIRECTS = 5
-MAX_TIMEOUT_S = 300.0  # a source's timeout_s is clamped here
+MAX_TIMEOUT_S = 120.0  # a source's timeout_s (per read / connect) is clamped here
+MAX_DEADLINE_S = 300.0  # no call without a caller-given timeout runs longer, whatever the source says
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 DEFAULT_SAMPLE = 200
 MAX_RETRIES = 3
@@ -354,7 +355,7 @@ class RestAPIConnector(ClosesOnExit):
             cached = self._cache.get(name)
             if cached and time.monotonic() - cached[0] < endpoint.cache_ttl_s:
                 return cached[1]
-            deadline = deadline or time.monotonic() + self.timeout_s * (MAX_RETRIES + 1)
+            deadline = deadline or time.monotonic() + min(MAX_DEADLINE_S, self.timeout_s * (MAX_RETRIES + 1))
             rows = [flatten(r) for page in self._pages(endpoint, deadline, endpoint.max_pages) for r in page]
             self._cache[name] = (time.monotonic(), rows)
             return rows
@@ -367,7 +368,7 @@ class RestAPIConnector(ClosesOnExit):
         if schemas and "api" not in schemas:
             return Schema(tables=[], default_schema="api")
         tables = []
-        deadline = time.monotonic() + self.timeout_s * (MAX_RETRIES + 1) * len(self.endpoints)
+        deadline = time.monotonic() + min(MAX_DEADLINE_S, self.timeout_s * (MAX_RETRIES + 1) * len(self.endpoints))
         for done, endpoint in enumerate(self.endpoints.values(), start=1):
             with self._lock:
                 cached = self._cache.get(endpoint.name)

@@ -243,7 +243,7 @@ def test_the_operator_variables_make_a_policy_for_the_trusted_path_too(origin, m
                                     "http://2130706433:{port}/items"])
 def test_a_redirect_into_the_internal_network_is_refused(origin, target):
     origin.routes["/go"] = redirect(target.format(port=origin.port))
-    policy = EgressPolicy(allow=(f"127.0.0.1/32",))
+    policy = EgressPolicy(allow=("127.0.0.1/32",))
     if "2130706433" in target:  # the allowed address itself: allowed however spelled
         policy = EgressPolicy(allow=("localhost",))
         base = f"http://localhost:{origin.port}"
@@ -271,6 +271,20 @@ def test_a_next_page_on_an_internal_host_is_refused(origin, internal):
     with rest(origin.url, {"items": {"path": "/items", "pagination": {"type": "link"}}}, egress=LOOPBACK_ONLY) as src:
         assert error_of(lambda: src.records("items")).code == "access_denied"
     assert internal.requests == []
+
+
+def test_an_operator_proxy_serves_the_trusted_path_but_never_a_policed_source(origin, attacker, monkeypatch):
+    """HTTP(S)_PROXY keeps working for CLI / Python API sources; a source under an egress
+    policy connects itself to the address it checked (a proxy would resolve the host again)."""
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", attacker.url)  # "attacker" plays the operator's proxy here
+    with rest("http://api.example.test", {"items": {"path": "/items"}}) as source:
+        assert len(source.records("items")) == 2
+    assert attacker.paths == ["http://api.example.test/items"]
+    with rest(origin.url, {"items": {"path": "/items"}}, egress=LOOPBACK_ONLY) as source:
+        assert len(source.records("items")) == 2
+    assert origin.paths == ["/items"] and len(attacker.requests) == 1
 
 
 def test_redirects_are_bounded(origin):
