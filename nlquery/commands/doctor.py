@@ -80,9 +80,11 @@ def doctor(as_json: bool) -> None:
     """
     checks = [*python_checks(), *extra_checks(), *odbc_checks(), *environment_checks()]
     key_existed = _key_file().exists()  # before the catalog opens (it creates the key)
-    checks += catalog_checks(key_existed)
+    catalog = catalog_checks(key_existed)
+    checks += catalog
     checks += llm_checks()
-    checks += source_checks()
+    if all(c.status != "fail" for c in catalog):  # else there is no list of sources to check
+        checks += source_checks()
     summary = {status: sum(c.status == status for c in checks) for status in ("ok", "warn", "fail")}
     if as_json:
         print_json({"checks": [asdict(c) for c in checks], "summary": summary, "ok": not summary["fail"]})
@@ -146,10 +148,16 @@ def python_checks() -> list[Check]:
     return checks
 
 
+NOT_INSTALLED = "not installed"
+
+
 def import_problem(module: str) -> str | None:
-    """None if ``module`` imports, else why not (one line)."""
+    """None if ``module`` imports, else why not (one line; NOT_INSTALLED if it is absent)."""
     try:
         importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        return NOT_INSTALLED if exc.name in (module, None) or module.startswith(f"{exc.name}.") else \
+            one_line(str(exc))
     except ImportError as exc:
         return one_line(str(exc)) or type(exc).__name__
     except Exception as exc:  # a broken install: anything may come out of a module's import
@@ -170,7 +178,7 @@ def extra_checks() -> list[Check]:
         if "libodbc" in problem:  # the fix is the system check's (unixODBC, below)
             checks.append(Check("extras", extra, "warn", f"{module} is installed but the system's unixODBC is "
                                 f"missing (see system: unixODBC): no {unlocks}"))
-        elif "No module named" in problem:
+        elif problem == NOT_INSTALLED:
             checks.append(Check("extras", extra, "warn", f"{module} not installed: no {unlocks}",
                                 pip_line(extra)))
         else:
