@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import gc
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from connectors.errors import ConnectorError, InvalidConnection, QueryTimeout, map_driver_errors
+from connectors.errors import ConnectorError, InvalidConnection, QueryTimeout, ResultTooLarge, map_driver_errors
 from connectors.models import (  # re-exported: the public models of the contract
     Column,
     ForeignKey,
@@ -44,6 +45,8 @@ __all__ = [
 
 DEFAULT_MAX_ROWS = 1000
 DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_MAX_RESULT_BYTES = 64 * 2**20
+FETCH_CHUNK_ROWS = 256
 
 ProgressCallback = Callable[[str, int, int], None]
 """``progress(step, done, total)``: called by ``introspect`` as catalog queries finish."""
@@ -157,6 +160,48 @@ class Connector(Protocol):
     def close(self) -> None: ...
 
 
+def take_rows(source: Any, limit: int, max_bytes: int) -> list[Any]:
+    """Up to ``limit`` rows from a DB-API cursor (or any iterator of rows), fetched in
+    chunks and counted as they arrive: once they pass ``max_bytes`` (text and binary
+    lengths plus a little per value, roughly their JSON size), :class:`ResultTooLarge`
+    ends the read before more of the result is loaded."""
+    if hasattr(source, "fetchmany"):
+        fetch = source.fetchmany
+    else:
+        rows_iter = iter(source)
+
+        def fetch(n: int) -> list[Any]:
+            return list(itertools.islice(rows_iter, n))
+    rows: list[Any] = []
+    size = 0
+    while len(rows) < limit:
+        chunk = fetch(min(FETCH_CHUNK_ROWS, limit - len(rows)))
+        if not chunk:
+            break
+        for row in chunk:
+            size += 16 * len(row)
+            for value in row:
+                if value.__class__ in _SIZED:
+                    size += len(value)
+        if size > max_bytes:
+            raise ResultTooLarge(f"the result passed {max_bytes:,} bytes after {len(rows) + len(chunk):,} rows "
+                                 "(max_result_bytes): select fewer rows or columns")
+        rows.extend(chunk)
+    return rows
+
+
+_SIZED = frozenset({str, bytes, bytearray, memoryview})
+
+
+def result_byte_cap(config: ConnectionConfig) -> int:
+    """``max_result_bytes`` of a source: its own option may lower the default, never raise it."""
+    try:
+        own = int(config.options.get("max_result_bytes", DEFAULT_MAX_RESULT_BYTES))
+    except (TypeError, ValueError):
+        raise InvalidConnection("max_result_bytes must be a number of bytes") from None
+    return max(1, min(own, DEFAULT_MAX_RESULT_BYTES))
+
+
 class ClosesOnExit:
     """``with connector: ...`` closes the connector at the end of the block."""
 
@@ -186,6 +231,7 @@ class DBAPIConnector(ClosesOnExit, abc.ABC):
 
     def __init__(self, config: ConnectionConfig) -> None:
         self.config = config
+        self.max_result_bytes = result_byte_cap(config)
         self._conn: Any = None
         # DB-API connections are not safe to share between threads mid-statement.
         self._lock = threading.RLock()

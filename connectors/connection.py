@@ -42,6 +42,10 @@ HOST_PATTERN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.:-]+)$")
 NO_CONTROL = re.compile(r"^[^\x00-\x1f;{}]*$")
 
 
+# Options every connector takes from anyone: the password itself, and a lower result cap.
+_ALWAYS_ACCEPTED = frozenset({"password", "max_result_bytes"})
+
+
 def is_secret_name(name: str) -> bool:
     return bool(SECRET_NAME.search(name))
 
@@ -167,7 +171,7 @@ class ConnectionModel(BaseModel):
             raise ValueError("password_env: reading the server's environment is allowed from the CLI and "
                              "Python API only; send the password itself")
         for source, names in (("options", self.options), ("url", self.url_params())):
-            refused = sorted(set(names) - self.remote_options - {"password"})
+            refused = sorted(set(names) - self.remote_options - _ALWAYS_ACCEPTED)
             if refused:
                 allowed = ", ".join(sorted(self.remote_options)) or "none"
                 raise ValueError(f"{source}: option {refused[0]!r} is not accepted from a remote caller "

@@ -44,6 +44,12 @@ class QueryTimeout(ConnectorError):
     code = "query_timeout"
 
 
+class ResultTooLarge(QueryExecutionFailed):
+    """The rows read so far passed the result byte cap (``max_result_bytes``)."""
+
+    code = "result_too_large"
+
+
 class InvalidConnection(ConnectorError):
     """The connection settings are malformed (bad URL, missing database, ...)."""
 

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from connectors.base import ConnectionConfig, DBAPIConnector
+from connectors.base import ConnectionConfig, DBAPIConnector, take_rows
 from connectors.connection import ConnectionModel
 from connectors.errors import (
     ConnectorError,
@@ -234,7 +234,8 @@ class MSSQLConnector(DBAPIConnector):
             cursor.execute(f"SET LOCK_TIMEOUT {max(1, int(timeout_s * 1000))}")
             cursor.execute(sql, *params)
             columns = [d[0] for d in cursor.description or ()]
-            rows = [tuple(row) for row in cursor.fetchmany(fetch_limit)] if cursor.description else []
+            rows = [tuple(row) for row in take_rows(cursor, fetch_limit, self.max_result_bytes)] \
+                if cursor.description else []
             return columns, rows
         finally:
             cursor.close()

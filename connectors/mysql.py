@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from connectors.base import DBAPIConnector
+from connectors.base import DBAPIConnector, take_rows
 from connectors.connection import ConnectionModel
 from connectors.errors import (
     ConnectorError,
@@ -149,7 +149,7 @@ class MySQLConnector(DBAPIConnector):
             cursor.execute("START TRANSACTION READ ONLY")
             cursor.execute(sql, params or None)
             columns = [d[0] for d in cursor.description or ()]
-            rows = list(cursor.fetchmany(fetch_limit)) if cursor.description else []
+            rows = take_rows(cursor, fetch_limit, self.max_result_bytes) if cursor.description else []
             complete = len(rows) < fetch_limit
             if complete:
                 cursor.close()

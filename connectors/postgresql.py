@@ -8,13 +8,12 @@ rows so that no more than the cap is ever transferred, and always rolls back.
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from connectors.base import DBAPIConnector
+from connectors.base import DBAPIConnector, take_rows
 from connectors.connection import ConnectionModel
 from connectors.errors import (
     ConnectorError,
@@ -26,7 +25,7 @@ from connectors.errors import (
 from connectors.models import Column, ForeignKey, Index, Schema, Table, UniqueConstraint
 
 # Options that are ours, not libpq's.
-_NLQUERY_OPTIONS = {"schemas"}
+_NLQUERY_OPTIONS = {"schemas", "max_result_bytes"}
 
 
 class PostgreSQLConnection(ConnectionModel):
@@ -202,8 +201,10 @@ class PostgreSQLConnector(DBAPIConnector):
                 # stream(): rows arrive in chunks (libpq 17+; one by one before), so little
                 # past the cap is transferred; closing the generator early cancels the rest.
                 stream = cursor.stream(sql, params or None, size=_stream_chunk(fetch_limit))
-                rows = list(itertools.islice(stream, fetch_limit))
-                stream.close()
+                try:
+                    rows = take_rows(stream, fetch_limit, self.max_result_bytes)
+                finally:
+                    stream.close()
                 columns = [d.name for d in cursor.description or ()]
             return columns, rows
         finally:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.base import ConnectionConfig, DBAPIConnector
+from connectors.base import ConnectionConfig, DBAPIConnector, take_rows
 from connectors.connection import ConnectionModel
 from connectors.errors import (
     ConnectorError,
@@ -244,7 +244,7 @@ class SQLAlchemyConnector(DBAPIConnector):
             else:
                 cursor.execute(sql)
             columns = [d[0] for d in cursor.description or ()]
-            rows = list(cursor.fetchmany(fetch_limit)) if cursor.description else []
+            rows = take_rows(cursor, fetch_limit, self.max_result_bytes) if cursor.description else []
             return columns, rows
         finally:
             if timer is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from connectors.base import DBAPIConnector
+from connectors.base import DBAPIConnector, take_rows
 from connectors.connection import FileConnectionModel
 from connectors.errors import (
     ConnectorError,
@@ -111,7 +111,7 @@ class SQLiteConnector(DBAPIConnector):
         try:
             cursor = conn.execute(sql, params)
             columns = [d[0] for d in cursor.description or ()]
-            rows = cursor.fetchmany(fetch_limit) if cursor.description else []
+            rows = take_rows(cursor, fetch_limit, self.max_result_bytes) if cursor.description else []
             cursor.close()
             return columns, rows
         finally:

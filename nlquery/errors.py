@@ -122,6 +122,12 @@ class ExecutionIdConflict(Conflict):
     code, http_status = "execution_id_conflict", 409
 
 
+class ResultTooLarge(NLQueryError):
+    """The result passed the byte cap (``max_result_bytes``) or a response ceiling."""
+
+    code, http_status = "result_too_large", 413
+
+
 class NotFound(NLQueryError):
     """No such route (HTTP)."""
 
@@ -140,7 +146,7 @@ _BY_CODE: dict[str, type[NLQueryError]] = {
         InvalidRequest, DataSourceNotFound, Unauthorized, RateLimitExceeded, InvalidQuery,
         UnsafeQueryError, AccessDenied, DataSourceDisconnected, QueryExecutionFailed,
         QueryTimeout, QuestionNotAnswerable, LLMUnavailable, InternalError, CatalogUnavailable,
-        SecretKeyMismatch,
+        SecretKeyMismatch, ResultTooLarge,
     )
 }
 
