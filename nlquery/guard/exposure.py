@@ -103,6 +103,10 @@ def check_exposure(tree: exp.Expression, dialect: str, schema: Schema, policy: P
 
     mapping = _mapping(tables.values())
     analysed = tree.copy()
+    if isinstance(analysed, exp.Values):
+        # A bare VALUES root is no scope of its own: its subqueries would go unchecked.
+        analysed.set("alias", exp.TableAlias(this=exp.to_identifier("nlquery_values")))
+        analysed = exp.select("*").from_(analysed)
     for node in [n for n in analysed.walk() if parameter_index(n) is not None]:
         node.replace(exp.Placeholder())  # outside PostgreSQL, $1 reads as a column name
     try:
@@ -120,6 +124,7 @@ def check_exposure(tree: exp.Expression, dialect: str, schema: Schema, policy: P
     scopes = traverse_scope(qualified)
     if policy is not None and policy.restricts:
         _check_whole_rows(qualified, scopes, schema, policy)
+        _check_unscoped_columns(qualified, scopes, list(tables.values()), policy)
     for scope in scopes:
         for column in scope.columns:
             source = scope.sources.get(column.table)
@@ -164,6 +169,20 @@ def _check_whole_rows(tree: exp.Expression, scopes: list[Scope], schema: Schema,
     for node in tree.find_all(*_WHOLE_ROW_NODES):
         if id(node) not in seen:
             _check_whole_row(node, every, schema, policy)
+
+
+def _check_unscoped_columns(tree: exp.Expression, scopes: list[Scope], tables: list[Table], policy: Policy) -> None:
+    """A safety net: a column no scope accounted for is refused when its name is a
+    hidden column or a table of the query (a construct the scope analysis missed)."""
+    seen = {id(c) for scope in scopes for c in scope.columns}
+    hidden = {e.rsplit(".", 1)[1] for e in policy.denied_columns}  # type: ignore[union-attr]
+    names = {t.name.lower() for t in tables}
+    for column in tree.find_all(exp.Column):
+        if id(column) in seen or isinstance(column.this, exp.Star) or not column.name:
+            continue
+        if column.name.lower() in hidden | names or column.table.lower() in names and column.name.lower() in hidden:
+            raise AccessDenied(f"the column {column.name} cannot be checked against this source's policy here; "
+                               "select it in a plain SELECT")
 
 
 def _row_sources(node: exp.Expression, scope: Scope) -> list[exp.Expression]:

@@ -167,3 +167,16 @@ def test_an_unrestricted_source_without_a_schema_still_answers():
 def test_refusals_are_nlquery_errors_with_a_message():
     error = refused("SELECT to_json(t.*) FROM t")
     assert isinstance(error, NLQueryError) and error.code == "access_denied" and "t" in error.message
+
+
+@pytest.mark.parametrize("sql", [
+    "VALUES ((SELECT secret FROM t LIMIT 1))",
+    "VALUES ((SELECT q FROM t AS q LIMIT 1)::text)",
+    "VALUES (1), ((SELECT max(secret) FROM t))",
+])
+def test_a_bare_values_root_does_not_skip_the_policy(sql):
+    refused(sql)
+
+
+def test_a_bare_values_root_with_visible_columns_passes():
+    assert allowed("VALUES ((SELECT name FROM t LIMIT 1))").sql
