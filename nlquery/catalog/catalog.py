@@ -132,6 +132,7 @@ class Catalog:
         home.mkdir(parents=True, exist_ok=True)
         if url is None:
             path = home / "catalog.db"
+            _create_private(path)
             url, label = f"sqlite:///{path}", str(path)
         else:
             label = connectors.errors.scrub(url, [])
@@ -421,6 +422,18 @@ class Catalog:
                     expires_at=stamp + dt.timedelta(seconds=retention_s)))
         except IntegrityError:
             pass  # a concurrent replica stored it first
+
+
+def _create_private(path: Path) -> None:
+    """Create the catalog file 0600 before SQLite does: its WAL and shared-memory files
+    take the database file's mode, so encrypted secrets and token digests stay the
+    owner's."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # a read-only home: the store reports it in its own words
 
 
 def _aware(value: Any) -> Any:

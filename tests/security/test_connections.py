@@ -314,3 +314,14 @@ def test_stored_secrets_outside_the_password_reach_the_connector(nlquery_home):
         config = engine._catalog.connection_config(engine._catalog.get_source("s"))
     assert config.get("password") == "pw" or "password=pw" in config["url"]
     assert config["options"]["api_token"] == "tok"
+
+
+def test_catalog_wal_and_key_files_are_private(nlquery_home):
+    import stat
+
+    with Engine() as engine:
+        engine.add_source("s", "postgresql", {"host": "127.0.0.1", "port": 1, "password": "p"}, extract=False)
+        files = [p for p in nlquery_home.iterdir() if p.is_file()]
+        assert {"catalog.db", "secret.key"} <= {p.name for p in files}
+        for path in files:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
