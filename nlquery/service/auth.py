@@ -84,15 +84,28 @@ class TokenAuth:
             self.refresh()
         return self._stored_cache[1]
 
+    async def authenticate(self, authorization: str | None) -> str | None:
+        """For async callers: the catalog is read in a thread (when the cached copy is
+        stale), then :meth:`subject` on that copy; None when no token is configured."""
+        await self.refresh_async()
+        known = self._digests + self._stored_cache[1]
+        if not known:
+            return None
+        return self._subject(authorization, known)
+
     def subject(self, authorization: str | None) -> str:
         """The caller's rate-limit identity (a token digest prefix); Unauthorized if the
         header is missing or the token unknown."""
+        return self._subject(authorization, self._digests + self._stored_digests())
+
+    @staticmethod
+    def _subject(authorization: str | None, known: list[bytes]) -> str:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise Unauthorized("a bearer token is required: Authorization: Bearer <token>")
         digest = hashlib.sha256(authorization[7:].strip().encode()).digest()
         matched = False
-        for known in self._digests + self._stored_digests():  # no early exit: timing reveals nothing
-            matched |= hmac.compare_digest(digest, known)
+        for candidate in known:  # no early exit: timing reveals nothing
+            matched |= hmac.compare_digest(digest, candidate)
         if not matched:
             raise Unauthorized("the bearer token is not valid")
         return digest.hex()[:16]

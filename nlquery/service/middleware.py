@@ -157,12 +157,10 @@ class Hygiene:
                 return self._limited(blocked, extra, "too many failed authentications from this address")
         if not self.bearer(path):
             return None  # the signed tool callback authenticates itself
-        await self.auth.refresh_async()
-        if self.auth.enabled:
-            subject = self.auth.subject(headers.get("authorization"))
-        elif is_loopback(address):
+        subject = await self.auth.authenticate(headers.get("authorization"))
+        if subject is None and is_loopback(address):  # no token configured at all
             subject = "anonymous"
-        else:
+        elif subject is None:
             raise Unauthorized(f"no API token is configured, so only callers on this machine (loopback) "
                                f"are answered: {NO_TOKEN_HINT}")
         if self.limiter is None:
