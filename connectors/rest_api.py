@@ -73,6 +73,7 @@ from connectors.errors import (
     InvalidConnection,
     QueryExecutionFailed,
     QueryTimeout,
+    ResultTooLarge,
     scrub,
 )
 from connectors.models import Column, QueryResult, Schema, Table
@@ -94,11 +95,9 @@ MAX_RETRY_WAIT_S = 30.0
 PAGINATION_TYPES = {"none", "page", "cursor", "link"}
 
 
-class ResponseTooLarge(QueryExecutionFailed):
+class ResponseTooLarge(ResultTooLarge):
     """A response body over the byte ceiling (``NLQUERY_MAX_RESPONSE_BYTES`` or the
-    source's lower ``max_response_bytes``)."""
-
-    code = "result_too_large"
+    source's lower ``max_response_bytes``): ``result_too_large``."""
 
 
 def check_relative_path(name: str, path: str) -> None:
