@@ -262,4 +262,6 @@ def test_cli_registers_a_rest_source_from_a_config_file(api, tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("- just\n- a list\n")
     refused = runner.invoke(cli, ["sources", "add", "x", "--type", "rest_api", "--config", str(broken)])
-    assert refused.exit_code == 2 and "must hold an object" in refused.output
+    # a file that is not a connection object is the request's error (exit 1), since baf376a
+    assert refused.exit_code == 1 and "error[invalid_request]" in refused.output
+    assert "must hold an object" in refused.output
