@@ -70,6 +70,9 @@ class Hygiene:
         self.max_body_bytes, self.guarded, self.bearer = max_body_bytes, guarded, bearer
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket" and self.guarded(scope["path"]):
+            await send({"type": "websocket.close", "code": 1008})  # no WebSocket route is guarded: refuse
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -188,3 +188,20 @@ def test_a_token_from_the_environment_or_the_catalog_allows_any_bind(nlquery_hom
     result = CliRunner().invoke(cli, [*command, "--host", "0.0.0.0"])
     assert result.exit_code == 0 and "warning" not in result.output, result.output
     assert started == ["0.0.0.0", "0.0.0.0"]
+
+
+@pytest.mark.parametrize("command", [["serve"], ["mcp"]])
+def test_help_states_the_loopback_rule(command):
+    text = " ".join(CliRunner().invoke(cli, [*command, "--help"]).output.split())
+    assert "With no token configured at all" in text and "refuses to start unless --host is loopback" in text
+    assert "127.0.0.1, ::1, localhost" in text and "open to every local caller" in text
+
+
+def test_a_websocket_on_a_guarded_path_is_closed(nlquery_home):
+    from starlette.websockets import WebSocketDisconnect
+
+    with TestClient(app_with()) as client:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            with client.websocket_connect("/api/v1/data-sources"):
+                pass
+    assert closed.value.code == 1008
