@@ -31,11 +31,20 @@ class DataSourceDisconnected(ConnectorError):
 class DriverNotInstalled(DataSourceDisconnected):
     """The connector's driver package is missing; the message names the pip extra."""
 
+    code = "driver_not_installed"
+
 
 class QueryExecutionFailed(ConnectorError):
     """The database rejected or failed the statement; the message is the database's."""
 
     code = "query_execution_failed"
+
+
+class UnsupportedQuery(QueryExecutionFailed):
+    """The SQL is valid but this source cannot answer it (a construct a translating
+    connector, such as MongoDB's, has no equivalent for)."""
+
+    code = "invalid_query"
 
 
 class QueryTimeout(ConnectorError):

@@ -22,13 +22,11 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from connectors.errors import QueryExecutionFailed
+from connectors import errors
 
 
-class UnsupportedQuery(QueryExecutionFailed):
+class UnsupportedQuery(errors.UnsupportedQuery):
     """The SQL uses a construct (or a field) the MongoDB translation cannot answer."""
-
-    code = "invalid_query"
 
 
 _QUERY_OPS = {exp.EQ: "$eq", exp.NEQ: "$ne", exp.GT: "$gt", exp.GTE: "$gte", exp.LT: "$lt", exp.LTE: "$lte"}

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Iterator
 
 import connectors
+import connectors.errors
 
 
 class NLQueryError(Exception):
@@ -140,20 +141,37 @@ class MethodNotAllowed(NLQueryError):
     code, http_status = "method_not_allowed", 405
 
 
-_BY_CODE: dict[str, type[NLQueryError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidRequest, DataSourceNotFound, Unauthorized, RateLimitExceeded, InvalidQuery,
-        UnsafeQueryError, AccessDenied, DataSourceDisconnected, QueryExecutionFailed,
-        QueryTimeout, QuestionNotAnswerable, LLMUnavailable, InternalError, CatalogUnavailable,
-        SecretKeyMismatch, ResultTooLarge,
-    )
+class DriverNotInstalled(DataSourceDisconnected):
+    """The connector's driver (a pip extra) or a system library it loads is missing;
+    the message has the install line."""
+
+    code, http_status = "driver_not_installed", 400
+
+
+# Connector error class -> nlquery error class, as httpx maps httpcore's exceptions: the
+# most specific class in the error's MRO wins, so a connector's own subclass lands on
+# the class its parent maps to, and a new connector error cannot silently become a
+# generic failure by a typo in a code string.
+_BY_CLASS: dict[type[connectors.ConnectorError], type[NLQueryError]] = {
+    connectors.errors.DriverNotInstalled: DriverNotInstalled,
+    connectors.errors.DataSourceDisconnected: DataSourceDisconnected,
+    connectors.errors.ResultTooLarge: ResultTooLarge,
+    connectors.errors.UnsupportedQuery: InvalidQuery,
+    connectors.errors.QueryExecutionFailed: QueryExecutionFailed,
+    connectors.errors.QueryTimeout: QueryTimeout,
+    connectors.errors.InvalidConnection: InvalidRequest,
+    connectors.errors.EgressDenied: AccessDenied,
+    connectors.errors.ConnectorError: QueryExecutionFailed,
 }
 
 
 def from_connector_error(error: connectors.ConnectorError) -> NLQueryError:
-    """The nlquery error carrying the same code and message."""
-    return _BY_CODE.get(error.code, QueryExecutionFailed)(error.message)
+    """The nlquery error for a connector error, by class; same message."""
+    for cls in type(error).__mro__:
+        target = _BY_CLASS.get(cls)
+        if target is not None:
+            return target(error.message)
+    raise TypeError(f"not a connector error: {type(error).__name__}")  # pragma: no cover
 
 
 @contextlib.contextmanager
