@@ -39,7 +39,7 @@ import socket
 from dataclasses import dataclass
 from typing import Union
 
-from connectors.errors import DataSourceDisconnected, EgressDenied
+from connectors.errors import DataSourceDisconnected, EgressDenied, InvalidConnection
 
 __all__ = ["ALLOW_VARIABLE", "DENY_VARIABLE", "EgressDenied", "EgressPolicy"]
 
@@ -157,8 +157,8 @@ class EgressPolicy:
             return None
         try:
             return cls(deny_internal=remote, allow=allow, deny=deny)
-        except ValueError as exc:
-            raise ValueError(f"{ALLOW_VARIABLE} / {DENY_VARIABLE}: {exc}") from None
+        except ValueError as exc:  # the operator's setting: say which, never a 500
+            raise InvalidConnection(f"{ALLOW_VARIABLE} / {DENY_VARIABLE}: {exc}") from None
 
     # -- checks ----------------------------------------------------------------------
     def _names(self, entries: tuple[tuple[IPNetwork, ...], frozenset[str], tuple[str, ...]], host: str) -> bool:

@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from connectors.egress import EgressPolicy
-from connectors.errors import ConnectorError, DataSourceDisconnected, EgressDenied
+from connectors.errors import ConnectorError, DataSourceDisconnected, EgressDenied, InvalidConnection
 
 
 @pytest.fixture(autouse=True)
@@ -160,5 +160,5 @@ def test_from_environment(monkeypatch):
         local.resolve("10.0.0.1")
     monkeypatch.delenv("NLQUERY_EGRESS_ALLOW")
     monkeypatch.setenv("NLQUERY_EGRESS_DENY", "10.0.0.0/99")
-    with pytest.raises(ValueError, match="NLQUERY_EGRESS_DENY"):
+    with pytest.raises(InvalidConnection, match="NLQUERY_EGRESS_DENY"):  # invalid_request, never a 500
         EgressPolicy.from_environment(remote=True)
