@@ -21,7 +21,6 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.markup import escape
@@ -79,7 +78,10 @@ def doctor(as_json: bool) -> None:
     Exit status 1 if a check fails (warnings do not fail).
     """
     checks = [*python_checks(), *extra_checks(), *odbc_checks(), *environment_checks()]
-    key_existed = _key_file().exists()  # before the catalog opens (it creates the key)
+    try:
+        key_existed = _key_file().exists()  # before the catalog opens (it creates the key)
+    except OSError:
+        key_existed = False  # the home cannot be created: the catalog check says so
     catalog = catalog_checks(key_existed)
     checks += catalog
     checks += llm_checks()

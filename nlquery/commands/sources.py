@@ -121,7 +121,8 @@ def show(name: str, as_json: bool) -> None:
     for key in ("name", "id", "type", "status", "status_reason", "schema_status", "schema_error",
                 "schema_version", "description", "created_at", "updated_at"):
         if data.get(key) not in (None, ""):
-            out.print(f"[bold]{key}[/bold]: {escape(str(data[key]))}")
+            value = one_line(data[key]) if key in ("status_reason", "schema_error") else str(data[key])
+            out.print(f"[bold]{key}[/bold]: {escape(value)}")
     out.print(f"[bold]connection[/bold]: {escape(str(data['connection']))}")
     for table in data["tables"]:
         out.print(f"  {escape(table['name'])}: " + escape(", ".join(c["name"] for c in table["columns"])))
