@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from nlquery import Engine
 from nlquery.cli import cli
-from nlquery.errors import InvalidRequest
+from nlquery.errors import DataSourceNotFound, InvalidRequest
 
 REFUSED_PG = "postgresql://postgres@127.0.0.1:1/nlq_nothing_here"  # nothing listens on port 1
 
@@ -175,7 +175,7 @@ def test_misspelt_source_name_gets_a_suggestion_on_every_door(run, shop):
     assert one_error_line(result) == ("error[data_source_not_found]: no data source named or with id 'shpo'; "
                                       "did you mean 'shop'?")
     with Engine() as engine:  # HTTP and MCP look sources up through the same catalog call
-        with pytest.raises(Exception, match="did you mean 'shop'"):
+        with pytest.raises(DataSourceNotFound, match="did you mean 'shop'"):
             engine.get_source("SHOPP")
     assert "did you mean" not in run("query", "zzzzzz", "SELECT 1").stderr
 
