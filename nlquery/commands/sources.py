@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -82,7 +83,11 @@ def add(name: str, source_type: str | None, description: str, denied_columns: tu
             if data.get(key) and not shown_below and (usable or key == "status_reason"):
                 out.print(f"  [yellow]{key}: {escape(one_line(data[key]))}[/yellow]")
     if failing:
-        code = "data_source_disconnected" if data["status"] == "disconnected" else "invalid_request"
+        # The record keeps the reason, not the error's code: a reason with an install line
+        # is a missing driver (driver_not_installed), any other 'error' a bad connection.
+        reason = data.get("status_reason") or ""
+        code = ("driver_not_installed" if re.search(r"\b(pip|apt-get) install\b", reason)
+                else "data_source_disconnected" if data["status"] == "disconnected" else "invalid_request")
         print_error(code, f"{data['name']} is registered but cannot be used: "
                           f"{one_line(data.get('status_reason') or data['status'])} -- fix it with "
                           f"'nlquery sources update {data['name']} ...' or remove it with "
