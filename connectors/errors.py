@@ -72,6 +72,16 @@ class EgressDenied(ConnectorError):
     code = "access_denied"
 
 
+def one_line(message: str) -> str:
+    """A driver's message as one line: its first meaningful line, the rest (libpq's
+    ``Is the server running...`` hints, DETAIL/HINT lines, caret pictures) dropped."""
+    for line in str(message).splitlines():
+        line = line.strip()
+        if line and not line.startswith(("^", "HINT:", "DETAIL:", "LINE ")):
+            return line
+    return ""
+
+
 def scrub(message: str, secrets: Iterable[str | None]) -> str:
     """Remove secrets and URL passwords from ``message``."""
     for secret in secrets:
@@ -100,6 +110,6 @@ def map_driver_errors(
         error_class = classify(exc)
         if error_class is None:
             raise
-        message = describe(exc).strip() or type(exc).__name__
+        message = one_line(describe(exc)) or type(exc).__name__
         # "from None": the driver's exception may hold the DSN in its args.
         raise error_class(scrub(message, list(secrets))) from None

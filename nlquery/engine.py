@@ -192,6 +192,7 @@ class Engine(Questions):
         self.catalog.set_status(record.id, schema_status="ready", schema_error=None,
                                 status="connected", status_reason=None)
         self._resolved.clear()
+        self._snapshots.pop(record.id, None)  # a no-change refresh updates the version in place
         stale = semantic.stale_keys(self.catalog.get_mappings(record.id), schema)
         return RefreshResult(record.name, snapshot.version, schema, snapshot.diff, stale, len(hints))
 

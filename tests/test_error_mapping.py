@@ -40,3 +40,14 @@ def test_each_connector_error_maps_to_the_nlquery_error_with_its_code(error_clas
 def test_a_missing_driver_is_one_error_with_its_install_line():
     mapped = errors.from_connector_error(connectors.DriverNotInstalled("pip install 'nlquery[postgresql]'"))
     assert mapped.code == "driver_not_installed" and isinstance(mapped, errors.DataSourceDisconnected)
+
+
+def test_driver_messages_become_one_line_without_losing_the_reason():
+    from connectors.errors import QueryExecutionFailed, map_driver_errors
+
+    message = ('connection failed: connection to server at "127.0.0.1", port 1 failed: Connection refused\n'
+               '\tIs the server running on that host and accepting TCP/IP connections?')
+    with pytest.raises(QueryExecutionFailed) as raised:
+        with map_driver_errors(lambda exc: QueryExecutionFailed):
+            raise RuntimeError(message)
+    assert "\n" not in raised.value.message and "Connection refused" in raised.value.message
