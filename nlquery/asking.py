@@ -6,6 +6,7 @@ verified examples, and choosing between the LLM, the rules planner and a cached 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import time
 from collections.abc import Sequence
@@ -25,6 +26,13 @@ from nlquery.planner import (
     ask_rules,
     examples,
 )
+from nlquery.planner.linking import LinkedSchema
+from nlquery.planner.prompt import render_schema
+
+
+def _visible_copy(table: connectors.Table, policy: Any) -> connectors.Table:
+    return dataclasses.replace(table, columns=[c for c in table.columns if policy.column_visible(table, c.name)])
+
 
 if TYPE_CHECKING:
     from nlquery.engine import Engine
@@ -103,6 +111,61 @@ class Questions:
             self._linkers = {k: v for k, v in self._linkers.items() if k[0] != record.id}
             self._linkers[key] = SchemaLinker(snapshot.schema, mappings, snapshot.value_hints)
         return self._linkers[key], snapshot, mappings
+
+    def search_schema(self: Engine, source: str, phrase: str, *, limit: int = 5) -> list[dict[str, Any]]:
+        """The tables of ``source`` that match ``phrase`` (names, synonyms, descriptions,
+        stored values), best first, by the planner's own schema linking: cheap on
+        schemas of thousands of tables. Tables and columns the policy hides are left out."""
+        linker, snapshot, _ = self.schema_linker(source)
+        policy = self.catalog.get_source(source).policy
+        linked = linker.link(phrase, max_tables=max(1, min(limit, 20)))
+        found = []
+        for table in linked.tables:
+            if policy is not None and not policy.table_visible(table):
+                continue
+            name = snapshot.schema.qualified_name(table)
+            note = linker.mappings.get(name)
+            found.append({
+                "table": name,
+                "description": note.description if note and note.description else None,
+                "synonyms": list(note.synonyms) if note else [],
+                "columns": [{"name": c.name, "type": c.type} for c in table.columns
+                            if policy is None or policy.column_visible(table, c.name)],
+            })
+        return found[:limit]
+
+    def list_tables(self: Engine, source: str) -> list[str]:
+        """Qualified names of the tables of ``source`` its policy shows."""
+        snapshot = self.schema_linker(source)[1]
+        policy = self.catalog.get_source(source).policy
+        return [snapshot.schema.qualified_name(t) for t in snapshot.schema.tables
+                if policy is None or policy.table_visible(t)]
+
+    def find_table(self: Engine, source: str, table: str, *, apply_policy: bool = True) -> connectors.Table:
+        """One table of ``source``'s latest schema by bare or qualified name (any case);
+        ``invalid_request`` with the closest name when there is none (or, with
+        ``apply_policy``, the policy hides it; the operator's CLI sees every table)."""
+        snapshot = self.schema_linker(source)[1]
+        policy = self.catalog.get_source(source).policy if apply_policy else None
+        found = snapshot.schema.table(table)
+        if found is not None and (policy is None or policy.table_visible(found)):
+            return found
+        names = sorted({snapshot.schema.qualified_name(t) for t in snapshot.schema.tables
+                        if policy is None or policy.table_visible(t)})
+        close = difflib.get_close_matches(table.lower(), [n.lower() for n in names], n=1, cutoff=0.6)
+        hint = next((f"; did you mean {n!r}?" for n in names if close and n.lower() == close[0]), "")
+        raise InvalidRequest(f"no table {table!r} in {source}{hint}")
+
+    def describe_table(self: Engine, source: str, table: str) -> str:
+        """One table as the planner shows it to the model: columns (type, nullability,
+        key), foreign keys, descriptions, synonyms and known values; hidden columns left out."""
+        linker, snapshot, _ = self.schema_linker(source)
+        found = self.find_table(source, table)
+        policy = self.catalog.get_source(source).policy
+        if policy is not None:
+            found = _visible_copy(found, policy)
+        linked = LinkedSchema(schema=snapshot.schema, tables=[found], scores={})
+        return render_schema(linked, linker.mappings, snapshot.value_hints)
 
     def _reuse_example(self: Engine, question: str, example: Any, context: PlanningContext) -> Answer | None:
         safe = context.validate(example.sql)

@@ -16,8 +16,6 @@ from typing import Any
 
 from nlquery.engine import Engine
 from nlquery.errors import NLQueryError
-from nlquery.planner.linking import LinkedSchema
-from nlquery.planner.prompt import render_schema
 
 DEFAULT_ROWS = 50
 MAX_ROWS = 500
@@ -57,10 +55,6 @@ def build_server(engine: Engine) -> Any:
         except NLQueryError as exc:
             raise _tool_error(exc) from None
 
-    def linker(source: str) -> tuple[Any, Any]:
-        found, snapshot, _ = engine.schema_linker(source)
-        return found, snapshot
-
     @server.tool(description="List the registered data sources.")
     def list_sources() -> str:
         sources = call(engine.list_sources)
@@ -70,32 +64,20 @@ def build_server(engine: Engine) -> Any:
     @server.tool(description="Find the tables and columns of a source that match a phrase (names, "
                              "synonyms, descriptions, stored values). Cheap on huge schemas.")
     def search_schema(source: str, phrase: str, limit: int = 5) -> str:
-        found, snapshot = call(linker, source)
-        linked = found.link(phrase, max_tables=max(1, min(limit, 20)))
         lines = []
-        for table in linked.tables[:limit]:
-            name = snapshot.schema.qualified_name(table)
-            note = found.mappings.get(name)  # the linker's mappings already carry comments
-            head = f"{name}" + (f" -- {note.description}" if note and note.description else "")
-            if note and note.synonyms:
-                head += f" (also: {', '.join(note.synonyms)})"
-            columns = ", ".join(f"{c.name} {c.type}" for c in table.columns[:30])
-            more = f", ... {len(table.columns) - 30} more" if len(table.columns) > 30 else ""
+        for table in call(engine.search_schema, source, phrase, limit=limit):
+            head = table["table"] + (f" -- {table['description']}" if table["description"] else "")
+            if table["synonyms"]:
+                head += f" (also: {', '.join(table['synonyms'])})"
+            columns = ", ".join(f"{c['name']} {c['type']}" for c in table["columns"][:30])
+            more = f", ... {len(table['columns']) - 30} more" if len(table["columns"]) > 30 else ""
             lines.append(f"{head}\n  {columns}{more}")
         return "\n".join(lines) or "nothing matches"
 
     @server.tool(description="Columns (type, nullability, key), foreign keys, descriptions, synonyms and "
                              "known values of one table.")
     def describe_table(source: str, table: str) -> str:
-        described_by, snapshot = call(linker, source)
-        found = snapshot.schema.table(table)
-        if found is None:
-            from nlquery.errors import InvalidQuery
-
-            raise _tool_error(InvalidQuery(f"unknown table {table!r} in {source}"))
-        # The same rendering the planner shows the model, for one table.
-        linked = LinkedSchema(schema=snapshot.schema, tables=[found], scores={})
-        return render_schema(linked, described_by.mappings, snapshot.value_hints)
+        return call(engine.describe_table, source, table)
 
     @server.tool(description="Run one read-only SQL query with $1, $2 ... parameters. Writes are refused.")
     def run_query(source: str, sql: str, parameters: list[Any] | None = None, max_rows: int = DEFAULT_ROWS) -> str:
@@ -112,8 +94,7 @@ def build_server(engine: Engine) -> Any:
     @server.resource("nlquery://sources/{name}/schema", description="A source's annotated schema summary.",
                      mime_type="text/plain")
     def schema_resource(name: str) -> str:
-        _, snapshot = call(linker, name)
-        return "\n".join(describe_table(name, snapshot.schema.qualified_name(t)) for t in snapshot.schema.tables)
+        return "\n".join(describe_table(name, table) for table in call(engine.list_tables, name))
 
     return server
 

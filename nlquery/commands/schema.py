@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
@@ -11,9 +10,9 @@ from rich.markup import escape
 from rich.progress import Progress
 
 from nlquery.commands.common import (
+    SCHEMA_CSV_COLUMNS,
     ad_hoc_connector,
     connection_options,
-    SCHEMA_CSV_COLUMNS,
     engine,
     err,
     format_option,
@@ -27,7 +26,7 @@ from nlquery.commands.common import (
     print_table,
     schema_rows,
 )
-from nlquery.errors import InvalidRequest, NLQueryError
+from nlquery.errors import NLQueryError
 
 
 @click.group()
@@ -142,7 +141,7 @@ def show(name: str, table: str | None, fmt: str) -> None:
     """
     with engine() as e:
         result = e.schema(name)
-    found = None if table is None else _find_table(result, table, name)
+        found = None if table is None else e.find_table(name, table, apply_policy=False)
     if fmt == "json":
         print_json(found.to_dict() if found else result.to_dict())
     elif fmt == "csv":
@@ -151,13 +150,3 @@ def show(name: str, table: str | None, fmt: str) -> None:
         print_table(result, found)
     else:
         print_schema(result)
-
-
-def _find_table(schema: Any, table: str, source: str) -> Any:
-    found = schema.table(table)
-    if found is None:
-        names = sorted({schema.qualified_name(t) for t in schema.tables})
-        close = difflib.get_close_matches(table.lower(), [n.lower() for n in names], n=1, cutoff=0.6)
-        hint = next((f"; did you mean {n!r}?" for n in names if close and n.lower() == close[0]), "")
-        raise InvalidRequest(f"no table {table!r} in {source}{hint}")
-    return found
