@@ -10,6 +10,7 @@ are opened once and reused until :meth:`Engine.close`.
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 import time
@@ -25,7 +26,7 @@ from nlquery import semantic
 from nlquery.catalog import Catalog, SourceRecord
 from nlquery.catalog import hints as value_hints
 from nlquery.errors import InvalidRequest, NLQueryError, connector_errors
-from nlquery.guard import Policy, SafeQuery, validate_sql
+from nlquery.guard import Policy, SafeQuery, cached_validate
 from nlquery.paths import home as default_home
 from nlquery.asking import Questions
 from nlquery.planner import LLMClient, LLMConfig, SchemaLinker
@@ -50,6 +51,24 @@ class RefreshResult:
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "version": self.version, "tables": len(self.schema.tables),
                 "diff": self.diff, "stale_mappings": self.stale_mappings, "value_hints": self.value_hints}
+
+
+_TAKES_CONVERT: dict[type, bool] = {}
+
+
+def _takes_convert(connector: Any) -> bool:
+    """Whether ``connector.execute`` takes ``convert=`` (third-party connectors written
+    before it existed do not: they are called as before)."""
+    kind = type(connector)
+    known = _TAKES_CONVERT.get(kind)
+    if known is None:
+        try:
+            parameters = inspect.signature(connector.execute).parameters.values()
+        except (TypeError, ValueError):
+            parameters = ()  # type: ignore[assignment]
+        known = any(p.name == "convert" or p.kind is p.VAR_KEYWORD for p in parameters)
+        _TAKES_CONVERT[kind] = known
+    return known
 
 
 class Engine(Questions):
@@ -96,7 +115,7 @@ class Engine(Questions):
             return self._catalog
 
     # -- sources ---------------------------------------------------------------------
-    def add_source(self, name: str, type: str, connection: Mapping[str, Any], description: str = "", *,
+    def add_source(self, name: str, type: str | None, connection: Mapping[str, Any], description: str = "", *,
                    policy: Mapping[str, Any] | None = None, value_hints: Mapping[str, Any] | None = None,
                    extract: bool = True, remote: bool = False) -> dict[str, Any]:
         """Register a source, check its connection (``status``) and, with ``extract``,
@@ -107,7 +126,14 @@ class Engine(Questions):
         ``remote=True`` says a token holder sent it (HTTP, MCP): ``password_env`` and
         options that read local files are refused, file sources must lie inside
         ``NLQUERY_DATA_DIRS``, and its hosts pass the egress policy now and on every
-        connection."""
+        connection. ``type`` None: the connection's URL scheme names it
+        (``postgres://`` -> postgresql)."""
+        if type is None:
+            url = connection.get("url") if isinstance(connection, Mapping) else None
+            if not url:
+                raise InvalidRequest("give a source type, or a url whose scheme names it")
+            with connector_errors():
+                type = connectors.registry.type_from_url(str(url))
         settings = {k: dict(v) for k, v in (("policy", policy), ("value_hints", value_hints)) if v}
         record = self.catalog.add_source(name, type, connection, description, settings, remote=remote)
         if self.check_connection(record.id) != "connected":
@@ -254,25 +280,53 @@ class Engine(Questions):
         connector, policy, schema = self._resolve(source, policy, schema)
         cap = self.max_rows if max_rows is None else max_rows
         # One row past the cap lets the connector tell that the result was truncated.
-        return validate_sql(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
+        # Accepted statements are cached (keyed by SQL, dialect, policy, schema, cap).
+        return cached_validate(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
 
     def query(self, source: Source, sql: str, params: Sequence[Any] | None = None, *,
               max_rows: int | None = None, timeout_s: float | None = None,
-              policy: Policy | None = None, schema: connectors.Schema | None = None) -> connectors.QueryResult:
+              policy: Policy | None = None, schema: connectors.Schema | None = None,
+              result: str = "json") -> connectors.QueryResult:
         """Validate ``sql`` read-only, bind ``$1, $2 ...`` to ``params`` and run it.
 
         ``source`` is a registered name or id (its policy and latest schema apply) or
         a connector. Returns at most ``max_rows`` rows (``truncated`` says whether more
         existed). Raises :class:`~nlquery.errors.NLQueryError` subclasses only.
+
+        ``result="json"`` (default): JSON-safe values (see :mod:`nlquery.encoding` for
+        the mapping). ``result="native"``: the driver's values untouched (Decimal,
+        datetime, UUID, bytes ...; rows as the driver's tuples), no conversion paid;
+        :func:`nlquery.encoding.dumps` writes them as the same JSON. Connectors whose
+        ``execute`` has no ``convert`` keyword return their usual rows either way.
         """
+        if result not in ("json", "native"):
+            raise InvalidRequest(f"result must be 'json' or 'native', not {result!r}")
+        cap, connector, safe = self._guarded(source, sql, params, max_rows, policy, schema)
+        return self._run(connector, safe, params or [], cap, timeout_s, convert=result == "json")
+
+    def query_arrow(self, source: Source, sql: str, params: Sequence[Any] | None = None, *,
+                    max_rows: int | None = None, timeout_s: float | None = None,
+                    policy: Policy | None = None, schema: connectors.Schema | None = None) -> Any:
+        """:meth:`query` as a ``pyarrow.Table`` (extra ``arrow``): the same guard, session,
+        caps and values, built column by column from the driver's values (types in
+        :func:`nlquery.encoding.arrow_table`); schema metadata ``nlquery.truncated``."""
+        from nlquery import encoding
+
+        encoding._pyarrow()  # a missing pyarrow is driver_not_installed before anything runs
+        cap, connector, safe = self._guarded(source, sql, params, max_rows, policy, schema)
+        native = self._run(connector, safe, params or [], cap, timeout_s, convert=False)
+        return encoding.arrow_table(native.columns, native.rows, truncated=native.truncated)
+
+    def _guarded(self, source: Source, sql: str, params: Sequence[Any] | None, max_rows: int | None,
+                 policy: Policy | None, schema: connectors.Schema | None) -> tuple[int, Any, SafeQuery]:
         cap = self.max_rows if max_rows is None else max_rows
         if cap < 0:
             raise InvalidRequest("max_rows must be >= 0")
         if params is not None and (isinstance(params, (str, bytes)) or not isinstance(params, Sequence)):
             raise InvalidRequest("parameters must be a list of values")
         connector, policy, schema = self._resolve(source, policy, schema)
-        safe = validate_sql(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
-        return self._run(connector, safe, params or [], cap, timeout_s)
+        safe = cached_validate(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
+        return cap, connector, safe
 
     def explain(self, source: Source, sql: str, params: Sequence[Any] | None = None, *,
                 max_rows: int | None = None) -> dict[str, Any]:
@@ -289,12 +343,16 @@ class Engine(Questions):
         return explained
 
     def _run(self, connector: connectors.Connector, safe: SafeQuery, params: Sequence[Any], max_rows: int,
-             timeout_s: float | None = None) -> connectors.QueryResult:
-        """Execute a statement the guard accepted: every path ends here."""
+             timeout_s: float | None = None, *, convert: bool = True) -> connectors.QueryResult:
+        """Execute a statement the guard accepted: every path ends here. ``convert=False``
+        asks the connector for its driver's own values (when it takes the keyword)."""
         driver_sql, ordered = safe.bind(list(params), connector.paramstyle)
+        options: dict[str, Any] = {"max_rows": max_rows,
+                                   "timeout_s": self.timeout_s if timeout_s is None else timeout_s}
+        if not convert and _takes_convert(connector):
+            options["convert"] = False
         with connector_errors():
-            return connector.execute(driver_sql, ordered, max_rows=max_rows,
-                                     timeout_s=self.timeout_s if timeout_s is None else timeout_s)
+            return connector.execute(driver_sql, ordered, **options)
 
     def introspect(self, source: connectors.Connector, *, schemas: Sequence[str] | None = None,
                    progress: ProgressCallback | None = None) -> connectors.Schema:

@@ -62,12 +62,8 @@ def add(name: str, source_type: str | None, description: str, denied_columns: tu
       nlquery sources add crm --type rest_api --config crm-api.yaml
     """
     fields = {**(load_connection_file(config_file) if config_file else {}), **connection_fields(**connection)}
-    if not source_type:
-        if not fields.get("url"):
-            raise click.UsageError("give --type, or a --url whose scheme names it")
-        from connectors.registry import type_from_url
-
-        source_type = type_from_url(fields["url"])
+    if not source_type and not fields.get("url"):
+        raise click.UsageError("give --type, or a --url whose scheme names it")
     policy = {k: list(v) for k, v in (("denied_columns", denied_columns), ("denied_tables", denied_tables)) if v}
     with engine() as e:
         data = e.add_source(name, source_type, fields, description, policy=policy or None, extract=not no_extract)
