@@ -11,6 +11,8 @@ are opened once and reused until :meth:`Engine.close`.
 from __future__ import annotations
 
 import inspect
+import json
+import logging
 import os
 import threading
 import time
@@ -23,15 +25,19 @@ import connectors
 from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, ProgressCallback
 from connectors.egress import EgressPolicy
 from nlquery import semantic
+from nlquery.asking import Questions
 from nlquery.catalog import Catalog, SourceRecord
 from nlquery.catalog import hints as value_hints
-from nlquery.errors import InvalidRequest, NLQueryError, connector_errors
+from nlquery.principal import Principal, merge_policy
+from nlquery.errors import DataSourceNotFound, InvalidRequest, NLQueryError, connector_errors
+from nlquery.extraction import Extractions
 from nlquery.guard import Policy, SafeQuery, cached_validate
 from nlquery.paths import home as default_home
-from nlquery.asking import Questions
 from nlquery.planner import LLMClient, LLMConfig, SchemaLinker
 
 __all__ = ["Engine", "RefreshResult"]
+
+log = logging.getLogger("nlquery.engine")
 
 Source = str | connectors.Connector
 """A registered source's name or id, or an open connector."""
@@ -89,6 +95,7 @@ class Engine(Questions):
         timeout_s: float = DEFAULT_TIMEOUT_S,
         llm: LLMConfig | None = None,
         rules_first: bool = False,
+        extraction_workers: int = 2,
     ) -> None:
         self.home = Path(home) if home is not None else None
         self.llm = llm or LLMConfig.from_environment()
@@ -97,12 +104,14 @@ class Engine(Questions):
         self._linkers: dict[tuple[str, int, str], SchemaLinker] = {}
         self._snapshots: dict[str, Any] = {}  # source id -> its latest Snapshot, by version
         # name or id -> (expiry, record, snapshot): queries skip the catalog for a moment.
-        self._resolved: dict[str, tuple[float, SourceRecord, Any]] = {}
+        self._resolved: dict[tuple[str, str | None], tuple[float, SourceRecord, Any]] = {}
         self.catalog_url = catalog_url or os.environ.get("NLQUERY_CATALOG_URL") or None
         self.max_rows = max_rows
         self.timeout_s = timeout_s
         self._catalog: Catalog | None = None
         self._open: list[connectors.Connector] = []
+        self._extractions: Extractions | None = None
+        self.extraction_workers = extraction_workers
         self._pool: dict[str, connectors.Connector] = {}
         self._lock = threading.RLock()
 
@@ -117,8 +126,10 @@ class Engine(Questions):
     # -- sources ---------------------------------------------------------------------
     def add_source(self, name: str, type: str | None, connection: Mapping[str, Any], description: str = "", *,
                    policy: Mapping[str, Any] | None = None, value_hints: Mapping[str, Any] | None = None,
-                   extract: bool = True, remote: bool = False) -> dict[str, Any]:
-        """Register a source, check its connection (``status``) and, with ``extract``,
+                   extract: bool = True, remote: bool = False,
+                   tenant: str | Principal | None = None) -> dict[str, Any]:
+        """Register a source in ``tenant`` (a name, or the principal of the token that
+        sends it; None: ``default``), check its connection (``status``) and, with ``extract``,
         read its schema now (``schema_status`` extracting -> ready | error). Without
         ``extract`` the schema waits for :meth:`refresh_schema` (``schema_status``
         ``pending``).
@@ -135,7 +146,9 @@ class Engine(Questions):
             with connector_errors():
                 type = connectors.registry.type_from_url(str(url))
         settings = {k: dict(v) for k, v in (("policy", policy), ("value_hints", value_hints)) if v}
-        record = self.catalog.add_source(name, type, connection, description, settings, remote=remote)
+        owner = tenant.tenant if isinstance(tenant, Principal) else (tenant or "default")
+        record = self.catalog.add_source(name, type, connection, description, settings, remote=remote,
+                                         tenant=owner)
         if self.check_connection(record.id) != "connected":
             self.catalog.set_status(record.id, schema_status="error",
                                     schema_error="not extracted: the source is not reachable")
@@ -146,12 +159,27 @@ class Engine(Questions):
                 pass  # recorded as schema_status=error with its reason
         return self.get_source(record.id)
 
-    def list_sources(self) -> list[dict[str, Any]]:
-        return [record.to_dict() for record in self.catalog.list_sources()]
+    def list_sources(self, *, tenant: str | Principal | None = None) -> list[dict[str, Any]]:
+        """Every source (the operator), or those ``tenant`` sees."""
+        who = tenant if isinstance(tenant, Principal) else None
+        records = self.catalog.list_sources(who.lookup_tenant if who else tenant)
+        return [r.to_dict() for r in records if who is None or who.reaches(r.id, r.name)]
 
-    def get_source(self, name_or_id: str, *, tables: bool = False) -> dict[str, Any]:
+    def _lookup(self, name_or_id: str, tenant: str | Principal | None) -> SourceRecord:
+        """A source by name or id as ``tenant`` sees it: None is the operator (every
+        tenant); a tenant name; or a token's principal (its tenant, every tenant for an
+        admin, and its source allow-list). Another tenant's source is not found."""
+        if not isinstance(tenant, Principal):
+            return self.catalog.get_source(name_or_id, tenant)
+        record = self.catalog.get_source(name_or_id, tenant.lookup_tenant)
+        if not tenant.reaches(record.id, record.name):
+            raise DataSourceNotFound(f"no data source named or with id {name_or_id!r}")
+        return record
+
+    def get_source(self, name_or_id: str, *, tables: bool = False,
+                   tenant: str | Principal | None = None) -> dict[str, Any]:
         """The source as the API shows it; with ``tables``, its latest schema too."""
-        record = self.catalog.get_source(name_or_id)
+        record = self._lookup(name_or_id, tenant)
         data = record.to_dict()
         if tables:
             snapshot = self.catalog.latest_snapshot(record.id)
@@ -161,12 +189,13 @@ class Engine(Questions):
 
     def update_source(self, name_or_id: str, *, name: str | None = None, description: str | None = None,
                       connection: Mapping[str, Any] | None = None, policy: Mapping[str, Any] | None = None,
-                      value_hints: Mapping[str, Any] | None = None, remote: bool = False) -> dict[str, Any]:
+                      value_hints: Mapping[str, Any] | None = None, remote: bool = False,
+                      tenant: str | Principal | None = None) -> dict[str, Any]:
         """Change a source; a new connection is checked again (``remote`` as in
         :meth:`add_source`). A connection moved to another destination without its
         secret in the same call loses the stored secret."""
         settings = {k: dict(v) for k, v in (("policy", policy), ("value_hints", value_hints)) if v is not None}
-        record = self.catalog.update_source(name_or_id, name=name, description=description,
+        record = self.catalog.update_source(self._lookup(name_or_id, tenant).id, name=name, description=description,
                                             connection=connection,
                                             settings=settings or None, remote=remote)
         self._forget(record.id)
@@ -174,8 +203,8 @@ class Engine(Questions):
             self.check_connection(record.id)
         return self.get_source(record.id)
 
-    def remove_source(self, name_or_id: str) -> dict[str, Any]:
-        record = self.catalog.remove_source(name_or_id)
+    def remove_source(self, name_or_id: str, *, tenant: str | Principal | None = None) -> dict[str, Any]:
+        record = self.catalog.remove_source(self._lookup(name_or_id, tenant).id)
         self._forget(record.id)
         return record.to_dict()
 
@@ -193,18 +222,55 @@ class Engine(Questions):
         self.catalog.set_status(record.id, status=status, status_reason=reason)
         return status
 
-    def mark_extracting(self, name_or_id: str) -> dict[str, Any]:
+    def mark_extracting(self, name_or_id: str, *, tenant: str | Principal | None = None) -> dict[str, Any]:
         """Set ``schema_status`` to extracting before a background refresh starts."""
-        record = self.catalog.get_source(name_or_id)
+        record = self._lookup(name_or_id, tenant)
         self.catalog.set_status(record.id, schema_status="extracting", schema_error=None)
         return self.get_source(record.id)
 
+    def refresh_schema_later(self, name_or_id: str, *, tenant: str | Principal | None = None) -> dict[str, Any]:
+        """Start a background refresh (``schema_status`` extracting -> ready | error) and
+        return the source at once. A refresh of a source already being extracted joins
+        that run; too many waiting extractions -> ``rate_limit_exceeded`` with a retry
+        time (the source keeps its previous status)."""
+        record = self._lookup(name_or_id, tenant)
+        self.catalog.set_status(record.id, schema_status="extracting", schema_error=None)
+        try:
+            self._background().submit(record.id)
+        except NLQueryError:
+            self.catalog.set_status(record.id, schema_status=record.schema_status, schema_error=record.schema_error)
+            raise
+        return self.get_source(record.id)
+
+    def resume_extractions(self) -> int:
+        """Start again the extractions a stopped process left ``extracting``; returns how many."""
+        stuck = [s["id"] for s in self.list_sources() if s["schema_status"] == "extracting"]
+        for source_id in stuck:
+            self._background().submit(source_id)
+        return len(stuck)
+
+    def _background(self) -> Extractions:
+        with self._lock:
+            if self._extractions is None:
+                self._extractions = Extractions(self._extract, workers=self.extraction_workers)
+            return self._extractions
+
+    def _extract(self, source_id: str) -> None:
+        try:
+            self.refresh_schema(source_id)  # records ready | error itself
+        except NLQueryError as exc:
+            log.info(json.dumps({"event": "extraction_failed", "source": source_id, "code": exc.code}))
+        except Exception:  # never leave a source stuck in "extracting"
+            log.exception("schema extraction of %s crashed", source_id)
+            self.catalog.set_status(source_id, schema_status="error", schema_error="extraction crashed")
+
     # -- schemas ---------------------------------------------------------------------
-    def refresh_schema(self, name_or_id: str, *, progress: ProgressCallback | None = None) -> RefreshResult:
+    def refresh_schema(self, name_or_id: str, *, progress: ProgressCallback | None = None,
+                       tenant: str | Principal | None = None) -> RefreshResult:
         """Extract the schema now: ``schema_status`` goes extracting -> ready | error.
         Stores a new snapshot version with its diff; mappings are kept (stale ones
         are reported, not dropped)."""
-        record = self.catalog.get_source(name_or_id)
+        record = self._lookup(name_or_id, tenant)
         self.catalog.set_status(record.id, schema_status="extracting", schema_error=None)
         try:
             connector = self._connector(record)
@@ -222,9 +288,9 @@ class Engine(Questions):
         stale = semantic.stale_keys(self.catalog.get_mappings(record.id), schema)
         return RefreshResult(record.name, snapshot.version, schema, snapshot.diff, stale, len(hints))
 
-    def schema(self, name_or_id: str) -> connectors.Schema:
+    def schema(self, name_or_id: str, *, tenant: str | Principal | None = None) -> connectors.Schema:
         """The latest stored schema (extracted now if there is none yet)."""
-        record = self.catalog.get_source(name_or_id)
+        record = self._lookup(name_or_id, tenant)
         snapshot = self.catalog.latest_snapshot(record.id)
         return snapshot.schema if snapshot else self.refresh_schema(record.id).schema
 
@@ -244,18 +310,19 @@ class Engine(Questions):
         )
 
     # -- semantic mappings ---------------------------------------------------------------
-    def mappings(self, name_or_id: str) -> dict[str, Any]:
+    def mappings(self, name_or_id: str, *, tenant: str | Principal | None = None) -> dict[str, Any]:
         """``{"mappings": {key: {description, synonyms}}, "stale": [keys]}``."""
-        record = self.catalog.get_source(name_or_id)
+        record = self._lookup(name_or_id, tenant)
         current = self.catalog.get_mappings(record.id)
         snapshot = self.catalog.latest_snapshot(record.id)
         stale = semantic.stale_keys(current, snapshot.schema) if snapshot else []
         return {"mappings": {k: m.to_dict() for k, m in current.items()}, "stale": stale}
 
-    def update_mappings(self, name_or_id: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+    def update_mappings(self, name_or_id: str, patch: Mapping[str, Any], *,
+                        tenant: str | Principal | None = None) -> dict[str, Any]:
         """PATCH-merge mappings (keys merge, ``None`` removes, ``synonyms`` replaces),
         validated against the source's schema."""
-        record = self.catalog.get_source(name_or_id)
+        record = self._lookup(name_or_id, tenant)
         merged = semantic.merge(self.catalog.get_mappings(record.id), patch, self.schema(record.id))
         self.catalog.save_mappings(record.id, merged)
         return self.mappings(record.id)
@@ -275,9 +342,10 @@ class Engine(Questions):
         return connector
 
     def validate(self, source: Source, sql: str, *, max_rows: int | None = None,
-                 policy: Policy | None = None, schema: connectors.Schema | None = None) -> SafeQuery:
+                 policy: Policy | None = None, schema: connectors.Schema | None = None,
+                 tenant: str | Principal | None = None) -> SafeQuery:
         """The guard's verdict on ``sql`` for ``source``, without running it."""
-        connector, policy, schema = self._resolve(source, policy, schema)
+        connector, policy, schema = self._resolve(source, policy, schema, tenant)
         cap = self.max_rows if max_rows is None else max_rows
         # One row past the cap lets the connector tell that the result was truncated.
         # Accepted statements are cached (keyed by SQL, dialect, policy, schema, cap).
@@ -286,12 +354,15 @@ class Engine(Questions):
     def query(self, source: Source, sql: str, params: Sequence[Any] | None = None, *,
               max_rows: int | None = None, timeout_s: float | None = None,
               policy: Policy | None = None, schema: connectors.Schema | None = None,
-              result: str = "json") -> connectors.QueryResult:
+              result: str = "json", tenant: str | Principal | None = None) -> connectors.QueryResult:
         """Validate ``sql`` read-only, bind ``$1, $2 ...`` to ``params`` and run it.
 
         ``source`` is a registered name or id (its policy and latest schema apply) or
         a connector. Returns at most ``max_rows`` rows (``truncated`` says whether more
         existed). Raises :class:`~nlquery.errors.NLQueryError` subclasses only.
+
+        ``tenant``: who asks (see :meth:`get_source`); a token's principal also brings
+        its policy overlay (merged with the source's, the stricter wins) and row cap.
 
         ``result="json"`` (default): JSON-safe values (see :mod:`nlquery.encoding` for
         the mapping). ``result="native"``: the driver's values untouched (Decimal,
@@ -301,30 +372,34 @@ class Engine(Questions):
         """
         if result not in ("json", "native"):
             raise InvalidRequest(f"result must be 'json' or 'native', not {result!r}")
-        cap, connector, safe = self._guarded(source, sql, params, max_rows, policy, schema)
+        cap, connector, safe = self._guarded(source, sql, params, max_rows, policy, schema, tenant)
         return self._run(connector, safe, params or [], cap, timeout_s, convert=result == "json")
 
     def query_arrow(self, source: Source, sql: str, params: Sequence[Any] | None = None, *,
                     max_rows: int | None = None, timeout_s: float | None = None,
-                    policy: Policy | None = None, schema: connectors.Schema | None = None) -> Any:
+                    policy: Policy | None = None, schema: connectors.Schema | None = None,
+                    tenant: str | Principal | None = None) -> Any:
         """:meth:`query` as a ``pyarrow.Table`` (extra ``arrow``): the same guard, session,
         caps and values, built column by column from the driver's values (types in
         :func:`nlquery.encoding.arrow_table`); schema metadata ``nlquery.truncated``."""
         from nlquery import encoding
 
         encoding._pyarrow()  # a missing pyarrow is driver_not_installed before anything runs
-        cap, connector, safe = self._guarded(source, sql, params, max_rows, policy, schema)
+        cap, connector, safe = self._guarded(source, sql, params, max_rows, policy, schema, tenant)
         native = self._run(connector, safe, params or [], cap, timeout_s, convert=False)
         return encoding.arrow_table(native.columns, native.rows, truncated=native.truncated)
 
     def _guarded(self, source: Source, sql: str, params: Sequence[Any] | None, max_rows: int | None,
-                 policy: Policy | None, schema: connectors.Schema | None) -> tuple[int, Any, SafeQuery]:
+                 policy: Policy | None, schema: connectors.Schema | None,
+                 tenant: str | Principal | None = None) -> tuple[int, Any, SafeQuery]:
         cap = self.max_rows if max_rows is None else max_rows
+        if isinstance(tenant, Principal):
+            cap = tenant.max_rows(cap, self.max_rows)
         if cap < 0:
             raise InvalidRequest("max_rows must be >= 0")
         if params is not None and (isinstance(params, (str, bytes)) or not isinstance(params, Sequence)):
             raise InvalidRequest("parameters must be a list of values")
-        connector, policy, schema = self._resolve(source, policy, schema)
+        connector, policy, schema = self._resolve(source, policy, schema, tenant)
         safe = cached_validate(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
         return cap, connector, safe
 
@@ -365,22 +440,28 @@ class Engine(Questions):
     catalog again: changes made through this Engine apply at once, changes made by
     another process within this time."""
 
-    def _resolve(self, source: Source, policy: Policy | None, schema: connectors.Schema | None):
+    def _resolve(self, source: Source, policy: Policy | None, schema: connectors.Schema | None,
+                 tenant: str | Principal | None = None):
         if not isinstance(source, str):
             return source, policy, schema
-        cached = self._resolved.get(source)
+        who = tenant if isinstance(tenant, Principal) else None
+        key = (source, who.lookup_tenant if who else tenant)
+        overlay = who.overlay if who else None
+        cached = self._resolved.get(key)
         if cached is not None and cached[0] > time.monotonic():
             _, record, snapshot = cached
         else:
-            record = self.catalog.get_source(source)
+            record = self.catalog.get_source(*key)
             snapshot = self._latest_snapshot(record.id)
-            if snapshot is None and record.policy is not None:
+            if snapshot is None and (record.policy is not None or overlay):
                 # Exposure rules resolve names against the schema: a restricted source
                 # is read now rather than queried blind.
                 self.refresh_schema(record.id)
                 snapshot = self._latest_snapshot(record.id)
-            self._resolved[source] = (time.monotonic() + self.RESOLVE_TTL_S, record, snapshot)
-        return (self._connector(record), policy or record.policy,
+            self._resolved[key] = (time.monotonic() + self.RESOLVE_TTL_S, record, snapshot)
+        if who is not None and not who.reaches(record.id, record.name):
+            raise DataSourceNotFound(f"no data source named or with id {source!r}")
+        return (self._connector(record), merge_policy(policy or record.policy, overlay),
                 schema or (snapshot.schema if snapshot else None))
 
     def _latest_snapshot(self, source_id: str) -> Any:
@@ -412,7 +493,11 @@ class Engine(Questions):
             connector.close()
 
     def close(self) -> None:
-        """Close every connection and the catalog."""
+        """Close every connection and the catalog; running extractions finish first
+        (their connections must not close under them), queued ones resume next time."""
+        extractions, self._extractions = self._extractions, None
+        if extractions is not None:
+            extractions.shutdown(wait=True)
         with self._lock:
             pooled, self._pool = list(self._pool.values()), {}
         for connector in pooled + self._open:

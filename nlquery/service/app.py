@@ -9,10 +9,8 @@ one router per resource; the guard in :mod:`nlquery.service.middleware`.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,9 +23,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nlquery.engine import Engine
 from nlquery.errors import InvalidRequest, MethodNotAllowed, NLQueryError, NotFound
+from nlquery.service import console
 from nlquery.service.auth import TokenAuth
 from nlquery.service.middleware import MAX_BODY_BYTES, Hygiene, envelope
-from nlquery.service.ratelimit import AuthFailures, MemoryCounter, RateLimiter, RedisCounter
+from nlquery.service.ratelimit import (
+    AuthFailures,
+    MemoryCounter,
+    RateLimiter,
+    RedisCounter,
+)
 from nlquery.service.routes import Service, health, query, sources, tools
 
 log = logging.getLogger("nlquery.service")
@@ -87,30 +91,15 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     counter = settings.counter()
     limiter = RateLimiter({"data_sources:queries": settings.query_limit, "api:global": settings.global_limit},
                           counter)
-    extraction = ThreadPoolExecutor(max_workers=settings.extraction_workers, thread_name_prefix="extract")
-
-    def extract(source_id: str) -> None:
-        try:
-            engine.refresh_schema(source_id)  # records ready | error itself
-        except NLQueryError as exc:
-            log.info(json.dumps({"event": "extraction_failed", "source": source_id, "code": exc.code}))
-        except Exception:  # never leave a source stuck in "extracting"
-            log.exception("extraction crashed")
-            engine.mark_schema_error(source_id, "extraction crashed")
-
-    def extract_later(source_id: str) -> None:
-        extraction.submit(extract, source_id)
+    engine.extraction_workers = settings.extraction_workers
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         # A crash mid-extraction left these "extracting": run them again.
-        for source in await anyio.to_thread.run_sync(engine.list_sources):
-            if source["schema_status"] == "extracting":
-                extract_later(source["id"])
+        await anyio.to_thread.run_sync(engine.resume_extractions)
         yield
-        # Running extractions finish first: their connections must not close under them.
-        await anyio.to_thread.run_sync(lambda: extraction.shutdown(wait=True, cancel_futures=True))
-        engine.close()
+        # Running extractions finish first (Engine.close waits for them).
+        await anyio.to_thread.run_sync(engine.close)
 
     if not log.handlers:  # one JSON line per request on stderr, whatever the server's logging
         handler = logging.StreamHandler()
@@ -120,14 +109,19 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         log.propagate = False
     app = FastAPI(title="nlquery Data Sources API", version="1", lifespan=lifespan,
                   description="Register data sources, read their schemas and ask them questions, read-only.")
-    app.state.engine, app.state.extraction = engine, extraction
+    app.state.engine = engine
 
     app.add_middleware(Hygiene, auth=auth, limiter=limiter, max_body_bytes=settings.max_request_bytes,
                        auth_failures=AuthFailures(settings.auth_failure_limit, counter))
 
     @app.exception_handler(NLQueryError)
     async def nlquery_error(_: Request, exc: NLQueryError) -> JSONResponse:
-        return envelope(exc)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is None:
+            return envelope(exc)
+        response = envelope(exc, resource=getattr(exc, "resource", None), retry_after=retry_after)
+        response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -155,8 +149,9 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         log.exception("unhandled error")
         return JSONResponse({"error": {"code": "internal_error", "message": "internal error"}}, status_code=500)
 
-    service = Service(engine=engine, settings=settings, extract_later=extract_later)
+    service = Service(engine=engine, settings=settings)
     routers = [module.router(service) for module in (health, sources, query, tools)]
     for router in routers:
         app.include_router(router)
+    console.mount(app)  # the console at / (static assets over the public API)
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,11 +12,10 @@ from nlquery.engine import Engine
 
 @dataclass(frozen=True)
 class Service:
-    """What the routes share: the Engine, the settings, and how to start an extraction."""
+    """What the routes share: the Engine and the settings."""
 
     engine: Engine
     settings: Any
-    extract_later: Callable[[str], None]
 
 
 class Body(BaseModel):

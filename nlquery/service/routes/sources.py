@@ -37,9 +37,7 @@ def router(service: Service) -> APIRouter:
         data = engine.add_source(body.name, body.type, body.connection, body.description,
                                  policy=body.policy, extract=False, remote=True)
         if data["status"] == "connected":
-            engine.mark_extracting(data["id"])
-            service.extract_later(data["id"])
-            data = engine.get_source(data["id"])
+            data = engine.refresh_schema_later(data["id"])
         return {"data": data}
 
     @api.get("/data-sources")
@@ -62,9 +60,7 @@ def router(service: Service) -> APIRouter:
 
     @api.post("/data-sources/{source_id}/refresh-schema", status_code=202)
     def refresh_schema(source_id: str) -> dict[str, Any]:
-        source = engine.mark_extracting(source_id)
-        service.extract_later(source["id"])
-        return {"data": source}
+        return {"data": engine.refresh_schema_later(source_id)}
 
     @api.patch("/data-sources/{source_id}/semantic-mappings")
     def update_mappings(source_id: str, body: MappingsBody) -> dict[str, Any]:
