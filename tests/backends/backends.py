@@ -483,7 +483,7 @@ class SQLAlchemyPostgreSQLBackend(PostgreSQLBackend):
 
 class MSSQLBackend(Backend):
     """SQL Server, only when NLQUERY_TEST_MSSQL_URL names one (none runs on these machines;
-    tests/test_mssql.py covers the connector on recorded catalog rows)."""
+    tests/connectors/test_mssql.py covers the connector on recorded catalog rows)."""
 
     name = "mssql"
     dialect = "tsql"

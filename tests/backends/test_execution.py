@@ -127,7 +127,7 @@ def test_sql_errors_carry_the_database_message(connector, engine):
 
 
 @pytest.mark.notimpl(["sqlite", "duckdb", *NOT_SQL], reason="no passwords: files, mongomock, a REST API's "
-                                                          "headers (tested in tests/test_rest_api.py)")
+                                                          "headers (tested in tests/connectors/test_rest_api.py)")
 def test_bad_credentials_never_echo_the_password(backend):
     secret = "Sup3r-s3cret-pw"
     conn = backend.connect(backend.bad_password_url(secret))
