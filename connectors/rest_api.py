@@ -245,11 +245,13 @@ class RestAPIConnector(ClosesOnExit):
     def _secrets(self) -> list[str]:
         return list(self.headers.values())
 
-    def _get(self, url: str, params: dict[str, Any] | None, deadline: float) -> tuple[Any, Any]:
+    def _get(self, url: str, params: dict[str, Any] | None, deadline: float,
+             budget: list[int] | None = None) -> tuple[Any, Any]:
         # params=None keeps a URL's own query string (a Link header's next page)
-        """One GET with retries; returns the parsed JSON and the (closed) final response."""
+        """One GET with retries; returns the parsed JSON and the (closed) final response.
+        ``budget`` (one mutable count) is what the bodies of one fetch may still total."""
         for attempt in range(MAX_RETRIES + 1):
-            response, body = self._send(url, params, deadline)
+            response, body = self._send(url, params, deadline, budget)
             if response.status_code == 429 or response.status_code >= 500:
                 if attempt < MAX_RETRIES:
                     wait = _retry_after(response.headers.get("Retry-After"), attempt)
@@ -269,7 +271,8 @@ class RestAPIConnector(ClosesOnExit):
                 raise QueryExecutionFailed(f"GET {_path(url)} returned malformed JSON: {exc}") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send(self, url: str, params: dict[str, Any] | None, deadline: float) -> tuple[Any, bytes]:
+    def _send(self, url: str, params: dict[str, Any] | None, deadline: float,
+              budget: list[int] | None = None) -> tuple[Any, bytes]:
         """One GET, following up to MAX_REDIRECTS redirects by hand: the response (closed)
         and its body (empty unless 2xx). Every hop gets the source's headers only if it is
         on base_url's origin, connects through the egress policy and shares ``deadline``."""
@@ -295,8 +298,11 @@ class RestAPIConnector(ClosesOnExit):
                     if response.status_code in REDIRECT_STATUSES and location:
                         url, params = str(response.url.join(location)), None  # the Location is the whole URL
                         continue
-                    body = (_read_capped(response, self.max_bytes, str(request.url), deadline)
+                    limit = self.max_bytes if budget is None else min(self.max_bytes, budget[0])
+                    body = (_read_capped(response, limit, str(request.url), deadline)
                             if 200 <= response.status_code < 300 else b"")
+                    if budget is not None:
+                        budget[0] -= len(body)
                     return response, body
                 finally:
                     response.close()
@@ -323,9 +329,12 @@ class RestAPIConnector(ClosesOnExit):
             params[paging.get("param", "page")] = int(paging.get("start", 1))
             if paging.get("size_param"):
                 params[paging["size_param"]] = int(paging.get("size", 100))
+        # The ceiling holds for the whole fetch, not per page: 50 pages of 10 MB would
+        # otherwise cost the server gigabytes once parsed.
+        budget = [self.max_bytes]
         for _ in range(page_limit):
             assert url is not None
-            payload, response = self._get(url, params or None, deadline)
+            payload, response = self._get(url, params or None, deadline, budget)
             records = _records(payload, endpoint)
             yield records
             if kind == "none" or not records:

@@ -427,3 +427,14 @@ def test_a_malformed_ceiling_variable_is_named(origin, monkeypatch):
     monkeypatch.setenv("NLQUERY_MAX_RESPONSE_BYTES", "ten megs")
     error = error_of(lambda: rest(origin.url, {"items": {"path": "/items"}}))
     assert "NLQUERY_MAX_RESPONSE_BYTES" in error.message
+
+
+def test_the_ceiling_holds_for_a_whole_fetch_not_per_page(origin):
+    # Each page fits under the ceiling; twenty of them do not: the fetch stops at the sum.
+    page = [{"blob": "x" * 1000}] * 20  # ~20 KB a page
+    origin.routes["/items"] = lambda h: send_json(h, page, headers={"Link": '</items?more=1>; rel="next"'})
+    with rest(origin.url, {"items": {"path": "/items", "pagination": {"type": "link"}, "max_pages": 20}},
+              max_response_bytes=100_000) as source:
+        error = error_of(lambda: source.records("items"))
+    assert error.code == "result_too_large"
+    assert len(origin.paths) <= 6  # stopped after the pages that fit
