@@ -7,7 +7,7 @@ This package never imports ``nlquery``; ``nlquery`` builds on it.
 >>> db.introspect().tables                                     # doctest: +SKIP
 """
 
-from connectors.base import ConnectionConfig, Connector, DBAPIConnector
+from connectors.base import Capability, ConnectionConfig, Connector, DBAPIConnector, supports
 from connectors.connection import ConnectionModel
 from connectors.errors import (
     ConnectorError,
@@ -21,6 +21,7 @@ from connectors.models import Column, ForeignKey, Index, QueryResult, Schema, Ta
 from connectors.registry import available, connect, connection_model, register
 
 __all__ = [
+    "Capability",
     "Column",
     "ConnectionConfig",
     "ConnectionModel",
@@ -42,4 +43,5 @@ __all__ = [
     "connect",
     "connection_model",
     "register",
+    "supports",
 ]

@@ -1,5 +1,8 @@
 """The connector contract: :class:`ConnectionConfig`, the :class:`Connector` protocol,
+the optional features a connector declares (:class:`Capability`, :func:`supports`),
+:func:`finish_result` (row cap, JSON conversion and timing of every connector's results)
 and :class:`DBAPIConnector`, the shared skeleton of connectors built on a DB-API driver.
+How to write a connector: ``connectors/README.md``.
 
 Models live in :mod:`connectors.models` and are re-exported here.
 """
@@ -14,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -30,6 +34,7 @@ from connectors.models import (  # re-exported: the public models of the contrac
 from connectors.values import json_safe_rows
 
 __all__ = [
+    "Capability",
     "Column",
     "ConnectionConfig",
     "Connector",
@@ -41,6 +46,8 @@ __all__ = [
     "Schema",
     "Table",
     "UniqueConstraint",
+    "finish_result",
+    "supports",
 ]
 
 DEFAULT_MAX_ROWS = 1000
@@ -160,6 +167,61 @@ class Connector(Protocol):
     def close(self) -> None: ...
 
 
+class Capability(str, Enum):
+    """Optional features a connector declares in its ``capabilities`` class attribute
+    (``capabilities = frozenset({Capability.EXPLAIN, ...})``); nlquery asks
+    :func:`supports` instead of probing for attributes.
+
+    Features that come with a member the connector must provide:
+
+    ``EXPLAIN``
+        ``explain(sql, params) -> dict``: what the source runs for ``sql`` (MongoDB's
+        aggregation pipeline); ``nlquery query --explain`` shows it.
+    ``DATE_BUCKETS``
+        ``date_buckets: dict[str, str]``: SQL grouping a timestamp column by ``day``,
+        ``week``, ``month``, ``year`` (``"strftime('%Y-%m', {column})"``); without it the
+        rules planner declines "per month" questions.
+    ``DISTINCT_VALUES``
+        ``distinct_values(table, fields, *, limit, sample, timeout_s) -> {field: [values]}``:
+        value hints read natively, for sources without SQL subqueries.
+
+    Facts about what ``introspect()`` reports (where the database has them):
+
+    ``COMMENTS``
+        table and column comments; ``MATERIALIZED_VIEWS``: tables of kind
+        ``materialized_view``; ``ROW_ESTIMATES``: ``Table.row_estimate`` from statistics.
+    """
+
+    EXPLAIN = "explain"
+    DATE_BUCKETS = "date_buckets"
+    DISTINCT_VALUES = "distinct_values"
+    COMMENTS = "comments"
+    MATERIALIZED_VIEWS = "materialized_views"
+    ROW_ESTIMATES = "row_estimates"
+
+
+# The member each capability needs, for connectors that declare no ``capabilities``
+# (third-party connectors written before the declaration): having it is the declaration.
+_IMPLIED_BY_MEMBER: dict[Capability, str] = {
+    Capability.EXPLAIN: "explain",
+    Capability.DATE_BUCKETS: "date_buckets",
+    Capability.DISTINCT_VALUES: "distinct_values",
+}
+
+
+def supports(connector: Any, capability: Capability | str) -> bool:
+    """Whether ``connector`` (an instance or a class) declares ``capability``.
+
+    A connector without a ``capabilities`` attribute supports the features whose member
+    it has (``explain``, ``date_buckets``, ``distinct_values``) and none of the others."""
+    capability = Capability(capability)
+    declared = getattr(connector, "capabilities", None)
+    if declared is not None:
+        return capability in declared
+    member = _IMPLIED_BY_MEMBER.get(capability)
+    return member is not None and getattr(connector, member, None) is not None
+
+
 def take_rows(source: Any, limit: int, max_bytes: int) -> list[Any]:
     """Up to ``limit`` rows from a DB-API cursor (or any iterator of rows), fetched in
     chunks and counted as they arrive: once they pass ``max_bytes`` (text and binary
@@ -227,6 +289,7 @@ class DBAPIConnector(ClosesOnExit, abc.ABC):
     type_name: ClassVar[str]
     dialect: ClassVar[str]
     paramstyle: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
     default_port: ClassVar[int | None] = None
 
     def __init__(self, config: ConnectionConfig) -> None:

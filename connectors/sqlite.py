@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from connectors.base import DBAPIConnector, take_rows
+from connectors.base import Capability, DBAPIConnector, take_rows
 from connectors.connection import FileConnectionModel
 from connectors.errors import (
     ConnectorError,
@@ -63,6 +63,7 @@ class SQLiteConnector(DBAPIConnector):
     connection_model = SQLiteConnection
     dialect = "sqlite"
     paramstyle = "qmark"
+    capabilities = frozenset({Capability.DATE_BUCKETS, Capability.ROW_ESTIMATES})
     introspection_steps = ("tables", "columns", "foreign keys", "indexes", "row estimates")
     # SQL grouping a timestamp column by period (ISO text in, text out).
     date_buckets = {

@@ -7,7 +7,6 @@ verified examples, and choosing between the LLM, the rules planner and a cached 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ import connectors
 from nlquery.catalog import SourceRecord
 from nlquery.errors import InvalidRequest, QuestionNotAnswerable
 from nlquery.guard import SafeQuery, validate_sql
+from nlquery.names import did_you_mean
 from nlquery.planner import (
     Answer,
     Attempt,
@@ -51,10 +51,7 @@ def check_timezone(name: str | None) -> None:
             return
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         pass
-    known = sorted(zoneinfo.available_timezones())
-    folded = {z.lower(): z for z in known}
-    close = difflib.get_close_matches(str(name).lower(), list(folded), n=1, cutoff=0.6)
-    hint = f"; did you mean {folded[close[0]]!r}?" if close else ""
+    hint = did_you_mean(str(name), sorted(zoneinfo.available_timezones()))
     raise InvalidRequest(f"unknown time zone {name!r}: give an IANA name such as 'Europe/Paris' or 'UTC'{hint}")
 
 
@@ -152,9 +149,7 @@ class Questions:
             return found
         names = sorted({snapshot.schema.qualified_name(t) for t in snapshot.schema.tables
                         if policy is None or policy.table_visible(t)})
-        close = difflib.get_close_matches(table.lower(), [n.lower() for n in names], n=1, cutoff=0.6)
-        hint = next((f"; did you mean {n!r}?" for n in names if close and n.lower() == close[0]), "")
-        raise InvalidRequest(f"no table {table!r} in {source}{hint}")
+        raise InvalidRequest(f"no table {table!r} in {source}{did_you_mean(table, names)}")
 
     def describe_table(self: Engine, source: str, table: str) -> str:
         """One table as the planner shows it to the model: columns (type, nullability,

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from connectors.models import Schema, Table
 from nlquery.errors import InvalidRequest
+from nlquery.names import closest, did_you_mean
 
 
 @dataclass
@@ -88,11 +89,14 @@ def all_keys(schema: Schema) -> list[str]:
 
 
 def _suggestion(key: str, keys: list[str]) -> str:
-    match = difflib.get_close_matches(key.lower(), [k.lower() for k in keys], n=1, cutoff=0.6)
-    if not match:
-        return ""
-    original = next(k for k in keys if k.lower() == match[0])
-    return f"; did you mean {original!r}?"
+    table, _, column = key.rpartition(".")
+    if table and any(k.lower() == table.lower() for k in keys):
+        # The table is right: look for the column among that table's columns only.
+        prefix = next(k for k in keys if k.lower() == table.lower()) + "."
+        columns = [k for k in keys if k.startswith(prefix) and "." not in k[len(prefix):]]
+        match = closest(column, [k[len(prefix):] for k in columns])
+        return f"; did you mean {prefix + match!r}?" if match else ""
+    return did_you_mean(key, keys)
 
 
 # -- merging -----------------------------------------------------------------------

@@ -9,7 +9,6 @@ loop feeds back to the model.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -21,6 +20,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope, walk_in_scope
 from connectors.models import Schema, Table
 from nlquery.errors import AccessDenied, InvalidQuery
 from nlquery.guard.parameters import parameter_index
+from nlquery.names import closest
 
 
 def _folded(names: Iterable[str] | None) -> frozenset[str] | None:
@@ -283,8 +283,11 @@ def table_expression(table: Table) -> exp.Table:
 
 
 def _missing_column(message: str) -> str | None:
+    """The column sqlglot could not resolve, from either of its messages."""
     if message.startswith("Column '"):
         return message.split("'")[1]
+    if message.startswith("Unknown column: "):
+        return message.removeprefix("Unknown column: ").strip()
     return None
 
 
@@ -294,5 +297,5 @@ def _suggest(name: str, candidates: list[str]) -> str:
     for candidate in candidates:
         by_key.setdefault(candidate.lower(), candidate)
         by_key.setdefault(candidate.rsplit(".", 1)[-1].lower(), candidate)
-    match = difflib.get_close_matches(name.lower(), list(by_key), n=1, cutoff=0.6)
-    return f"; did you mean {by_key[match[0]]}?" if match else ""
+    match = closest(name, by_key)
+    return f"; did you mean {by_key[match]}?" if match else ""
