@@ -25,6 +25,7 @@ from typing import Any
 from connectors.base import (
     DEFAULT_MAX_ROWS,
     DEFAULT_TIMEOUT_S,
+    Capability,
     ClosesOnExit,
     ConnectionConfig,
     ProgressCallback,
@@ -79,8 +80,10 @@ class MongoDBConnector(ClosesOnExit):
     connection_model = MongoDBConnection
     dialect = "postgres"  # the SQL we accept: double-quoted dotted names for nested fields
     paramstyle = "qmark"
-    # no date_buckets: the translation has no date functions, so the rules planner
-    # declines "per month" questions here rather than write SQL that cannot run
+    # no DATE_BUCKETS: the translation has no date functions, so the rules planner
+    # declines "per month" questions here rather than write SQL that cannot run.
+    # No COMMENTS: the column comments only say the BSON types seen.
+    capabilities = frozenset({Capability.EXPLAIN, Capability.DISTINCT_VALUES, Capability.ROW_ESTIMATES})
 
     def __init__(self, config: ConnectionConfig, client: Any = None) -> None:
         self.config = config

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from connectors.base import ConnectionConfig, DBAPIConnector, take_rows
+from connectors.base import Capability, ConnectionConfig, DBAPIConnector, take_rows
 from connectors.connection import ConnectionModel
 from connectors.errors import (
     ConnectorError,
@@ -190,6 +190,7 @@ class MSSQLConnector(DBAPIConnector):
     connection_model = MSSQLConnection
     dialect = "tsql"
     paramstyle = "qmark"
+    capabilities = frozenset({Capability.DATE_BUCKETS, Capability.COMMENTS, Capability.ROW_ESTIMATES})
     default_port = 1433
     introspection_steps = ("tables", "columns", "keys and indexes", "foreign keys", "default schema")
     date_buckets = {

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from connectors.base import DBAPIConnector, take_rows
+from connectors.base import Capability
 from connectors.connection import ConnectionModel
 from connectors.errors import (
     ConnectorError,
@@ -80,6 +81,7 @@ class MySQLConnector(DBAPIConnector):
     connection_model = MySQLConnection
     dialect = "mysql"
     paramstyle = "format"
+    capabilities = frozenset({Capability.DATE_BUCKETS, Capability.COMMENTS, Capability.ROW_ESTIMATES})
     default_port = 3306
     introspection_steps = ("tables", "columns", "constraints", "indexes")
     # SQL grouping a timestamp column by period.

@@ -205,6 +205,10 @@ class PostgreSQLConnector(DBAPIConnector):
                     rows = take_rows(stream, fetch_limit, self.max_result_bytes)
                 finally:
                     stream.close()
+                if not rows and cursor.description is None:
+                    # A stream of no rows leaves no description: ask for the columns alone
+                    # (same transaction and timeout; LIMIT 0 reads nothing).
+                    cursor.execute(f"SELECT * FROM ({sql}) AS nlquery_columns LIMIT 0", params or None)
                 columns = [d.name for d in cursor.description or ()]
             return columns, rows
         finally:

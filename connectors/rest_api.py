@@ -60,6 +60,7 @@ from pydantic import Field, SecretStr
 from connectors.base import (
     DEFAULT_MAX_ROWS,
     DEFAULT_TIMEOUT_S,
+    Capability,
     ClosesOnExit,
     ConnectionConfig,
     ProgressCallback,
@@ -182,6 +183,7 @@ class RestAPIConnector(ClosesOnExit):
     connection_model = RestAPIConnection
     dialect = "sqlite"
     paramstyle = "qmark"
+    capabilities = frozenset({Capability.DATE_BUCKETS})
     date_buckets = SQLiteConnector.date_buckets  # the SQL runs in SQLite
 
     def __init__(self, config: ConnectionConfig) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.base import ConnectionConfig, DBAPIConnector, take_rows
+from connectors.base import Capability, ConnectionConfig, DBAPIConnector, take_rows
 from connectors.connection import ConnectionModel
 from connectors.errors import (
     ConnectorError,
@@ -165,6 +165,9 @@ class SQLAlchemyConnector(DBAPIConnector):
     connection_model = SQLAlchemyConnection
     dialect = "sqlite"  # replaced per instance by the URL's dialect
     paramstyle = "qmark"
+    # comments and materialized views where the URL's dialect reflects them; no row
+    # statistics (the inspector reads none) and no date buckets (the dialect varies)
+    capabilities = frozenset({Capability.COMMENTS, Capability.MATERIALIZED_VIEWS})
     introspection_steps = ("columns", "primary keys", "foreign keys", "unique constraints", "indexes", "comments")
 
     def __init__(self, config: ConnectionConfig) -> None:

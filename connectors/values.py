@@ -64,6 +64,14 @@ def _convert(value: Any) -> Any:
 
 
 def _decimal(value: decimal.Decimal) -> int | float | str:
+    text = str(value)
+    # Fast path (hot: every NUMERIC value): at most 15 characters hold at most 15
+    # significant digits, which survive a round trip through a double; finite values end
+    # in a digit. float(str) is what float(Decimal) does anyway.
+    if len(text) <= 15 and text[-1].isdigit():
+        if "." in text or "E-" in text:
+            return float(text)
+        return int(text) if "E" not in text else int(value)
     sign, digits, exponent = value.as_tuple()
     if not isinstance(exponent, int):  # NaN, Infinity
         return str(value)
@@ -80,9 +88,32 @@ def _datetime(value: dt.datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def _base64(value: bytes | bytearray | memoryview) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
 _CONVERTERS: dict[type, Any] = {
     decimal.Decimal: _decimal, dt.datetime: _datetime, dt.date: dt.date.isoformat, dt.time: dt.time.isoformat,
 }
+
+# What a JSON encoder that writes str/int/float/bool/None, dicts with str keys, lists,
+# tuples, datetime/date/time and UUID natively (orjson) still needs converted: the
+# ``default`` hook below, the same mapping as :func:`json_safe`.
+_ENCODER_CONVERTERS: dict[type, Any] = {
+    decimal.Decimal: _decimal, bytes: _base64, bytearray: _base64, memoryview: _base64,
+    set: list, frozenset: list,
+}
+
+
+def json_default(value: Any) -> Any:
+    """``default`` hook of a JSON encoder: one driver value the encoder cannot write, as
+    :func:`json_safe` maps it (an unknown type raises nothing: it becomes ``str``)."""
+    converter = _ENCODER_CONVERTERS.get(type(value))
+    if converter is not None:
+        return converter(value)
+    if isinstance(value, dt.timedelta):
+        return iso_duration(value)
+    return json_safe(value)
 
 
 def iso_duration(value: dt.timedelta) -> str:

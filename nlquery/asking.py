@@ -81,7 +81,8 @@ class Questions:
             if reused is not None:
                 return reused
         use_llm = planner == "llm" or (planner == "auto" and self.llm.configured)
-        buckets = getattr(connector, "date_buckets", None)
+        buckets = connector.date_buckets if connectors.supports(connector, connectors.Capability.DATE_BUCKETS) \
+            else None
         if not use_llm:
             return ask_rules(question, context, buckets)
         if self.rules_first and planner == "auto":

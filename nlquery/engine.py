@@ -412,7 +412,7 @@ class Engine(Questions):
         connector = self._resolve(source, None, None)[0]  # cached by validate's own lookup
         driver_sql, ordered = safe.bind(list(params or []), connector.paramstyle)
         explained: dict[str, Any] = {"sql": driver_sql, "parameters": ordered}
-        if hasattr(connector, "explain"):
+        if connectors.supports(connector, connectors.Capability.EXPLAIN):
             with connector_errors():
                 explained["plan"] = connector.explain(driver_sql, ordered)
         return explained

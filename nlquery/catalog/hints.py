@@ -42,7 +42,7 @@ def collect(
     UNION ALL over samples), and one more fetches the values of those that qualify.
     """
     candidates = _candidates(schema, policy, exclude)[:max_columns]
-    if hasattr(connector, "distinct_values"):  # sources without SQL subqueries (MongoDB)
+    if connectors.supports(connector, connectors.Capability.DISTINCT_VALUES):  # sources without SQL subqueries
         return _native(connector, candidates, max_distinct, timeout_s)
     qualifying: list[tuple[str, exp.Table, str]] = []
     for chunk in _chunks(candidates, batch):
