@@ -8,13 +8,16 @@ with an unbuffered cursor and always rolls back.
 
 from __future__ import annotations
 
+import socket
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from connectors.base import DBAPIConnector, take_rows
+from connectors.base import DEFAULT_TIMEOUT_S, DBAPIConnector, take_rows
 from connectors.base import Capability
 from connectors.connection import ConnectionModel
+from connectors.deadline import GRACE_S, DeadlineExecution, Watchdog, connect_timeout_s, socket_readable
 from connectors.errors import (
     ConnectorError,
     DataSourceDisconnected,
@@ -73,7 +76,7 @@ def _driver() -> Any:
     return pymysql
 
 
-class MySQLConnector(DBAPIConnector):
+class MySQLConnector(DeadlineExecution, DBAPIConnector):
     """``mysql`` sources, MySQL 5.7+/8 and MariaDB 10.3+. Without ``database``,
     introspection covers every non-system database; ``schemas`` narrows it."""
 
@@ -107,7 +110,12 @@ class MySQLConnector(DBAPIConnector):
             password=config.password or "",
             database=config.database,
             charset=config.options.get("charset", "utf8mb4"),
-            connect_timeout=int(config.options.get("connect_timeout", 10)),
+            # A call's deadline bounds the connect and every socket read and write: the
+            # server's statement timeout cannot end a wait on a dead link.
+            connect_timeout=connect_timeout_s(self._time_left(DEFAULT_TIMEOUT_S),
+                                              config.options.get("connect_timeout")),
+            read_timeout=self._time_left(DEFAULT_TIMEOUT_S) + GRACE_S,
+            write_timeout=self._time_left(DEFAULT_TIMEOUT_S) + GRACE_S,
             autocommit=False,
             local_infile=False,  # a server must never make us upload a local file
         )
@@ -140,7 +148,28 @@ class MySQLConnector(DBAPIConnector):
         self, sql: str, params: tuple[Any, ...], fetch_limit: int, timeout_s: float
     ) -> tuple[list[str], list[Any]]:
         pymysql = _driver()
+        if self._conn is not None and (not self._conn.open or socket_readable(self._conn._sock.fileno())):
+            self.close()  # the server closed it while idle (restart, kill, wait_timeout): reconnect
         conn = self.connection
+        left = self._time_left(timeout_s) + GRACE_S
+        conn._read_timeout = conn._write_timeout = left  # per socket operation
+        with Watchdog(time.monotonic() + left, lambda: conn._sock.shutdown(socket.SHUT_RDWR)) as watchdog:
+            try:
+                return self._read_only_rows_on(conn, sql, params, fetch_limit, timeout_s)
+            except pymysql.err.MySQLError:
+                if watchdog.fired:
+                    self.close()
+                    raise DataSourceDisconnected(
+                        f"no answer from the source within the {timeout_s:g} s timeout: connection dropped"
+                    ) from None
+                raise
+            finally:  # introspection and pings get the connection's own bound back
+                conn._read_timeout = conn._write_timeout = DEFAULT_TIMEOUT_S + GRACE_S
+
+    def _read_only_rows_on(
+        self, conn: Any, sql: str, params: tuple[Any, ...], fetch_limit: int, timeout_s: float
+    ) -> tuple[list[str], list[Any]]:
+        pymysql = _driver()
         complete = False
         cursor = conn.cursor(pymysql.cursors.SSCursor)
         try:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from connectors.base import DBAPIConnector, take_rows
+from connectors.base import DEFAULT_TIMEOUT_S, DBAPIConnector, take_rows
 from connectors.connection import ConnectionModel
+from connectors.deadline import GRACE_S, DeadlineExecution, Watchdog, connect_timeout_s, shutdown_fd, socket_readable
 from connectors.errors import (
     ConnectorError,
     DataSourceDisconnected,
@@ -125,7 +127,7 @@ def _driver() -> Any:
     return psycopg
 
 
-class PostgreSQLConnector(DBAPIConnector):
+class PostgreSQLConnector(DeadlineExecution, DBAPIConnector):
     """``postgresql`` sources (psycopg 3). Options pass through to libpq
     (``sslmode``, ``connect_timeout``...); ``schemas`` limits introspection."""
 
@@ -149,7 +151,16 @@ class PostgreSQLConnector(DBAPIConnector):
         password = config.password or libpq_options.pop("password", None)
         for name in ("user", "dbname", "host", "port"):
             libpq_options.pop(name, None)
-        libpq_options.setdefault("connect_timeout", 10)
+        # A call's deadline bounds its connect too; keepalives and tcp_user_timeout end a
+        # wait on a dead peer at the kernel level (the watchdog in _read_only_rows is the
+        # last resort when the peer's kernel still acknowledges, e.g. a stalled proxy).
+        call_timeout = self._time_left(DEFAULT_TIMEOUT_S)
+        libpq_options["connect_timeout"] = connect_timeout_s(call_timeout, libpq_options.get("connect_timeout"))
+        libpq_options.setdefault("keepalives", 1)
+        libpq_options.setdefault("keepalives_idle", 5)
+        libpq_options.setdefault("keepalives_interval", 2)
+        libpq_options.setdefault("keepalives_count", 3)
+        libpq_options.setdefault("tcp_user_timeout", int((DEFAULT_TIMEOUT_S + GRACE_S) * 1000))
         libpq_options.setdefault("application_name", "nlquery")
         # Session default as well as per transaction: a second line of defence.
         libpq_options["options"] = (
@@ -191,7 +202,24 @@ class PostgreSQLConnector(DBAPIConnector):
     def _read_only_rows(
         self, sql: str, params: tuple[Any, ...], fetch_limit: int, timeout_s: float
     ) -> tuple[list[str], list[Any]]:
+        if self._conn is not None and (self._conn.closed or socket_readable(self._conn.fileno())):
+            self._drop_connection()  # the server closed it while idle (restart, kill): reconnect
         conn = self.connection
+        deadline = time.monotonic() + self._time_left(timeout_s) + GRACE_S
+        with Watchdog(deadline, lambda: shutdown_fd(conn.fileno())) as watchdog:
+            try:
+                return self._read_only_rows_on(conn, sql, params, fetch_limit, timeout_s)
+            except _driver().Error:
+                if watchdog.fired:
+                    self._drop_connection()
+                    raise DataSourceDisconnected(
+                        f"no answer from the source within the {timeout_s:g} s timeout: connection dropped"
+                    ) from None
+                raise
+
+    def _read_only_rows_on(
+        self, conn: Any, sql: str, params: tuple[Any, ...], fetch_limit: int, timeout_s: float
+    ) -> tuple[list[str], list[Any]]:
         try:
             with conn.cursor() as cursor:
                 cursor.execute(

@@ -24,7 +24,7 @@ from typing import Any
 import connectors
 from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, ProgressCallback
 from connectors.egress import EgressPolicy
-from nlquery import semantic
+from nlquery import breaker, semantic
 from nlquery.asking import Questions
 from nlquery.catalog import Catalog, SourceRecord
 from nlquery.catalog import hints as value_hints
@@ -107,7 +107,9 @@ class Engine(Questions):
         self._resolved: dict[tuple[str, str | None], tuple[float, SourceRecord, Any]] = {}
         self.catalog_url = catalog_url or os.environ.get("NLQUERY_CATALOG_URL") or None
         self.max_rows = max_rows
-        self.timeout_s = timeout_s
+        # NLQUERY_QUERY_TIMEOUT_S: the default per-query timeout of a service (`nlquery serve`)
+        self.timeout_s = (float(os.environ.get("NLQUERY_QUERY_TIMEOUT_S") or timeout_s)
+                          if timeout_s == DEFAULT_TIMEOUT_S else timeout_s)
         self._catalog: Catalog | None = None
         self._open: list[connectors.Connector] = []
         self._extractions: Extractions | None = None
@@ -426,7 +428,7 @@ class Engine(Questions):
                                    "timeout_s": self.timeout_s if timeout_s is None else timeout_s}
         if not convert and _takes_convert(connector):
             options["convert"] = False
-        with connector_errors():
+        with breaker.guarded(connector), connector_errors():  # a failing source fails fast for a while
             return connector.execute(driver_sql, ordered, **options)
 
     def introspect(self, source: connectors.Connector, *, schemas: Sequence[str] | None = None,

@@ -33,6 +33,8 @@ class LLMConfig:
             "base_url": os.environ.get("NLQUERY_LLM_BASE_URL"),
             "model": os.environ.get("NLQUERY_LLM_MODEL"),
             "api_key": os.environ.get("NLQUERY_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY"),
+            # the whole call, retries included
+            "timeout_s": float(os.environ["NLQUERY_LLM_TIMEOUT_S"]) if os.environ.get("NLQUERY_LLM_TIMEOUT_S") else None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -68,26 +70,48 @@ class LLMClient:
             raise LLMUnavailable("the LLM planner needs the openai package: pip install 'nlquery[llm]'") from None
         self._openai = openai
         self.config = config
+        # Retries are ours (see complete): the client's own would give each attempt the
+        # whole timeout, so a stalled endpoint would hold a caller (max_retries + 1) times it.
         self._client = openai.OpenAI(
             base_url=config.base_url, api_key=config.api_key or "not-needed",
-            timeout=config.timeout_s, max_retries=config.max_retries,
+            timeout=config.timeout_s, max_retries=0,
         )
 
     def complete(self, messages: list[dict[str, str]]) -> Completion:
         openai = self._openai
         started = time.perf_counter()
-        try:
-            response = self._client.chat.completions.create(
-                model=self.config.model or "default", messages=messages,  # type: ignore[arg-type]
-                temperature=self.config.temperature, seed=0,
-            )
-        except openai.APITimeoutError:
-            raise LLMUnavailable(f"the LLM did not answer within {self.config.timeout_s:g} s") from None
-        except openai.APIConnectionError as exc:
-            raise LLMUnavailable(f"cannot reach the LLM at {self.config.base_url or 'the default endpoint'}: "
-                                 f"{exc.__cause__ or exc}") from None
-        except openai.APIStatusError as exc:
-            raise LLMUnavailable(f"the LLM answered HTTP {exc.status_code}: {_short(exc.message)}") from None
+        # ``timeout_s`` bounds the whole call, retries included: 429, 5xx and connection
+        # errors are retried (max_retries times, short back-off) while time is left.
+        deadline = time.monotonic() + self.config.timeout_s
+        too_late = f"the LLM did not answer within {self.config.timeout_s:g} s"
+        attempt = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0.01:
+                raise LLMUnavailable(too_late)
+            try:
+                response = self._client.chat.completions.create(
+                    model=self.config.model or "default", messages=messages,  # type: ignore[arg-type]
+                    temperature=self.config.temperature, seed=0, timeout=left,
+                )
+                break
+            except openai.APITimeoutError:
+                raise LLMUnavailable(too_late) from None
+            except openai.APIConnectionError as exc:
+                failure = LLMUnavailable(f"cannot reach the LLM at {self.config.base_url or 'the default endpoint'}: "
+                                         f"{exc.__cause__ or exc}")
+            except openai.APIStatusError as exc:
+                failure = LLMUnavailable(f"the LLM answered HTTP {exc.status_code}: {_short(exc.message)}")
+                if exc.status_code not in (408, 409, 429) and exc.status_code < 500:
+                    raise failure from None
+            except (openai.APIError, ValueError) as exc:  # an answer that is not a completion
+                raise LLMUnavailable(f"the LLM answered something that is not a completion: "
+                                     f"{_short(str(exc))}") from None
+            attempt += 1
+            pause = min(0.25 * 2 ** (attempt - 1), deadline - time.monotonic() - 0.05)
+            if attempt > self.config.max_retries or pause < 0:
+                raise failure from None
+            time.sleep(pause)
         latency = (time.perf_counter() - started) * 1000
         try:
             text = response.choices[0].message.content or ""
