@@ -1,11 +1,27 @@
-"""Execution overhead: ``Engine.query`` (guard, exposure policy, read-only session, JSON-safe
-rows) vs the bare driver cursor running the same SELECT, for 1, 10k and 100k rows, on
-SQLite, PostgreSQL and MariaDB, in one run. The connector alone (no guard) sits between."""
+"""Execution overhead: ``Engine.query`` (guard, exposure policy, read-only session) vs the
+bare driver cursor running the same SELECT, for 1, 10k and 100k rows, on SQLite,
+PostgreSQL and MariaDB, in one run; each result shape against its own peer:
+
+* ``query native`` (``Engine.query(result="native")``, driver values) vs the raw cursor's
+  ``fetchall`` (``raw cursor``);
+* ``JSON bytes`` (native rows through :func:`nlquery.encoding.dumps`, the one mapping) vs
+  ``raw + encoder``: the raw cursor + the same encoder writing the driver's rows with
+  ``default=str`` (no mapping);
+* ``query json`` (``result="json"``, JSON-safe values) and ``connector json``
+  (``connector.execute``, no guard) vs the raw cursor;
+* ``query_arrow`` (``Engine.query_arrow``) vs the raw cursor or, on PostgreSQL with
+  ``adbc-driver-postgresql`` installed, ``ADBC arrow``: ADBC's own ``fetch_arrow_table``
+  (no guard, no read-only session: the driver's fastest path).
+
+``x_peer`` = our time / the peer's time (1.10 = 10% slower than the peer).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib.util
+import json
 import sqlite3
 import sys
 import tempfile
@@ -18,7 +34,7 @@ import click
 import connectors
 from benchmarks.harness import Measurement, as_dict, counts_option, measure, ratio, report
 from benchmarks.scratch import admin_connection, scratch_database
-from nlquery import Engine
+from nlquery import Engine, encoding
 
 COLUMNS = "id INTEGER PRIMARY KEY, name VARCHAR(40), amount NUMERIC(10, 2), created_at TIMESTAMP NULL, active BOOLEAN"
 SELECT = "SELECT id, name, amount, created_at, active FROM facts ORDER BY id LIMIT {n}"
@@ -58,6 +74,35 @@ def _database(kind: str, count: int, workdir: Path) -> Iterator[tuple[str, Calla
         yield url, lambda: admin_connection(kind, url)
 
 
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _raw_encode(rows: list[Any]) -> bytes:
+    """The peer's encoder: the same JSON library on the driver's rows, ``default=str``."""
+    if _has("orjson"):
+        import orjson
+
+        return orjson.dumps(rows, default=str)
+    return json.dumps(rows, default=str).encode()
+
+
+def _adbc_connect(url: str) -> Any:
+    if not _has("adbc_driver_postgresql"):
+        return None
+    import adbc_driver_postgresql.dbapi
+
+    return adbc_driver_postgresql.dbapi.connect(url)
+
+
+def _adbc_read(conn: Any, sql: str) -> Any:
+    with conn.cursor() as cursor:
+        cursor.execute(sql)
+        table = cursor.fetch_arrow_table()
+    conn.rollback()
+    return table
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
 
@@ -68,6 +113,7 @@ def run_backend(kind: str, sizes: list[int], repeat: int, workdir: Path) -> list
         engine.add_source(kind, kind, {"url": url})
         connector = connectors.connect(url=url)
         raw = raw_connect()
+        adbc = _adbc_connect(url) if kind == "postgresql" else None
         try:
             for size in sizes:
                 sql = SELECT.format(n=size)
@@ -78,24 +124,50 @@ def run_backend(kind: str, sizes: list[int], repeat: int, workdir: Path) -> list
                     cursor.fetchall()
                     raw.rollback()
 
-                contenders = {
-                    "raw cursor": bare_cursor,
-                    "connector.execute": lambda: connector.execute(sql, max_rows=size),
-                    "Engine.query": lambda: engine.query(kind, sql, max_rows=size),
+                def bare_cursor_encoded() -> None:
+                    cursor = raw.cursor()
+                    cursor.execute(sql)
+                    _raw_encode(cursor.fetchall())
+                    raw.rollback()
+
+                # name -> (function, its peer)
+                contenders: dict[str, tuple[Callable[[], Any], str | None]] = {
+                    "raw cursor": (bare_cursor, None),
+                    "raw + encoder": (bare_cursor_encoded, None),
+                    "connector json": (lambda: connector.execute(sql, max_rows=size), "raw cursor"),
+                    "query json": (lambda: engine.query(kind, sql, max_rows=size), "raw cursor"),
+                    "query native": (lambda: engine.query(kind, sql, max_rows=size, result="native"),
+                                            "raw cursor"),
+                    "JSON bytes": (
+                        lambda: encoding.dumps(engine.query(kind, sql, max_rows=size, result="native").to_dict()),
+                        "raw + encoder"),
                 }
+                if _has("pyarrow"):
+                    contenders["query_arrow"] = (lambda: engine.query_arrow(kind, sql, max_rows=size),
+                                                        "raw cursor")
+                if kind == "postgresql" and adbc is not None:
+                    contenders["ADBC arrow"] = (lambda: _adbc_read(adbc, sql), None)
+                    if "query_arrow" in contenders:
+                        contenders["query_arrow"] = (contenders["query_arrow"][0],
+                                                            "ADBC arrow")
                 results: dict[str, Measurement] = {
-                    name: measure(name, fn, repeat=repeat, warmup=1) for name, fn in contenders.items()}
-                ours, bare = results["Engine.query"], results["raw cursor"]
+                    name: measure(name, fn, repeat=repeat, warmup=1) for name, (fn, _) in contenders.items()}
+                bare = results["raw cursor"]
                 for name, result in results.items():
+                    peer_name = contenders[name][1]
+                    peer = results[peer_name] if peer_name else None
                     rows.append({"backend": kind, "rows": size, **as_dict(result),
                                  "median_ms": _ms(result.median_s), "min_ms": _ms(result.min_s),
                                  "added_ms": _ms(result.median_s - bare.median_s)
                                  if result.median_s is not None and bare.median_s is not None else None,
-                                 "ours_vs_peer": None if name == "Engine.query" else ratio(ours, result)})
+                                 "peer": peer_name,
+                                 "x_peer": 1 / ratio(result, peer) if peer and ratio(result, peer) else None})
                 print(f"  {kind}: {size} rows done", file=sys.stderr)
         finally:
             raw.close()
             connector.close()
+            if adbc is not None:
+                adbc.close()
     return rows
 
 
@@ -113,7 +185,7 @@ def main(sizes: str, backends: tuple[str, ...], repeat: int, as_json: bool) -> N
     with tempfile.TemporaryDirectory() as tmp:
         for kind in backends or ("sqlite", "postgresql", "mysql"):
             rows.extend(run_backend(kind, counts, repeat, Path(tmp)))
-    report("Execution: milliseconds per query; added_ms = over the raw cursor; ours_vs_peer = peer time / "
-           "Engine.query time (<1: the engine costs that much more)", rows,
-           ["backend", "rows", "name", "median_ms", "min_ms", "runs", "added_ms", "ours_vs_peer", "error"],
+    report("Execution: milliseconds per query; added_ms = over the raw cursor; x_peer = our time / the "
+           "peer's time (1.10: 10% slower)", rows,
+           ["backend", "rows", "name", "median_ms", "min_ms", "added_ms", "peer", "x_peer", "error"],
            as_json=as_json)

@@ -144,3 +144,26 @@ def test_http_query_errors_stay_json_whatever_the_format(http):
     response = client.post(f"/api/v1/data-sources/{source}/query", params={"format": "csv"},
                            json={"query": "DELETE FROM customers"})
     assert response.status_code == 400 and response.json()["error"]["code"] == "query_not_read_only"
+
+
+# -- CLI streaming --------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_cli_query_streams_jsonl_and_csv(nlquery_home, shop_path, fmt):
+    from click.testing import CliRunner
+
+    from nlquery.cli import cli as main
+
+    sql = "SELECT id, name, country FROM customers WHERE id <= 3 ORDER BY id"
+    runner = CliRunner()
+    as_json = runner.invoke(main, ["query", "--url", f"sqlite:///{shop_path}", sql, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    expected = json.loads(as_json.output)["rows"]
+    result = runner.invoke(main, ["query", "--url", f"sqlite:///{shop_path}", sql, "--format", fmt])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    if fmt == "jsonl":
+        assert [list(json.loads(line).values()) for line in lines] == expected
+        assert list(json.loads(lines[0])) == ["id", "name", "country"]
+    else:
+        assert lines[0] == "id,name,country" and len(lines) == 4
+        assert [line.split(",")[0] for line in lines[1:]] == [str(row[0]) for row in expected]

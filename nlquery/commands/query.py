@@ -6,12 +6,12 @@ from typing import Any
 
 import click
 
+from nlquery import encoding
 from nlquery.commands.common import (
     ad_hoc_connector,
     connection_options,
     engine,
     format_option,
-    print_csv,
     print_json,
     print_rows,
 )
@@ -43,6 +43,7 @@ def query(args: tuple[str, ...], params: tuple[str, ...], max_rows: int, timeout
       nlquery query --url sqlite:///shop.db "SELECT COUNT(*) FROM orders"
       nlquery query mongo "SELECT status, COUNT(*) FROM orders GROUP BY status" --explain
       nlquery query shop "SELECT * FROM orders" --format csv > orders.csv
+      nlquery query shop "SELECT * FROM orders" --max-rows 100000 --format jsonl > orders.jsonl
     """
     ad_hoc = connection["url"] or connection["source_type"]
     if len(args) > 2 or (ad_hoc and len(args) != 1) or (not ad_hoc and len(args) != 2):
@@ -52,11 +53,35 @@ def query(args: tuple[str, ...], params: tuple[str, ...], max_rows: int, timeout
         if explain:
             print_json(e.explain(source, args[-1], list(params), max_rows=max_rows))
             return
+        if fmt in ("csv", "jsonl"):
+            # Driver values straight to the encoder, written out in chunks as they are encoded.
+            result = e.query(source, args[-1], list(params), max_rows=max_rows, timeout_s=timeout_s,
+                             result="native")
+            _stream(fmt, result)
+            return
         result = e.query(source, args[-1], list(params), max_rows=max_rows, timeout_s=timeout_s)
     data = result.to_dict()
     if fmt == "json":
         print_json(data)
-    elif fmt == "csv":
-        print_csv(data["columns"], data["rows"])
     else:
         print_rows(data)
+
+
+def _stream(fmt: str, result: Any) -> None:
+    """CSV or JSON lines on stdout, chunk by chunk (the mapping of :mod:`nlquery.encoding`)."""
+    out = click.get_binary_stream("stdout")
+    if fmt == "jsonl":
+        for chunk in encoding.jsonl_lines(result.columns, result.rows):
+            out.write(chunk)
+    else:
+        for text in encoding.csv_lines(result.columns, result.rows):
+            out.write(text.encode("utf-8"))
+    out.flush()
+
+
+# `nlquery query` also writes JSON lines (one object per row): --format jsonl.
+for _param in query.params:
+    if _param.name == "fmt":
+        _param.type = click.Choice(["table", "json", "csv", "jsonl"])
+        _param.help = ("table (for people; the default), json (the API's data object), csv (a header row, "
+                       "then one line per row) or jsonl (one JSON object per row); csv and jsonl stream")
