@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import connectors
+from nlquery.audit import audited
 from nlquery.catalog import SourceRecord
 from nlquery.errors import InvalidRequest, QuestionNotAnswerable
 from nlquery.guard import SafeQuery, validate_sql
@@ -28,6 +29,7 @@ from nlquery.planner import (
 )
 from nlquery.planner.linking import LinkedSchema
 from nlquery.planner.prompt import render_schema
+from nlquery.principal import Principal, merge_policy
 
 
 def _visible_copy(table: connectors.Table, policy: Any) -> connectors.Table:
@@ -58,8 +60,10 @@ def check_timezone(name: str | None) -> None:
 class Questions:
     """Mixed into :class:`nlquery.Engine`."""
 
+    @audited("ask")
     def ask(self: Engine, source: str, question: str, *, planner: str = "auto", max_rows: int | None = None,
-            timezone: str | None = None, today: Any = None, max_attempts: int = 3) -> Answer:
+            timezone: str | None = None, today: Any = None, max_attempts: int = 3,
+            tenant: str | Principal | None = None) -> Answer:
         """Answer a question in plain language with one guarded, parameterized read.
 
         ``planner``: ``llm`` (the configured OpenAI-compatible endpoint), ``rules`` (offline,
@@ -71,9 +75,13 @@ class Questions:
         if planner not in {"auto", "llm", "rules"}:
             raise InvalidRequest("planner must be auto, llm or rules")
         check_timezone(timezone)
-        record = self.catalog.get_source(source)
+        record = self._lookup(source, tenant)
         connector = self._connector(record)
-        context = self._planning_context(record, connector, max_rows, timezone, today)
+        who = tenant if isinstance(tenant, Principal) else None
+        if who is not None:
+            max_rows = who.max_rows(max_rows, self.max_rows)
+        context = self._planning_context(record, connector, max_rows, timezone, today,
+                                         overlay=who.overlay if who else None)
         similar = examples.most_similar(question, self.catalog.list_examples(record.id))
         context.examples = [example for _, example in similar]
         if similar and similar[0][0] >= examples.NEAR_EXACT and planner != "rules":
@@ -94,10 +102,11 @@ class Questions:
             self._llm_client = LLMClient(self.llm)
         return ask_llm(question, context, self._llm_client, max_attempts=max_attempts)
 
-    def schema_linker(self: Engine, name_or_id: str) -> tuple[SchemaLinker, Any, dict[str, Any]]:
+    def schema_linker(self: Engine, name_or_id: str, *, tenant: str | Principal | None = None
+                      ) -> tuple[SchemaLinker, Any, dict[str, Any]]:
         """The source's schema linker (built once per snapshot version and mappings),
         with the snapshot and mappings it was built from."""
-        record = self.catalog.get_source(name_or_id)
+        record = self._lookup(name_or_id, tenant)
         snapshot = self._latest_snapshot(record.id)
         if snapshot is None:
             self.refresh_schema(record.id)
@@ -110,12 +119,18 @@ class Questions:
             self._linkers[key] = SchemaLinker(snapshot.schema, mappings, snapshot.value_hints)
         return self._linkers[key], snapshot, mappings
 
-    def search_schema(self: Engine, source: str, phrase: str, *, limit: int = 5) -> list[dict[str, Any]]:
+    def _policy_for(self: Engine, source: str, tenant: str | Principal | None) -> Any:
+        """The policy ``tenant`` sees ``source`` through: the source's, with a token's overlay."""
+        overlay = tenant.overlay if isinstance(tenant, Principal) else None
+        return merge_policy(self._lookup(source, tenant).policy, overlay)
+
+    def search_schema(self: Engine, source: str, phrase: str, *, limit: int = 5,
+                      tenant: str | Principal | None = None) -> list[dict[str, Any]]:
         """The tables of ``source`` that match ``phrase`` (names, synonyms, descriptions,
         stored values), best first, by the planner's own schema linking: cheap on
         schemas of thousands of tables. Tables and columns the policy hides are left out."""
-        linker, snapshot, _ = self.schema_linker(source)
-        policy = self.catalog.get_source(source).policy
+        linker, snapshot, _ = self.schema_linker(source, tenant=tenant)
+        policy = self._policy_for(source, tenant)
         linked = linker.link(phrase, max_tables=max(1, min(limit, 20)))
         found = []
         for table in linked.tables:
@@ -132,19 +147,20 @@ class Questions:
             })
         return found[:limit]
 
-    def list_tables(self: Engine, source: str) -> list[str]:
+    def list_tables(self: Engine, source: str, *, tenant: str | Principal | None = None) -> list[str]:
         """Qualified names of the tables of ``source`` its policy shows."""
-        snapshot = self.schema_linker(source)[1]
-        policy = self.catalog.get_source(source).policy
+        snapshot = self.schema_linker(source, tenant=tenant)[1]
+        policy = self._policy_for(source, tenant)
         return [snapshot.schema.qualified_name(t) for t in snapshot.schema.tables
                 if policy is None or policy.table_visible(t)]
 
-    def find_table(self: Engine, source: str, table: str, *, apply_policy: bool = True) -> connectors.Table:
+    def find_table(self: Engine, source: str, table: str, *, apply_policy: bool = True,
+                   tenant: str | Principal | None = None) -> connectors.Table:
         """One table of ``source``'s latest schema by bare or qualified name (any case);
         ``invalid_request`` with the closest name when there is none (or, with
         ``apply_policy``, the policy hides it; the operator's CLI sees every table)."""
-        snapshot = self.schema_linker(source)[1]
-        policy = self.catalog.get_source(source).policy if apply_policy else None
+        snapshot = self.schema_linker(source, tenant=tenant)[1]
+        policy = self._policy_for(source, tenant) if apply_policy else None
         found = snapshot.schema.table(table)
         if found is not None and (policy is None or policy.table_visible(found)):
             return found
@@ -152,12 +168,12 @@ class Questions:
                         if policy is None or policy.table_visible(t)})
         raise InvalidRequest(f"no table {table!r} in {source}{did_you_mean(table, names)}")
 
-    def describe_table(self: Engine, source: str, table: str) -> str:
+    def describe_table(self: Engine, source: str, table: str, *, tenant: str | Principal | None = None) -> str:
         """One table as the planner shows it to the model: columns (type, nullability,
         key), foreign keys, descriptions, synonyms and known values; hidden columns left out."""
-        linker, snapshot, _ = self.schema_linker(source)
-        found = self.find_table(source, table)
-        policy = self.catalog.get_source(source).policy
+        linker, snapshot, _ = self.schema_linker(source, tenant=tenant)
+        found = self.find_table(source, table, tenant=tenant)
+        policy = self._policy_for(source, tenant)
         if policy is not None:
             found = _visible_copy(found, policy)
         linked = LinkedSchema(schema=snapshot.schema, tables=[found], scores={})
@@ -190,10 +206,10 @@ class Questions:
         self.catalog.remove_example(self.catalog.get_source(source).id, example_id)
 
     def _planning_context(self: Engine, record: SourceRecord, connector: connectors.Connector, max_rows: int | None,
-                          timezone: str | None, today: Any) -> PlanningContext:
+                          timezone: str | None, today: Any, overlay: Any = None) -> PlanningContext:
         linker, snapshot, mappings = self.schema_linker(record.id)
         cap = self.max_rows if max_rows is None else max_rows
-        policy, schema = record.policy, snapshot.schema
+        policy, schema = merge_policy(record.policy, overlay), snapshot.schema
 
         def validate(sql: str) -> SafeQuery:
             return validate_sql(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)

@@ -28,6 +28,8 @@ from nlquery import breaker, semantic
 from nlquery.asking import Questions
 from nlquery.catalog import Catalog, SourceRecord
 from nlquery.catalog import hints as value_hints
+from nlquery import audit
+from nlquery.audit import audited
 from nlquery.principal import Principal, merge_policy
 from nlquery.errors import DataSourceNotFound, InvalidRequest, NLQueryError, connector_errors
 from nlquery.extraction import Extractions
@@ -126,6 +128,7 @@ class Engine(Questions):
             return self._catalog
 
     # -- sources ---------------------------------------------------------------------
+    @audited("source.create")
     def add_source(self, name: str, type: str | None, connection: Mapping[str, Any], description: str = "", *,
                    policy: Mapping[str, Any] | None = None, value_hints: Mapping[str, Any] | None = None,
                    extract: bool = True, remote: bool = False,
@@ -171,11 +174,11 @@ class Engine(Questions):
         """A source by name or id as ``tenant`` sees it: None is the operator (every
         tenant); a tenant name; or a token's principal (its tenant, every tenant for an
         admin, and its source allow-list). Another tenant's source is not found."""
-        if not isinstance(tenant, Principal):
-            return self.catalog.get_source(name_or_id, tenant)
-        record = self.catalog.get_source(name_or_id, tenant.lookup_tenant)
-        if not tenant.reaches(record.id, record.name):
+        who = tenant if isinstance(tenant, Principal) else None
+        record = self.catalog.get_source(name_or_id, who.lookup_tenant if who else tenant)
+        if who is not None and not who.reaches(record.id, record.name):
             raise DataSourceNotFound(f"no data source named or with id {name_or_id!r}")
+        audit.note(source=record.id, source_name=record.name)
         return record
 
     def get_source(self, name_or_id: str, *, tables: bool = False,
@@ -189,6 +192,7 @@ class Engine(Questions):
             data["tables"] = snapshot.schema.to_dict()["tables"] if snapshot else []
         return data
 
+    @audited("source.update")
     def update_source(self, name_or_id: str, *, name: str | None = None, description: str | None = None,
                       connection: Mapping[str, Any] | None = None, policy: Mapping[str, Any] | None = None,
                       value_hints: Mapping[str, Any] | None = None, remote: bool = False,
@@ -205,6 +209,7 @@ class Engine(Questions):
             self.check_connection(record.id)
         return self.get_source(record.id)
 
+    @audited("source.delete")
     def remove_source(self, name_or_id: str, *, tenant: str | Principal | None = None) -> dict[str, Any]:
         record = self.catalog.remove_source(self._lookup(name_or_id, tenant).id)
         self._forget(record.id)
@@ -224,12 +229,14 @@ class Engine(Questions):
         self.catalog.set_status(record.id, status=status, status_reason=reason)
         return status
 
+    @audited("source.refresh")
     def mark_extracting(self, name_or_id: str, *, tenant: str | Principal | None = None) -> dict[str, Any]:
         """Set ``schema_status`` to extracting before a background refresh starts."""
         record = self._lookup(name_or_id, tenant)
         self.catalog.set_status(record.id, schema_status="extracting", schema_error=None)
         return self.get_source(record.id)
 
+    @audited("source.refresh")
     def refresh_schema_later(self, name_or_id: str, *, tenant: str | Principal | None = None) -> dict[str, Any]:
         """Start a background refresh (``schema_status`` extracting -> ready | error) and
         return the source at once. A refresh of a source already being extracted joins
@@ -320,6 +327,7 @@ class Engine(Questions):
         stale = semantic.stale_keys(current, snapshot.schema) if snapshot else []
         return {"mappings": {k: m.to_dict() for k, m in current.items()}, "stale": stale}
 
+    @audited("mappings.update")
     def update_mappings(self, name_or_id: str, patch: Mapping[str, Any], *,
                         tenant: str | Principal | None = None) -> dict[str, Any]:
         """PATCH-merge mappings (keys merge, ``None`` removes, ``synonyms`` replaces),
@@ -353,6 +361,7 @@ class Engine(Questions):
         # Accepted statements are cached (keyed by SQL, dialect, policy, schema, cap).
         return cached_validate(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
 
+    @audited("query")
     def query(self, source: Source, sql: str, params: Sequence[Any] | None = None, *,
               max_rows: int | None = None, timeout_s: float | None = None,
               policy: Policy | None = None, schema: connectors.Schema | None = None,
@@ -377,6 +386,7 @@ class Engine(Questions):
         cap, connector, safe = self._guarded(source, sql, params, max_rows, policy, schema, tenant)
         return self._run(connector, safe, params or [], cap, timeout_s, convert=result == "json")
 
+    @audited("query")
     def query_arrow(self, source: Source, sql: str, params: Sequence[Any] | None = None, *,
                     max_rows: int | None = None, timeout_s: float | None = None,
                     policy: Policy | None = None, schema: connectors.Schema | None = None,
@@ -403,6 +413,7 @@ class Engine(Questions):
             raise InvalidRequest("parameters must be a list of values")
         connector, policy, schema = self._resolve(source, policy, schema, tenant)
         safe = cached_validate(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
+        audit.note(sql=safe.sql, dialect=connector.dialect)
         return cap, connector, safe
 
     def explain(self, source: Source, sql: str, params: Sequence[Any] | None = None, *,
@@ -463,6 +474,7 @@ class Engine(Questions):
             self._resolved[key] = (time.monotonic() + self.RESOLVE_TTL_S, record, snapshot)
         if who is not None and not who.reaches(record.id, record.name):
             raise DataSourceNotFound(f"no data source named or with id {source!r}")
+        audit.note(source=record.id, source_name=record.name)
         return (self._connector(record), merge_policy(policy or record.policy, overlay),
                 schema or (snapshot.schema if snapshot else None))
 
@@ -505,6 +517,9 @@ class Engine(Questions):
         for connector in pooled + self._open:
             connector.close()
         self._open.clear()
+        writer, self._auditor = self.__dict__.get("_auditor"), None
+        if writer is not None:
+            writer.close()  # every queued audit record is stored before the catalog closes
         if self._catalog is not None:
             self._catalog.close()
             self._catalog = None
@@ -519,6 +534,75 @@ class Engine(Questions):
     def active_token_digests(self) -> list[str]:
         """Hex SHA-256 digests of the API tokens stored in the catalog and not revoked."""
         return self.catalog.active_token_digests()
+
+    # -- the audit trail ------------------------------------------------------------------
+    def _audit_writer(self) -> audit.AuditWriter | None:
+        """The background writer of audit records (None with NLQUERY_AUDIT=off)."""
+        writer = self.__dict__.get("_auditor")
+        if writer is None and audit.enabled():
+            catalog = self.catalog
+            with self._lock:
+                writer = self.__dict__.get("_auditor")
+                if writer is None:
+                    writer = self._auditor = audit.AuditWriter(catalog.insert_audit, catalog.prune_audit,
+                                                               retention_days=audit.retention_days())
+        return writer
+
+    def audit(self, entry: Mapping[str, Any]) -> None:
+        """Queue an audit record made by a front-end (a refused request, a tool callback);
+        see :mod:`nlquery.audit` for its fields. Returns at once."""
+        writer = self._audit_writer()
+        if writer is not None:
+            writer.submit(dict(entry))
+
+    def flush_audit(self, timeout_s: float = 30.0) -> bool:
+        """Wait until every queued audit record is stored."""
+        writer = self.__dict__.get("_auditor")
+        return writer.flush(timeout_s) if writer is not None else True
+
+    def audit_log(self, *, source: str | None = None, tenant: str | None = None, since: Any = None,
+                  until: Any = None, outcome: str | None = None, cursor: str | None = None,
+                  after: int | None = None, limit: int = 100) -> dict[str, Any]:
+        """Audit records, newest first: ``{"records": [...], "next_cursor": str | None}``
+        (pass ``next_cursor`` back as ``cursor`` for the next page). ``since``/``until``:
+        ISO 8601 times or ``15m``, ``2h``, ``7d``; ``outcome``: ``ok``, ``error`` (any
+        failure) or an error code; ``after``: records with a larger id, oldest first
+        (for following)."""
+        if not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise InvalidRequest("limit must be between 1 and 1000")
+        before_id = None
+        if cursor:
+            if not str(cursor).isdigit():
+                raise InvalidRequest(f"invalid cursor {cursor!r}")
+            before_id = int(cursor)
+        records = self.catalog.list_audit(source=source, tenant=tenant, since=audit.parse_time(since, "since"),
+                                          until=audit.parse_time(until, "until"), outcome=outcome,
+                                          before_id=before_id, after_id=after, limit=limit)
+        more = after is None and len(records) == limit
+        return {"records": records, "next_cursor": str(records[-1]["id"]) if more else None}
+
+    # -- API tokens (the operator's) ------------------------------------------------------
+    def create_token(self, name: str, *, tenant: str = "default", scopes: Sequence[str] | None = None,
+                     sources: Sequence[str] | None = None, policy: Mapping[str, Any] | None = None
+                     ) -> dict[str, Any]:
+        """A new API token of ``tenant`` with ``scopes`` (default: every scope but
+        ``admin``), optionally limited to ``sources`` (names or ids) and to a policy
+        overlay (``denied_tables``, ``denied_columns``, ``max_rows``). The returned
+        ``token`` is shown once: only its digest is stored."""
+        return self.catalog.create_token(name, tenant=tenant, scopes=scopes, sources=sources, policy=policy)
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        """Every token (never its value): id, name, tenant, scopes, sources, policy, revoked."""
+        return self.catalog.list_tokens()
+
+    def revoke_token(self, token_id: str) -> dict[str, Any]:
+        """Revoke a token by id (the service stops accepting it within seconds)."""
+        self.catalog.revoke_token(token_id)
+        return {"id": token_id, "revoked": True}
+
+    def active_tokens(self) -> list[tuple[str, Principal]]:
+        """``(hex digest, principal)`` of every stored token not revoked (for the guard)."""
+        return self.catalog.active_tokens()
 
     def stored_tool_result(self, execution_id: str) -> tuple[str | None, Any] | None:
         """``(request_digest, result)`` kept for a tool call's ``execution_id``, or None

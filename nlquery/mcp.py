@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
+from nlquery import audit
+from nlquery import principal as principals
 from nlquery.engine import Engine
 from nlquery.errors import NLQueryError
 
@@ -43,16 +46,61 @@ def _compact_rows(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+_SCOPE_OF = {"query": "query", "ask": "ask"}  # every other tool reads schemas: sources:read
+
+
+def _who_is_asking(engine: Engine) -> Any:
+    """MCP middleware: the principal the HTTP guard put in the request's scope becomes
+    the current one while the message is handled; a tool call gets its audit record
+    (with the HTTP request's ids), submitted when the call ends."""
+
+    async def middleware(ctx: Any, call_next: Any) -> Any:
+        return await _handle(engine, ctx, call_next)
+
+    return middleware
+
+
+async def _handle(engine: Engine, ctx: Any, call_next: Any) -> Any:
+    scope = getattr(getattr(ctx, "request", None), "scope", None) or {}
+    who = scope.get("nlquery.principal")
+    entry = None
+    if getattr(ctx, "method", None) == "tools/call":
+        http = scope.get("nlquery.audit") or {}
+        params = getattr(ctx, "params", None)
+        tool = params.get("name") if isinstance(params, dict) else getattr(params, "name", None)
+        entry = audit.new_entry(who, channel="mcp", action="request", method="tools/call", path=str(tool)[:400],
+                                request_id=http.get("request_id"), trace_id=http.get("trace_id"))
+    who_token, entry_token = principals.current.set(who), audit.current_entry.set(entry)
+    started = time.perf_counter()
+    try:
+        return await call_next(ctx)
+    finally:
+        audit.current_entry.reset(entry_token)
+        principals.current.reset(who_token)
+        if entry is not None:
+            entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            entry.pop("_described", None)
+            engine.audit(entry)
+
+
 def build_server(engine: Engine) -> Any:
     server = _server_class()(
         name="nlquery",
         instructions="Read-only access to registered databases. Find tables with search_schema, check "
                      "columns with describe_table, then run_query (SQL with $1, $2 parameters) or ask.",
     )
+    server.middleware.append(_who_is_asking(engine))
+
     def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        # Over HTTP the guard's principal (its tenant, scopes, allow-list, overlay);
+        # over stdio the operator (None), as the CLI.
+        who = principals.current.get()
         try:
-            return fn(*args, **kwargs)
+            if who is not None:
+                who.require(_SCOPE_OF.get(fn.__name__, "sources:read"))
+            return fn(*args, tenant=who, **kwargs)
         except NLQueryError as exc:
+            audit.note(outcome=exc.code)
             raise _tool_error(exc) from None
 
     @server.tool(description="List the registered data sources.")
@@ -127,6 +175,6 @@ def http_app(host: str, engine: Engine | None = None, settings: Any | None = Non
     engine = engine or Engine()
     settings = settings or Settings()
     app = build_server(engine).streamable_http_app(host=host)
-    return bearer_guard(app, TokenAuth.for_engine(engine, settings.tokens),
+    return bearer_guard(app, TokenAuth.for_engine(engine, settings.tokens), record=engine.audit,
                         max_body_bytes=settings.max_request_bytes,
                         auth_failures=AuthFailures(settings.auth_failure_limit, settings.counter()))

@@ -28,6 +28,7 @@ from nlquery.catalog.secrets import SecretBox
 from nlquery.catalog.store import (
     Store,
     api_tokens,
+    audit,
     dumps,
     examples,
     mappings,
@@ -45,6 +46,7 @@ from nlquery.catalog.validation import (
 )
 from nlquery.errors import Conflict, DataSourceNotFound, InvalidRequest
 from nlquery.guard import Policy
+from nlquery.principal import ALL_SCOPES, DEFAULT_SCOPES, Principal, check_overlay, check_scopes, check_tenant
 from nlquery.semantic import SemanticMapping
 
 _CONFIG_FIELDS = {"url", "host", "port", "database", "username", "password", "options"}
@@ -67,6 +69,7 @@ class SourceRecord:
     schema_error: str | None
     created_at: Any
     updated_at: Any
+    tenant: str = "default"
 
     @property
     def remote(self) -> bool:
@@ -86,6 +89,7 @@ class SourceRecord:
             "connection": {**self.connection.split_secrets()[0],
                            "password_set": bool(self.secret or self.connection.password_env)},
             "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at),
+            "tenant": self.tenant,
         }
         if self.status_reason:
             data["status_reason"] = self.status_reason
@@ -144,10 +148,13 @@ class Catalog:
 
     # -- sources -----------------------------------------------------------------
     def add_source(self, name: str, type_name: str, connection: Any, description: str = "",
-                   settings: dict[str, Any] | None = None, *, remote: bool = False) -> SourceRecord:
-        """Register a source. ``remote``: a token holder sent it (HTTP, MCP), so the
-        remote gates apply now and egress rules whenever it connects."""
+                   settings: dict[str, Any] | None = None, *, remote: bool = False,
+                   tenant: str = "default") -> SourceRecord:
+        """Register a source in ``tenant`` (names are unique per tenant). ``remote``: a
+        token holder sent it (HTTP, MCP), so the remote gates apply now and egress rules
+        whenever it connects."""
         check_name(name)
+        check_tenant(tenant)
         validated = validate_connection(type_name, connection, remote=remote, protected=self._protected())
         public, secret_values = validated.split_secrets()
         secret = self._encrypt(secret_values)
@@ -158,7 +165,7 @@ class Catalog:
             "connection": dumps(public),
             "secret": secret, "settings": dumps({**check_settings(settings or {}), **({"remote": True} if remote else {})}),
             "status": "disconnected", "status_reason": None, "schema_status": "pending",
-            "schema_error": None, "created_at": stamp, "updated_at": stamp,
+            "schema_error": None, "created_at": stamp, "updated_at": stamp, "tenant": tenant,
         }
         try:
             with self.store.transaction() as conn:
@@ -167,37 +174,58 @@ class Catalog:
             raise Conflict(f"a source named {name!r} already exists") from None
         return self.get_source(record_id)
 
-    def list_sources(self) -> list[SourceRecord]:
+    def list_sources(self, tenant: str | None = None) -> list[SourceRecord]:
+        """Every source (``tenant`` None: the operator's view) or one tenant's."""
+        query = sa.select(sources).order_by(sources.c.name, sources.c.tenant)
+        if tenant is not None:
+            query = query.where(sources.c.tenant == tenant)
         with self.store.transaction() as conn:
-            rows = conn.execute(sa.select(sources).order_by(sources.c.name)).mappings().all()
+            rows = conn.execute(query).mappings().all()
         return [_record(row) for row in rows]
 
-    def get_source(self, name_or_id: str) -> SourceRecord:
+    def get_source(self, name_or_id: str, tenant: str | None = None) -> SourceRecord:
+        """A source by id or name, seen from ``tenant`` (another tenant's source is not
+        found, whether asked for by name or by id). ``tenant`` None is the operator: by
+        name, the ``default`` tenant's source first, else the only one of that name."""
         column = sources.c.id if str(name_or_id).startswith("ds_") else sources.c.name
+        scoped = (sources.c.tenant == tenant) if tenant is not None else sa.true()
         with self.store.transaction() as conn:
-            row = conn.execute(sa.select(sources).where(column == name_or_id)).mappings().first()
-            if row is None and column is sources.c.id:  # a source may be *named* ds_...
-                row = conn.execute(sa.select(sources).where(sources.c.name == name_or_id)).mappings().first()
-        if row is None:
+            rows = conn.execute(sa.select(sources).where((column == name_or_id) & scoped)).mappings().all()
+            if not rows and column is sources.c.id:  # a source may be *named* ds_...
+                rows = conn.execute(sa.select(sources).where((sources.c.name == name_or_id) & scoped)
+                                    ).mappings().all()
+        if len(rows) > 1:
+            preferred = [row for row in rows if row["tenant"] == "default"]
+            if len(preferred) != 1:
+                tenants = ", ".join(sorted(row["tenant"] for row in rows))
+                raise InvalidRequest(f"several sources are named {name_or_id!r} (tenants {tenants}): "
+                                     "give its id or a tenant")
+            rows = preferred
+        if not rows:
             raise DataSourceNotFound(f"no data source named or with id {name_or_id!r}"
-                                     + self._did_you_mean(str(name_or_id)))
-        return _record(row)
+                                     + self._did_you_mean(str(name_or_id), tenant))
+        return _record(rows[0])
 
-    def _did_you_mean(self, name: str) -> str:
-        """``; did you mean 'shop'?`` for a misspelt source name (case-insensitive), or ''."""
+    def _did_you_mean(self, name: str, tenant: str | None = None) -> str:
+        """``; did you mean 'shop'?`` for a misspelt source name (case-insensitive), or ''
+        (only names ``tenant`` may see)."""
+        query = sa.select(sources.c.name)
+        if tenant is not None:
+            query = query.where(sources.c.tenant == tenant)
         with self.store.transaction() as conn:
-            names = list(conn.execute(sa.select(sources.c.name)).scalars())
+            names = list(conn.execute(query).scalars())
         by_folded = {n.lower(): n for n in names}
         close = difflib.get_close_matches(name.lower(), list(by_folded), n=1, cutoff=0.6)
         return f"; did you mean {by_folded[close[0]]!r}?" if close else ""
 
     def update_source(self, name_or_id: str, *, name: str | None = None, description: str | None = None,
                       connection: Any = None,
-                      settings: dict[str, Any] | None = None, remote: bool = False) -> SourceRecord:
+                      settings: dict[str, Any] | None = None, remote: bool = False,
+                      tenant: str | None = None) -> SourceRecord:
         """Change a source. Connection fields given replace stored ones; a stored secret
         stays only while the connection still goes where it went (a new host, port,
         database, user or URL without its secret drops the secret)."""
-        record = self.get_source(name_or_id)
+        record = self.get_source(name_or_id, tenant)
         values: dict[str, Any] = {"updated_at": now()}
         if name is not None and name != record.name:
             check_name(name)
@@ -231,8 +259,8 @@ class Catalog:
             raise Conflict(f"a source named {name!r} already exists") from None
         return self.get_source(record.id)
 
-    def remove_source(self, name_or_id: str) -> SourceRecord:
-        record = self.get_source(name_or_id)
+    def remove_source(self, name_or_id: str, tenant: str | None = None) -> SourceRecord:
+        record = self.get_source(name_or_id, tenant)
         with self.store.transaction() as conn:
             for table in (mappings, snapshots, examples):  # explicit: SQLite may run without FK cascades
                 conn.execute(sa.delete(table).where(table.c.source_id == record.id))
@@ -374,20 +402,37 @@ class Catalog:
 
 
     # -- API tokens -------------------------------------------------------------------
-    def create_token(self, name: str) -> dict[str, Any]:
-        """A new bearer token; only its SHA-256 digest is stored, so it is shown once."""
+    def create_token(self, name: str, *, tenant: str = "default", scopes: Any = None,
+                     sources: Any = None, policy: Any = None) -> dict[str, Any]:
+        """A new bearer token of ``tenant`` with ``scopes`` (default: all but admin), an
+        optional source allow-list and policy overlay; only its SHA-256 digest is stored,
+        so it is shown once."""
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidRequest("a token needs a name")
+        check_tenant(tenant)
+        granted = check_scopes(DEFAULT_SCOPES if scopes is None else scopes)
+        allowed = None if sources is None else sorted({str(s) for s in sources})
+        overlay = check_overlay(policy)
         token = f"nlq_{random_ids.token_urlsafe(32)}"
         row = {"id": f"tok_{random_ids.token_hex(6)}", "name": name,
-               "digest": hashlib.sha256(token.encode()).hexdigest(), "created_at": now()}
+               "digest": hashlib.sha256(token.encode()).hexdigest(), "created_at": now(),
+               "tenant": tenant, "scopes": dumps(sorted(granted)),
+               "sources": dumps(allowed) if allowed is not None else None,
+               "policy": dumps(overlay) if overlay else None}
         with self.store.transaction() as conn:
             conn.execute(sa.insert(api_tokens).values(**row))
-        return {"id": row["id"], "name": name, "token": token, "created_at": _iso(row["created_at"])}
+        return {**_token_dict(row), "token": token}
 
     def list_tokens(self) -> list[dict[str, Any]]:
         with self.store.transaction() as conn:
             rows = conn.execute(sa.select(api_tokens).order_by(api_tokens.c.created_at)).mappings().all()
-        return [{"id": r["id"], "name": r["name"], "created_at": _iso(r["created_at"]),
-                 "revoked": r["revoked_at"] is not None} for r in rows]
+        return [_token_dict(r) for r in rows]
+
+    def active_tokens(self) -> list[tuple[str, Principal]]:
+        """``(digest, principal)`` of every token not revoked."""
+        with self.store.transaction() as conn:
+            rows = conn.execute(sa.select(api_tokens).where(api_tokens.c.revoked_at.is_(None))).mappings().all()
+        return [(r["digest"], _token_principal(r)) for r in rows]
 
     def revoke_token(self, token_id: str) -> None:
         with self.store.transaction() as conn:
@@ -424,6 +469,45 @@ class Catalog:
             pass  # a concurrent replica stored it first
 
 
+    # -- audit trail -------------------------------------------------------------------
+    def insert_audit(self, rows: list[dict[str, Any]]) -> None:
+        """Store audit records (one transaction per batch)."""
+        if rows:
+            with self.store.transaction() as conn:
+                conn.execute(sa.insert(audit), rows)
+
+    def prune_audit(self, before: dt.datetime) -> int:
+        with self.store.transaction() as conn:
+            return conn.execute(sa.delete(audit).where(audit.c.at < before)).rowcount or 0
+
+    def list_audit(self, *, source: str | None = None, tenant: str | None = None, since: Any = None,
+                   until: Any = None, outcome: str | None = None, before_id: int | None = None,
+                   after_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Audit records, newest first (or oldest first after ``after_id``, for following)."""
+        query = sa.select(audit)
+        if source:
+            query = query.where((audit.c.source == source) | (audit.c.source_name == source))
+        if tenant:
+            query = query.where(audit.c.tenant == tenant)
+        if since is not None:
+            query = query.where(audit.c.at >= since)
+        if until is not None:
+            query = query.where(audit.c.at < until)
+        if outcome == "error":
+            query = query.where(audit.c.outcome != "ok")
+        elif outcome:
+            query = query.where(audit.c.outcome == outcome)
+        if before_id is not None:
+            query = query.where(audit.c.id < before_id)
+        if after_id is not None:
+            query = query.where(audit.c.id > after_id).order_by(audit.c.id)
+        else:
+            query = query.order_by(audit.c.id.desc())
+        with self.store.transaction() as conn:
+            rows = conn.execute(query.limit(limit)).mappings().all()
+        return [_audit_dict(row) for row in rows]
+
+
 def _create_private(path: Path) -> None:
     """Create the catalog file 0600 before SQLite does: its WAL and shared-memory files
     take the database file's mode, so encrypted secrets and token digests stay the
@@ -440,6 +524,31 @@ def _aware(value: Any) -> Any:
     return value.replace(tzinfo=dt.timezone.utc) if getattr(value, "tzinfo", 1) is None else value
 
 
+def _audit_dict(row: Any) -> dict[str, Any]:
+    data = {key: row[key] for key in row.keys()}
+    data["at"] = _iso(_aware(row["at"]).isoformat())
+    data["parameters"] = json.loads(row["parameters"]) if row["parameters"] else None
+    return data
+
+
+def _token_scopes(row: Any) -> frozenset[str]:
+    return ALL_SCOPES if row.get("scopes") is None else frozenset(json.loads(row["scopes"]))
+
+
+def _token_dict(row: Any) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "tenant": row.get("tenant") or "default",
+            "scopes": sorted(_token_scopes(row)),
+            "sources": json.loads(row["sources"]) if row.get("sources") else None,
+            "policy": json.loads(row["policy"]) if row.get("policy") else None,
+            "created_at": _iso(row["created_at"]), "revoked": row.get("revoked_at") is not None}
+
+
+def _token_principal(row: Any) -> Principal:
+    return Principal(tenant=row.get("tenant") or "default", token_id=row["id"], scopes=_token_scopes(row),
+                     sources=frozenset(json.loads(row["sources"])) if row.get("sources") else None,
+                     overlay=json.loads(row["policy"]) if row.get("policy") else None)
+
+
 def _record(row: Any) -> SourceRecord:
     return SourceRecord(
         id=row["id"], name=row["name"], type=row["type"], description=row["description"],
@@ -447,6 +556,7 @@ def _record(row: Any) -> SourceRecord:
         secret=row["secret"], settings=json.loads(row["settings"] or "{}"),
         status=row["status"], status_reason=row["status_reason"], schema_status=row["schema_status"],
         schema_error=row["schema_error"], created_at=row["created_at"], updated_at=row["updated_at"],
+        tenant=row.get("tenant") or "default",
     )
 
 

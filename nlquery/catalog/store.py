@@ -31,7 +31,7 @@ meta = sa.Table(
 sources = sa.Table(
     "nlq_sources", metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),  # unique per tenant (index below)
     sa.Column("type", sa.String(40), nullable=False),
     sa.Column("description", sa.Text, nullable=False, default=""),
     sa.Column("connection", sa.Text, nullable=False),  # JSON, never a password
@@ -43,6 +43,8 @@ sources = sa.Table(
     sa.Column("schema_error", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("tenant", sa.String(64), nullable=False, server_default="default"),  # v5: who registered it
+    sa.Index("ix_nlq_sources_tenant_name", "tenant", "name", unique=True),
 )
 snapshots = sa.Table(
     "nlq_snapshots", metadata,
@@ -81,6 +83,12 @@ api_tokens = sa.Table(
     sa.Column("digest", sa.String(64), nullable=False, unique=True),  # sha256 hex; the token is never stored
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    # v5: the token's tenant, scopes (JSON list; NULL: a token from before scopes, every
+    # scope), source allow-list (JSON list or NULL: all) and policy overlay (JSON or NULL)
+    sa.Column("tenant", sa.String(64), nullable=False, server_default="default"),
+    sa.Column("scopes", sa.Text),
+    sa.Column("sources", sa.Text),
+    sa.Column("policy", sa.Text),
 )
 
 tool_calls = sa.Table(
@@ -90,7 +98,30 @@ tool_calls = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
-SCHEMA_VERSION = 4
+audit = sa.Table(
+    "nlq_audit", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),  # the cursor of GET /audit
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("tenant", sa.String(64), index=True),  # NULL: the operator (CLI, Python API)
+    sa.Column("token_id", sa.String(64)),  # never the token
+    sa.Column("channel", sa.String(20), nullable=False),  # http | mcp | callback | operator
+    sa.Column("action", sa.String(40), nullable=False),  # query | ask | tool_callback | source.* | request
+    sa.Column("method", sa.String(10)),
+    sa.Column("path", sa.String(400)),
+    sa.Column("source", sa.String(200), index=True),  # the source's id when known, else as given
+    sa.Column("source_name", sa.String(200)),
+    sa.Column("question", sa.Text),
+    sa.Column("sql", sa.Text),
+    sa.Column("parameters", sa.Text),  # JSON list, sensitive values redacted
+    sa.Column("row_count", sa.Integer),
+    sa.Column("duration_ms", sa.Float),
+    sa.Column("outcome", sa.String(60), nullable=False),  # ok or an error code
+    sa.Column("status", sa.Integer),
+    sa.Column("request_id", sa.String(128)),
+    sa.Column("trace_id", sa.String(128)),
+)
+
+SCHEMA_VERSION = 5
 _V1_TABLES = [meta, sources, snapshots, mappings]
 
 
@@ -110,9 +141,51 @@ def _add_tool_calls(conn: Connection) -> None:
     tool_calls.create(conn, checkfirst=True)
 
 
+def _add_tenants_and_audit(conn: Connection) -> None:
+    """Sources and tokens get a tenant (existing ones: ``default``), names become unique
+    per tenant, tokens get scopes, an allow-list and a policy overlay; the audit table."""
+    inspector = sa.inspect(conn)
+    if "tenant" not in {c["name"] for c in inspector.get_columns("nlq_sources")}:
+        if conn.dialect.name == "sqlite":
+            _rebuild_sqlite_sources(conn)
+        else:
+            conn.execute(sa.text("ALTER TABLE nlq_sources ADD COLUMN tenant VARCHAR(64) NOT NULL DEFAULT 'default'"))
+            for unique in inspector.get_unique_constraints("nlq_sources"):
+                if unique["column_names"] == ["name"] and unique.get("name"):
+                    conn.execute(sa.text(f'ALTER TABLE nlq_sources DROP CONSTRAINT "{unique["name"]}"'))
+            for index in inspector.get_indexes("nlq_sources"):
+                if index["column_names"] == ["name"] and index.get("unique") and index.get("name"):
+                    conn.execute(sa.text(f'DROP INDEX "{index["name"]}"'))
+            sa.Index("ix_nlq_sources_tenant_name", sources.c.tenant, sources.c.name, unique=True).create(conn)
+    token_columns = {c["name"] for c in inspector.get_columns("nlq_api_tokens")}
+    for name, ddl in (("tenant", "VARCHAR(64) NOT NULL DEFAULT 'default'"), ("scopes", "TEXT"),
+                      ("sources", "TEXT"), ("policy", "TEXT")):
+        if name not in token_columns:
+            conn.execute(sa.text(f"ALTER TABLE nlq_api_tokens ADD COLUMN {name} {ddl}"))
+    audit.create(conn, checkfirst=True)
+
+
+def _rebuild_sqlite_sources(conn: Connection) -> None:
+    """SQLite cannot drop the old UNIQUE(name): copy the table into its new shape (the
+    documented 12-step way, foreign keys off so no snapshot or mapping cascades away)."""
+    conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # no transaction is open yet: reads only so far
+    if conn.exec_driver_sql("PRAGMA foreign_keys").scalar():
+        raise CatalogUnavailable("cannot upgrade the catalog: foreign keys stay on inside a transaction")
+    shape = sa.MetaData()
+    new = sources.to_metadata(shape, name="nlq_sources_new")
+    for index in list(new.indexes):  # created after the rename, under their own names
+        new.indexes.discard(index)
+    new.create(conn)
+    names = ", ".join(c.name for c in sources.columns if c.name != "tenant")
+    conn.exec_driver_sql(f"INSERT INTO nlq_sources_new ({names}, tenant) SELECT {names}, 'default' FROM nlq_sources")
+    conn.exec_driver_sql("DROP TABLE nlq_sources")
+    conn.exec_driver_sql("ALTER TABLE nlq_sources_new RENAME TO nlq_sources")
+    conn.exec_driver_sql("CREATE UNIQUE INDEX ix_nlq_sources_tenant_name ON nlq_sources (tenant, name)")
+
+
 # version reached -> step that reaches it from the one before
 UPGRADES: dict[int, Callable[[Connection], None]] = {
-    1: _create_v1, 2: _add_examples, 3: _add_api_tokens, 4: _add_tool_calls,
+    1: _create_v1, 2: _add_examples, 3: _add_api_tokens, 4: _add_tool_calls, 5: _add_tenants_and_audit,
 }
 
 
@@ -135,6 +208,8 @@ class Store:
                 # Another process created or upgraded the catalog between our check and
                 # our step: its work is done, so look again.
                 self._upgrade()
+            if url.startswith("sqlite"):
+                self.engine.dispose()  # an upgrade may have turned foreign keys off: fresh connections
         except SQLAlchemyError as exc:
             raise CatalogUnavailable(f"cannot open the catalog at {label}: {_reason(exc)}") from None
 

@@ -32,7 +32,7 @@ from nlquery.service.ratelimit import (
     RateLimiter,
     RedisCounter,
 )
-from nlquery.service.routes import Service, health, query, sources, tools
+from nlquery.service.routes import Service, audit, health, query, sources, tools
 
 log = logging.getLogger("nlquery.service")
 
@@ -47,6 +47,8 @@ class Settings:
 
     tokens: str | None = field(default_factory=lambda: os.environ.get("NLQUERY_API_TOKENS"))
     callback_secret: str | None = field(default_factory=lambda: os.environ.get("NLQUERY_CALLBACK_SECRET"))
+    # The tenant whose sources the signed tool callback reaches (it carries no token).
+    callback_tenant: str = field(default_factory=lambda: os.environ.get("NLQUERY_CALLBACK_TENANT") or "default")
     redis_url: str | None = field(default_factory=lambda: os.environ.get("NLQUERY_RATE_LIMIT_REDIS_URL"))
     query_limit: int = field(default_factory=lambda: _int_env("NLQUERY_RATE_LIMIT_QUERIES", 100))
     global_limit: int = field(default_factory=lambda: _int_env("NLQUERY_RATE_LIMIT_GLOBAL", 1000))
@@ -112,6 +114,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.state.engine = engine
 
     app.add_middleware(Hygiene, auth=auth, limiter=limiter, max_body_bytes=settings.max_request_bytes,
+                       record=engine.audit,
                        auth_failures=AuthFailures(settings.auth_failure_limit, counter))
 
     @app.exception_handler(NLQueryError)
@@ -150,7 +153,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         return JSONResponse({"error": {"code": "internal_error", "message": "internal error"}}, status_code=500)
 
     service = Service(engine=engine, settings=settings)
-    routers = [module.router(service) for module in (health, sources, query, tools)]
+    routers = [module.router(service) for module in (health, sources, query, tools, audit)]
     for router in routers:
         app.include_router(router)
     console.mount(app)  # the console at / (static assets over the public API)

@@ -21,7 +21,10 @@ import anyio.to_thread
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 
+from nlquery import audit
+from nlquery import principal as principals
 from nlquery.errors import InvalidRequest, NLQueryError, RateLimitExceeded, Unauthorized
+from nlquery.principal import Principal
 from nlquery.service.auth import NO_TOKEN_HINT, TokenAuth, is_loopback
 from nlquery.service.ratelimit import AuthFailures, RateLimiter, Verdict
 
@@ -65,9 +68,14 @@ async def _nothing() -> dict[str, Any]:
 class Hygiene:
     def __init__(self, app: Any, auth: TokenAuth, limiter: RateLimiter | None = None, *,
                  auth_failures: AuthFailures | None = None, max_body_bytes: int = MAX_BODY_BYTES,
-                 guarded: Callable[[str], bool] = api_paths, bearer: Callable[[str], bool] = bearer_paths) -> None:
+                 guarded: Callable[[str], bool] = api_paths, bearer: Callable[[str], bool] = bearer_paths,
+                 record: Callable[[dict[str, Any]], None] | None = None, channel: str = "http",
+                 record_all: bool = True) -> None:
         self.app, self.auth, self.limiter, self.auth_failures = app, auth, limiter, auth_failures
         self.max_body_bytes, self.guarded, self.bearer = max_body_bytes, guarded, bearer
+        # The audit trail: every guarded request (``record_all``) or only refused ones
+        # (MCP over HTTP, whose tool calls are recorded by the MCP server itself).
+        self.record, self.channel, self.record_all = record, channel, record_all
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "websocket" and self.guarded(scope["path"]):
@@ -84,7 +92,11 @@ class Hygiene:
         extra = [(b"x-request-id", request_id.encode()), (b"x-trace-id", trace_id.encode())]
         address = (scope.get("client") or ("unknown", 0))[0] or "unknown"
         guarded = self.guarded(scope["path"])
-        state: dict[str, Any] = {"status": 500, "started": False, "cut": False, "cut_after_start": False}
+        state: dict[str, Any] = {"status": 500, "started": False, "cut": False, "cut_after_start": False,
+                                 "code": None}
+        entry = audit.new_entry(channel=self.channel, method=scope["method"], path=scope["path"][:400],
+                                request_id=request_id, trace_id=trace_id)
+        scope["nlquery.audit"] = entry
 
         async def send_out(message: dict[str, Any]) -> None:  # every response leaves through here
             if message["type"] == "http.response.start":
@@ -92,6 +104,8 @@ class Hygiene:
                 state["status"], state["started"] = message["status"], True
                 if message["status"] == 401 and guarded and self.auth_failures is not None:
                     await self._blocking(self.auth_failures.record, address)
+            elif state["status"] >= 400 and state["code"] is None and message["type"] == "http.response.body":
+                state["code"] = _error_code(message.get("body", b""), state["status"])
             await send(message)
 
         async def app_send(message: dict[str, Any]) -> None:
@@ -114,19 +128,33 @@ class Hygiene:
             return message
 
         try:
-            denied = await self._admit(scope["path"], headers, address, extra)
+            denied = await self._admit(scope, headers, address, extra)
         except NLQueryError as exc:
             denied = envelope(exc)
+        who = scope.get("nlquery.principal")
+        if who is not None:
+            entry["tenant"], entry["token_id"] = who.tenant, who.token_id
         if denied is not None:
             await denied(scope, _nothing, send_out)
         else:
+            entry_token, who_token = audit.current_entry.set(entry), principals.current.set(who)
             try:
                 await self.app(scope, capped_receive, app_send)
             except Exception:
                 if not state["cut"]:
                     raise
+            finally:
+                audit.current_entry.reset(entry_token)
+                principals.current.reset(who_token)
             if state["cut"] and not state["cut_after_start"]:
                 await envelope(too_large(self.max_body_bytes))(scope, _nothing, send_out)
+        if self.record is not None and guarded and (self.record_all or state["status"] >= 400):
+            entry["status"] = state["status"]
+            if state["status"] >= 400:
+                entry["outcome"] = state["code"] or f"http_{state['status']}"
+            entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            entry.pop("_described", None)
+            self.record(entry)
         log.info(json.dumps({"request_id": request_id, "trace_id": trace_id, "method": scope["method"],
                              "path": scope["path"], "status": state["status"],
                              "ms": round((time.perf_counter() - started) * 1000, 2)}))
@@ -139,9 +167,11 @@ class Hygiene:
             return fn(*args)
         return await anyio.to_thread.run_sync(fn, *args)
 
-    async def _admit(self, path: str, headers: Headers, address: str,
+    async def _admit(self, scope: dict[str, Any], headers: Headers, address: str,
                      extra: list[tuple[bytes, bytes]]) -> JSONResponse | None:
-        """None to go on, or the response that refuses the request. Reads no body."""
+        """None to go on, or the response that refuses the request. Reads no body. The
+        caller's :class:`~nlquery.principal.Principal` goes in ``scope["nlquery.principal"]``."""
+        path = scope["path"]
         declared = headers.getlist("content-length")
         if declared:
             try:
@@ -160,12 +190,15 @@ class Hygiene:
                 return self._limited(blocked, extra, "too many failed authentications from this address")
         if not self.bearer(path):
             return None  # the signed tool callback authenticates itself
-        subject = await self.auth.authenticate(headers.get("authorization"))
-        if subject is None and is_loopback(address):  # no token configured at all
-            subject = "anonymous"
-        elif subject is None:
+        found = await self.auth.authenticate(headers.get("authorization"))
+        if found is None and is_loopback(address):  # no token configured at all
+            subject, who = "anonymous", Principal(token_id=None)
+        elif found is None:
             raise Unauthorized(f"no API token is configured, so only callers on this machine (loopback) "
                                f"are answered: {NO_TOKEN_HINT}")
+        else:
+            subject, who = found
+        scope["nlquery.principal"] = who.with_channel(self.channel) if who.channel != self.channel else who
         if self.limiter is None:
             return None
         resources = ["data_sources:queries", "api:global"] if path.endswith(QUERY_ROUTES) else ["api:global"]
@@ -185,8 +218,19 @@ class Hygiene:
 
 
 def bearer_guard(app: Any, auth: TokenAuth, *, max_body_bytes: int = MAX_BODY_BYTES,
-                 auth_failures: AuthFailures | None = None) -> Hygiene:
+                 auth_failures: AuthFailures | None = None,
+                 record: Callable[[dict[str, Any]], None] | None = None) -> Hygiene:
     """The API's guard around another ASGI app (MCP over HTTP): a bearer token on every
-    path, the body cap, failed-auth limits, ids and the log line."""
+    path, the body cap, failed-auth limits, ids and the log line; refused requests go to
+    the audit trail through ``record``."""
     return Hygiene(app, auth, None, auth_failures=auth_failures, max_body_bytes=max_body_bytes,
-                   guarded=every_path, bearer=every_path)
+                   guarded=every_path, bearer=every_path, record=record, channel="mcp", record_all=False)
+
+
+def _error_code(body: bytes, status: int) -> str:
+    """The ``error.code`` of an error envelope (``http_<status>`` if it is not one)."""
+    try:
+        code = json.loads(body)["error"]["code"]
+        return code if isinstance(code, str) else f"http_{status}"
+    except (ValueError, TypeError, KeyError):
+        return f"http_{status}"

@@ -107,7 +107,7 @@ def test_catalog_tokens_are_read_off_the_event_loop(nlquery_home, monkeypatch):
     monkeypatch.setattr(auth, "STORED_TOKENS_TTL_S", 0.0)
     token = create_token()
     engine = Engine()
-    on_loop, real = [], engine.active_token_digests
+    on_loop, real = [], engine.active_tokens
 
     def spy():
         try:
@@ -117,7 +117,7 @@ def test_catalog_tokens_are_read_off_the_event_loop(nlquery_home, monkeypatch):
             pass
         return real()
 
-    monkeypatch.setattr(engine, "active_token_digests", spy)
+    monkeypatch.setattr(engine, "active_tokens", spy)
     app = create_app(engine, Settings(tokens=None, callback_secret=None, redis_url=None))
     with TestClient(app) as client:
         assert client.get(API, headers={"Authorization": f"Bearer {token}"}).status_code == 200

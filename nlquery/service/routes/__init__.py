@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict
 
 from nlquery.engine import Engine
+from nlquery.principal import Principal
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,26 @@ class Service:
 
     engine: Engine
     settings: Any
+
+
+ANONYMOUS = Principal(token_id=None)
+"""A caller the guard let in without a token (no token configured, loopback)."""
+
+
+def caller(request: Request) -> Principal:
+    """The principal the guard found for this request."""
+    return request.scope.get("nlquery.principal") or ANONYMOUS
+
+
+def need(scope: str) -> Any:
+    """A dependency: the caller's principal, or 403 ``access_denied`` naming ``scope``."""
+
+    async def principal(request: Request) -> Principal:  # on the loop: no thread hop
+        who = caller(request)
+        who.require(scope)
+        return who
+
+    return Depends(principal)
 
 
 class Body(BaseModel):

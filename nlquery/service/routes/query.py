@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import Field
 
-from nlquery import encoding
+from nlquery import chart, encoding
 from nlquery.errors import InvalidRequest
 from nlquery.principal import Principal
 from nlquery.service.routes import ERROR_RESPONSES, Body, Service, need
@@ -35,7 +35,6 @@ def _result_headers(row_count: int, truncated: bool) -> dict[str, str]:
     return {"X-Row-Count": str(row_count), "X-Truncated": "true" if truncated else "false"}
 
 
-
 class QueryBody(Body):
     query: str
     parameters: list[Any] = Field(default_factory=list)
@@ -46,6 +45,7 @@ class AskBody(Body):
     question: str
     planner: str = "auto"
     timezone: str | None = None
+    chart: bool = False  # add `chart`: a Vega-Lite spec chosen from the result's shape (or null)
 
 
 def router(service: Service) -> APIRouter:
@@ -75,8 +75,11 @@ def router(service: Service) -> APIRouter:
         return Response(encoding.dumps({"data": result.to_dict()}), media_type="application/json")
 
     @api.post("/data-sources/{source_id}/ask")
-    def ask(source_id: str, body: AskBody) -> dict[str, Any]:
-        answer = engine.ask(source_id, body.question, planner=body.planner, timezone=body.timezone)
-        return {"data": answer.to_dict()}
+    def ask(source_id: str, body: AskBody, who: Principal = need("ask")) -> dict[str, Any]:
+        answer = engine.ask(source_id, body.question, planner=body.planner, timezone=body.timezone, tenant=who)
+        data = answer.to_dict()
+        if body.chart:
+            data["chart"] = chart.infer(data["columns"], data["rows"])
+        return {"data": data}
 
     return api
