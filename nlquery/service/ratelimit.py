@@ -8,12 +8,15 @@ backend lets several replicas share the same counters.
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 WINDOW_S = 60
+log = logging.getLogger("nlquery.service")
 
 
 @dataclass(frozen=True)
@@ -68,24 +71,49 @@ class MemoryCounter:
 
 
 class RedisCounter:
-    """Counters in Redis (shared by every replica): INCR + EXPIRE in one round trip."""
+    """Counters in Redis (shared by every replica): INCR + EXPIRE in one round trip.
+
+    Redis down or slow (0.5 s per call at most) fails open to this process's own
+    counters (:class:`MemoryCounter`), with a logged warning: limits keep holding per
+    replica instead of every request failing. Redis is tried again after
+    ``RETRY_S`` seconds; its counters resume once it answers."""
 
     blocking = True
+    RETRY_S = 2.0
 
     def __init__(self, url: str) -> None:
         import redis
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=2)
+        self._errors = redis.RedisError
+        self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._fallback = MemoryCounter()
+        self._down_until = 0.0
+
+    def _call(self, fn: Any, fallback: Any) -> int:
+        if time.monotonic() < self._down_until:
+            return fallback()
+        try:
+            return fn()
+        except self._errors as exc:
+            if self._down_until == 0.0 or time.monotonic() - self._down_until > 60:
+                log.warning(json.dumps({"event": "rate_limit_redis_unavailable", "fallback": "per-process counters",
+                                        "reason": str(exc)[:200]}))
+            self._down_until = time.monotonic() + self.RETRY_S
+            return fallback()
 
     def hit(self, key: str, window_end: int) -> int:
-        pipe = self._redis.pipeline()
-        pipe.incr(f"nlquery:rl:{key}:{window_end}")
-        pipe.expireat(f"nlquery:rl:{key}:{window_end}", window_end + 5)
-        count, _ = pipe.execute()
-        return int(count)
+        def remote() -> int:
+            pipe = self._redis.pipeline()
+            pipe.incr(f"nlquery:rl:{key}:{window_end}")
+            pipe.expireat(f"nlquery:rl:{key}:{window_end}", window_end + 5)
+            count, _ = pipe.execute()
+            return int(count)
+
+        return self._call(remote, lambda: self._fallback.hit(key, window_end))
 
     def peek(self, key: str, window_end: int) -> int:
-        return int(self._redis.get(f"nlquery:rl:{key}:{window_end}") or 0)
+        return self._call(lambda: int(self._redis.get(f"nlquery:rl:{key}:{window_end}") or 0),
+                          lambda: self._fallback.peek(key, window_end))
 
 
 def window_end(now: float | None = None) -> int:

@@ -2,7 +2,8 @@
 
 Each POST to ``/v1/chat/completions`` takes the next scripted reply:
 ``{"content": "..."}`` (200), ``{"status": 429}`` / ``{"status": 500}`` (an error),
-optionally with ``"sleep": seconds`` first. Requests are recorded for assertions.
+optionally with ``"sleep": seconds`` first; ``{"raw": b"..."}`` answers 200 with that body
+as is (garbage). Requests are recorded for assertions.
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ class FakeLLM:
                 if reply.get("sleep"):
                     time.sleep(reply["sleep"])
                 status = reply.get("status", 200)
+                if "raw" in reply:  # garbage: a 200 whose body is not a completion
+                    try:
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(reply["raw"])))
+                        self.end_headers()
+                        self.wfile.write(reply["raw"])
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    return
                 if status == 200:
                     payload = {
                         "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": body.get("model"),
