@@ -289,6 +289,25 @@ def result_byte_cap(config: ConnectionConfig) -> int:
     return max(1, min(own, DEFAULT_MAX_RESULT_BYTES))
 
 
+def finish_result(columns: list[str], rows: list[Any], max_rows: int, started: float, *,
+                  convert: bool = True) -> QueryResult:
+    """The one end of every execute path (DB-API, MongoDB, REST, third-party connectors).
+
+    ``rows`` holds at most ``max_rows + 1`` rows (fetch one more than the cap: the extra
+    row only tells that the result was ``truncated``; it is dropped, in place). Values
+    become JSON-safe (:func:`connectors.values.json_safe_rows`) unless ``convert=False``;
+    ``execution_time_ms`` counts from ``started``, a :func:`time.perf_counter` reading."""
+    truncated = len(rows) > max_rows
+    del rows[max_rows:]
+    return QueryResult(
+        columns=columns,
+        rows=json_safe_rows(rows) if convert else rows,
+        row_count=len(rows),
+        execution_time_ms=round((time.perf_counter() - started) * 1000, 3),
+        truncated=truncated,
+    )
+
+
 class ClosesOnExit:
     """``with connector: ...`` closes the connector at the end of the block."""
 
@@ -372,15 +391,7 @@ class DBAPIConnector(ClosesOnExit, abc.ABC):
                 columns, rows = self._read_only_rows(sql, tuple(params), max_rows + 1, timeout_s)
         except QueryTimeout:
             raise QueryTimeout(f"query cancelled: it ran past its {timeout_s:g} s timeout") from None
-        truncated = len(rows) > max_rows
-        del rows[max_rows:]
-        return QueryResult(
-            columns=columns,
-            rows=json_safe_rows(rows) if convert else rows,
-            row_count=len(rows),
-            execution_time_ms=round((time.perf_counter() - started) * 1000, 3),
-            truncated=truncated,
-        )
+        return finish_result(columns, rows, max_rows, started, convert=convert)
 
     def _errors(self) -> Any:
         return map_driver_errors(self._classify_error, self.config.secrets(), self._describe_error)

@@ -29,6 +29,7 @@ from connectors.base import (
     ClosesOnExit,
     ConnectionConfig,
     ProgressCallback,
+    finish_result,
 )
 from connectors.connection import ConnectionModel
 from connectors.errors import (
@@ -41,7 +42,7 @@ from connectors.errors import (
 )
 from connectors.models import Column, Index, QueryResult, Schema, Table
 from connectors.mongodb_pipeline import Plan, translate
-from connectors.values import dotted_paths, json_safe_rows
+from connectors.values import dotted_paths
 
 DEFAULT_SAMPLE = 1000
 _SAMPLE_THREADS = 8
@@ -206,8 +207,7 @@ class MongoDBConnector(ClosesOnExit):
         started = time.perf_counter()
         plan = self.plan(sql, params)
         if plan.constant_row is not None:
-            return QueryResult(columns=plan.columns, rows=json_safe_rows([plan.constant_row][:max_rows]),
-                               row_count=min(1, max_rows), execution_time_ms=0.0, truncated=max_rows < 1)
+            return finish_result(plan.columns, [plan.constant_row], max_rows, started)
         pipeline = [*plan.pipeline, {"$limit": max_rows + 1}]  # never fetch past the cap
         with self._errors("query"):
             cursor = self.database[plan.collection].aggregate(pipeline, maxTimeMS=max(1, int(timeout_s * 1000)),
@@ -216,10 +216,7 @@ class MongoDBConnector(ClosesOnExit):
         rows = [[doc.get(f"c{i}") for i in range(len(plan.columns))] for doc in documents]
         if not rows and plan.defaults:
             rows = [list(plan.defaults)]
-        truncated = len(rows) > max_rows
-        del rows[max_rows:]
-        return QueryResult(columns=plan.columns, rows=json_safe_rows(rows), row_count=len(rows),
-                           execution_time_ms=round((time.perf_counter() - started) * 1000, 3), truncated=truncated)
+        return finish_result(plan.columns, rows, max_rows, started)
 
 
 _OUR_OPTIONS = {"sample_size"}

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from connectors.base import DEFAULT_TIMEOUT_S, DBAPIConnector, take_rows
+from connectors.base import Capability
 from connectors.connection import ConnectionModel
 from connectors.deadline import GRACE_S, DeadlineExecution, Watchdog, connect_timeout_s, shutdown_fd, socket_readable
 from connectors.errors import (
@@ -135,6 +136,8 @@ class PostgreSQLConnector(DeadlineExecution, DBAPIConnector):
     connection_model = PostgreSQLConnection
     dialect = "postgres"
     paramstyle = "format"
+    capabilities = frozenset({Capability.DATE_BUCKETS, Capability.COMMENTS, Capability.MATERIALIZED_VIEWS,
+                              Capability.ROW_ESTIMATES})
     default_port = 5432
     introspection_steps = ("tables", "columns", "constraints", "indexes")
     # SQL grouping a timestamp column by period.

@@ -64,6 +64,8 @@ from connectors.base import (
     ClosesOnExit,
     ConnectionConfig,
     ProgressCallback,
+    finish_result,
+    result_byte_cap,
 )
 from connectors.connection import SECRET_NAME, ConnectionModel
 from connectors.egress import EgressPolicy
@@ -78,8 +80,8 @@ from connectors.errors import (
     scrub,
 )
 from connectors.models import Column, QueryResult, Schema, Table
-from connectors.sqlite import SQLiteConnector, authorize_read_only
-from connectors.values import dotted_paths, json_safe_rows
+from connectors.sqlite import SQLiteConnector, read_only_rows
+from connectors.values import dotted_paths
 
 DEFAULT_TTL_S = 300.0
 DEFAULT_MAX_PAGES = 50
@@ -210,6 +212,7 @@ class RestAPIConnector(ClosesOnExit):
         self.egress: EgressPolicy | None = config.egress if config.egress is not None \
             else EgressPolicy.from_environment(remote=False)
         self.sample_size = int(options.get("sample_size", DEFAULT_SAMPLE))
+        self.max_result_bytes = result_byte_cap(config)  # of a query's result, as every connector
         self.requests_made = 0  # HTTP requests sent (the cache's effect is visible here)
         self._cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}  # endpoint -> (fetched at, rows)
         self._lock = threading.RLock()
@@ -407,12 +410,9 @@ class RestAPIConnector(ClosesOnExit):
             for name in names:
                 _load(db, name, self.records(name, deadline=deadline))
             db.execute("PRAGMA query_only = ON")
-            db.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
-            db.set_authorizer(authorize_read_only)  # no ATTACH, no PRAGMA, nothing but reading
-            try:
-                cursor = db.execute(sql, tuple(params))
-                columns = [d[0] for d in cursor.description or ()]
-                rows = cursor.fetchmany(max_rows + 1) if cursor.description else []
+            try:  # SQLite's session: the deadline, and no ATTACH, no PRAGMA, nothing but reading
+                columns, rows = read_only_rows(db, sql, params, fetch_limit=max_rows + 1, deadline=deadline,
+                                               max_bytes=self.max_result_bytes)
             except sqlite3.OperationalError as exc:
                 if "interrupted" in str(exc):
                     raise QueryTimeout(f"query cancelled: it ran past its {timeout_s:g} s timeout") from None
@@ -421,10 +421,7 @@ class RestAPIConnector(ClosesOnExit):
                 raise QueryExecutionFailed(str(exc)) from None
         finally:
             db.close()
-        truncated = len(rows) > max_rows
-        del rows[max_rows:]
-        return QueryResult(columns=columns, rows=json_safe_rows(rows), row_count=len(rows),
-                           execution_time_ms=round((time.perf_counter() - started) * 1000, 3), truncated=truncated)
+        return finish_result(columns, rows, max_rows, started)
 
     def _referenced(self, sql: str) -> list[str]:
         import sqlglot

@@ -103,22 +103,12 @@ class SQLiteConnector(DBAPIConnector):
     ) -> tuple[list[str], list[Any]]:
         conn = self.connection
         deadline = time.monotonic() + timeout_s
-        conn.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_INTERVAL)
         conn.execute("BEGIN")
-        # A third lock after mode=ro and query_only, for the caller's statement: the
-        # authorizer refuses every action but reading (no ATTACH of a writable file, no
-        # PRAGMA changing the session).
-        conn.set_authorizer(authorize_read_only)
         try:
-            cursor = conn.execute(sql, params)
-            columns = [d[0] for d in cursor.description or ()]
-            rows = take_rows(cursor, fetch_limit, self.max_result_bytes) if cursor.description else []
-            cursor.close()
-            return columns, rows
+            return read_only_rows(conn, sql, params, fetch_limit=fetch_limit, deadline=deadline,
+                                  max_bytes=self.max_result_bytes)
         finally:
-            conn.set_authorizer(None)
             conn.execute("ROLLBACK")
-            conn.set_progress_handler(None, 0)
 
     def _introspect(self, schemas: Sequence[str] | None, step: Callable[[str], None]) -> Schema:
         conn = self.connection
@@ -189,6 +179,33 @@ _READ_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNC
 def authorize_read_only(action: int, *_: object) -> int:
     """An SQLite authorizer allowing reads only (the rest_api connector uses it too)."""
     return sqlite3.SQLITE_OK if action in _READ_ACTIONS else sqlite3.SQLITE_DENY
+
+
+def read_only_rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any], *, fetch_limit: int,
+                   deadline: float, max_bytes: int) -> tuple[list[str], list[Any]]:
+    """The SQLite session of every connector that answers in SQLite (``sqlite``,
+    ``rest_api``, SQLite-backed third-party connectors): run ``sql`` with
+
+    - a deadline: SQLite has no statement timeout, so a progress handler interrupts the
+      statement once ``time.monotonic()`` passes ``deadline`` (``sqlite3.OperationalError:
+      interrupted``, which the caller reports as ``query_timeout``);
+    - the read-only authorizer, for the caller's statement only: every action but reading
+      is refused (no ATTACH of a writable file, no PRAGMA changing the session), a lock on
+      top of whatever the connection itself does (``mode=ro``, ``PRAGMA query_only``);
+
+    and return the column names and at most ``fetch_limit`` rows, read under the result
+    byte cap (:func:`~connectors.base.take_rows`). Transactions are the caller's."""
+    conn.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_INTERVAL)
+    conn.set_authorizer(authorize_read_only)
+    try:
+        cursor = conn.execute(sql, tuple(params))
+        columns = [d[0] for d in cursor.description or ()]
+        rows = take_rows(cursor, fetch_limit, max_bytes) if cursor.description else []
+        cursor.close()
+        return columns, rows
+    finally:
+        conn.set_authorizer(None)
+        conn.set_progress_handler(None, 0)
 
 
 def _type_names(declared: str | None) -> tuple[str, str | None]:
