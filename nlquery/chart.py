@@ -275,13 +275,18 @@ def render_svg(spec: dict[str, Any], columns: Sequence[str], rows: Sequence[Sequ
         return _svg(body, width, height, f"bar chart of {y_name} by {x_name}")
 
     temporal = x_enc.get("type") == "temporal"
-    xs = [(_timestamp(cell(r, x_name)) if temporal else _number(cell(r, x_name))) for r in rows]
+    discrete = not temporal and x_enc.get("type") != "quantitative"
+    position = {k: i for i, k in enumerate(dict.fromkeys(_label(cell(r, x_name)) for r in rows))} if discrete else {}
+    xs = [float(position[_label(cell(r, x_name))]) if discrete
+          else _timestamp(cell(r, x_name)) if temporal else _number(cell(r, x_name)) for r in rows]
     points = [(x, y, r) for x, y, r in zip(xs, ys, rows) if x is not None and y is not None]
     if not points:
         return _svg([f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" {_TEXT}>no values'
                      f' to plot</text>'], width, height, "empty chart")
     x_lo, x_hi = min(p[0] for p in points), max(p[0] for p in points)
-    if temporal:
+    if discrete:  # a point scale, in the result's order
+        x_min, x_max = -0.5, len(position) - 0.5
+    elif temporal:
         x_min, x_max = x_lo, x_hi if x_hi > x_lo else x_lo + 1
     else:
         x_ticks = nice_ticks(x_lo, x_hi)
@@ -290,7 +295,11 @@ def render_svg(spec: dict[str, Any], columns: Sequence[str], rows: Sequence[Sequ
     def x_pos(v: float) -> float:
         return left + (v - x_min) / ((x_max - x_min) or 1) * inner_w
 
-    if temporal:  # labels: the values themselves, about six of them
+    if discrete:
+        every = max(1, math.ceil(len(position) / max(1, inner_w // 60)))
+        for text, i in list(position.items())[::every]:
+            x_label(x_pos(i), text)
+    elif temporal:  # labels: the values themselves, about six of them
         ordered = sorted(points, key=lambda p: p[0])
         distinct = list(dict.fromkeys((p[0], str(cell(p[2], x_name))) for p in ordered))
         step = max(1, math.ceil(len(distinct) / 6))

@@ -8,6 +8,27 @@ from rich.markup import escape
 from nlquery.commands.common import engine, format_option, out, print_csv, print_json, print_rows
 
 
+def write_chart(path: str, columns: list[str], rows: list[list]) -> None:
+    """The chart :mod:`nlquery.chart` chooses for the result, as SVG (or PNG); a note on
+    stderr when the result's shape has no chart."""
+    from nlquery import chart
+
+    spec = chart.infer(columns, rows)
+    if spec is None:
+        click.echo("no chart: the result has no time, category or number to plot", err=True)
+        return
+    try:
+        if path.lower().endswith(".png"):
+            data = chart.render_png(spec, columns, rows)
+        else:
+            data = chart.render_svg(spec, columns, rows).encode()
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    with open(path, "wb") as handle:
+        handle.write(data)
+    click.echo(f"chart ({spec['mark']['type']}) written to {path}", err=True)
+
+
 @click.command()
 @click.argument("name")
 @click.argument("question")
@@ -16,9 +37,12 @@ from nlquery.commands.common import engine, format_option, out, print_csv, print
 @click.option("--explain", is_flag=True, help="Also show linked tables, every attempt and timings.")
 @click.option("--max-rows", type=click.IntRange(min=0), default=1000, show_default=True)
 @click.option("--timezone", help="The asker's time zone, for 'today' and 'last month' (e.g. Europe/Paris).")
+@click.option("--chart", "chart_file", type=click.Path(dir_okay=False, writable=True),
+              help="Also write a chart of the answer, chosen from its shape: FILE.svg (or FILE.png with "
+                   "vl-convert-python installed).")
 @format_option
 def ask(name: str, question: str, planner: str, explain: bool, max_rows: int, timezone: str | None,
-        fmt: str) -> None:
+        chart_file: str | None, fmt: str) -> None:
     """Ask a registered source a question.
 
     The LLM planner needs NLQUERY_LLM_BASE_URL / NLQUERY_LLM_MODEL (any OpenAI-compatible
@@ -30,9 +54,14 @@ def ask(name: str, question: str, planner: str, explain: bool, max_rows: int, ti
       nlquery ask demo-shop "How many customers signed up last month?"
       nlquery ask sales "What's the total sales this week?" --explain
       nlquery ask sales "Total sales per country" --format csv > by-country.csv
+      nlquery ask demo-shop "Total sales per month this year" --chart sales.svg
     """
+    if chart_file and not chart_file.lower().endswith((".svg", ".png")):
+        raise click.BadParameter("the chart file must end in .svg or .png", param_hint="--chart")
     with engine() as e:
         answer = e.ask(name, question, planner=planner, max_rows=max_rows, timezone=timezone)
+    if chart_file:
+        write_chart(chart_file, answer.result.columns, answer.result.to_dict()["rows"])
     if fmt == "json":
         print_json(answer.to_dict(explain=explain))
         return

@@ -141,3 +141,12 @@ def test_nice_ticks_cover_the_range():
     ticks = chart.nice_ticks(3, 97)
     assert ticks[0] <= 3 and ticks[-1] >= 97 and len(ticks) <= 8
     assert chart.nice_ticks(5, 5)[0] <= 5 <= chart.nice_ticks(5, 5)[-1]
+
+
+def test_switching_a_category_axis_to_line_or_scatter_still_draws():
+    columns, rows = ["status", "count"], [["paid", 3], ["shipped", 1], ["cancelled", 2]]
+    types = chart.column_types(columns, rows)
+    line = chart.render_svg(chart.build("line", "status", "count", types), columns, rows)
+    assert len(marks(line)) == 1 and marks(line)[0].get("d").count("L") == 2
+    assert "shipped" in line
+    assert len(marks(chart.render_svg(chart.build("point", "status", "count", types), columns, rows))) == 3
