@@ -11,7 +11,7 @@ import time
 
 import click
 
-from benchmarks import catalog, execution, guard, http, introspection, mongodb, nl
+from benchmarks import catalog, execution, guard, http, introspection, mongodb, nl, soak
 
 BENCHMARKS: dict[str, click.Command] = {
     "introspection": introspection.main,
@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, click.Command] = {
     "http": http.main,
     "mongodb": mongodb.main,
     "nl": nl.main,
+    "soak": soak.main,
 }
 # Small sizes: every benchmark in well under a minute, so CI keeps them from rotting.
 QUICK_ARGS: dict[str, list[str]] = {
@@ -31,6 +32,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "http": ["--requests", "50"],
     "mongodb": ["--collections", "5", "--documents", "100", "--repeat", "1"],
     "nl": ["--planners", "rules"],
+    "soak": ["--quick"],  # ~15 s: 8 clients for 12 s plus set-up
 }
 
 
