@@ -12,6 +12,7 @@ import sys
 import click
 
 from nlquery.commands.ask import ask
+from nlquery.commands.audit import audit
 from nlquery.commands.common import INTERRUPTED, Group
 from nlquery.commands.doctor import doctor
 from nlquery.commands.demo import demo
@@ -23,6 +24,7 @@ from nlquery.commands.schema import schema
 from nlquery.commands.serve import serve, tool_definition
 from nlquery.commands.sources import sources
 from nlquery.commands.tokens import tokens
+from nlquery.commands.ui import ui
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,7 +47,7 @@ def cli() -> None:
 
 
 for command in (demo, doctor, sources, schema, mappings, query, ask, examples, serve, tool_definition, tokens,
-                mcp_command):
+                mcp_command, ui, audit):
     cli.add_command(command)
 
 
