@@ -216,7 +216,9 @@ def test_every_command_has_json():
 def test_format_option_offers_table_json_csv(command):
     found = dict(_commands(cli))[command]
     option = next(p for p in found.params if "--format" in p.opts)
-    assert list(option.type.choices) == ["table", "json", "csv"]
+    # query also streams JSON lines (issue 19: nlquery query --format jsonl)
+    extra = ["jsonl"] if command == "query" else []
+    assert list(option.type.choices) == ["table", "json", "csv", *extra]
 
 
 def test_map_export_has_json(run, shop):
