@@ -324,6 +324,20 @@ def test_accessibility_basics(page):
     assert page.evaluate("document.documentElement.lang") == "en"
     assert page.locator("h1").count() == 1
     assert page.get_attribute("#chart svg", "role") == "img"
+    # WCAG AA contrast (4.5:1) of the text people read: body, muted notes, buttons, headers, errors
+    low = page.evaluate("""() => {
+        const rgb = s => s.match(/[\\d.]+/g).map(Number);
+        const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+            .reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+        const background = e => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor);
+            if (c.length < 4 || c[3] > 0) return c.slice(0, 3); } return [255, 255, 255]; };
+        const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+        return [...document.querySelectorAll('label, p, button, th, td, dt, dd, h1, h2, h3, .tab, .muted, .error')]
+            .filter(e => e.offsetParent !== null && e.textContent.trim())
+            .map(e => [e.tagName + '.' + e.className, ratio(rgb(getComputedStyle(e).color).slice(0, 3), background(e))])
+            .filter(([, r]) => r < 4.5);
+    }""")
+    assert low == []
     page.focus("#ask-button")
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("Tab")
