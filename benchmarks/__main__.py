@@ -11,7 +11,7 @@ import time
 
 import click
 
-from benchmarks import catalog, execution, guard, http, introspection, mongodb, nl, soak
+from benchmarks import audit, catalog, execution, guard, http, introspection, mongodb, nl, soak
 
 BENCHMARKS: dict[str, click.Command] = {
     "introspection": introspection.main,
@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, click.Command] = {
     "mongodb": mongodb.main,
     "nl": nl.main,
     "soak": soak.main,
+    "audit": audit.main,
 }
 # Small sizes: every benchmark in well under a minute, so CI keeps them from rotting.
 QUICK_ARGS: dict[str, list[str]] = {
@@ -32,7 +33,8 @@ QUICK_ARGS: dict[str, list[str]] = {
     "http": ["--requests", "50"],
     "mongodb": ["--collections", "5", "--documents", "100", "--repeat", "1"],
     "nl": ["--planners", "rules"],
-    "soak": ["--quick"],  # ~15 s: 8 clients for 12 s plus set-up
+    "soak": ["--quick"],
+    "audit": ["--requests", "50", "--rounds", "1"],  # ~15 s: 8 clients for 12 s plus set-up
 }
 
 
