@@ -285,6 +285,21 @@ def test_sources_page_register_test_and_delete(page, shop_path):
     assert "never-shown" not in page.content()
     assert page.input_value("#add-password") == ""
 
+    # refresh its schema after a change: the diff of the refresh is shown
+    import sqlite3
+    with contextlib.closing(sqlite3.connect(shop_path)) as db:
+        db.execute("CREATE TABLE returns (id INTEGER PRIMARY KEY, order_id INTEGER, reason TEXT)")
+        db.execute("ALTER TABLE products ADD COLUMN colour TEXT")
+        db.commit()
+    page.click("button[aria-label='Schema of second-shop']")
+    page.wait_for_selector("article[aria-label='table products']")
+    page.click("#schema-refresh")
+    page.wait_for_selector("#schema-diff:not([hidden])")
+    diff = page.locator("#schema-diff li").all_inner_texts()
+    assert "added: table returns" in diff and "added: column products.colour text" in diff, diff
+    page.wait_for_selector("article[aria-label='table returns']")
+
+    page.click("button.tab[data-page=sources]")
     page.click("button[aria-label='Delete second-shop']")
     page.get_by_role("alertdialog").get_by_role("button", name="Delete second-shop").click()  # confirmed
     page.wait_for_selector("#sources-table tr[data-source='second-shop']", state="detached")
