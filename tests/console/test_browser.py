@@ -246,8 +246,8 @@ def test_share_link_reruns_the_question_and_keyboard_only(page):
     assert page.problems == [] and page.failed == []
 
 
-def test_without_a_token_the_console_asks_for_one(page):
-    page.goto(page.base + "/")
+def test_without_a_token_the_console_asks_for_one_then_runs_the_shared_question(page):
+    page.goto(page.base + "/#source=demo-shop&q=How%20many%20orders%20per%20status%3F")
     page.wait_for_selector("#token-panel:not([hidden])")
     page.fill("#token-input", "wrong")
     page.press("#token-input", "Enter")
@@ -257,6 +257,8 @@ def test_without_a_token_the_console_asks_for_one(page):
     page.press("#token-input", "Enter")
     page.wait_for_selector("#token-panel", state="hidden")
     assert page.locator("#ask-source option").all_inner_texts() == ["demo-shop"]
+    page.wait_for_selector("#chart svg rect.mark")  # the shared link's question, asked once signed in
+    assert page.input_value("#ask-question") == "How many orders per status?"
     assert page.problems == []
     assert {status for _, _, status in page.failed} == {401}
 

@@ -578,7 +578,7 @@
       e.preventDefault();
       setToken($("token-input").value.trim());
       $("token-input").value = "";
-      loadSources().then(function () { $("ask-question").focus(); }, function () {});
+      loadSources().then(function () { $("ask-question").focus(); fromHash(); }, function () {});
     });
     $("forget-token").addEventListener("click", function () { setToken(null); needToken(); });
     $("ask-form").addEventListener("submit", function (e) { e.preventDefault(); ask(); });
