@@ -86,7 +86,7 @@ class Backend:
     dialect: ClassVar[str]
     paramstyle: ClassVar[str]
     service: ClassVar[str | None] = None
-    # what the backend can do; tests declare gaps with @pytest.mark.notimpl([...])
+    # what the backend can do; tests declare gaps with tests.backends.markers.not_yet / cannot
     supports_comments: ClassVar[bool] = True
     # orders.created_at etc. as the database names the types
     expected_types: ClassVar[dict[str, str]]

@@ -6,18 +6,25 @@ import pytest
 
 from nlquery import Engine
 from tests.backends.backends import BACKENDS, Backend
+from tests.backends.markers import MARKERS, check, gap_for, register
+from tests.backends.csvdir import CSVDirBackend
 from tests.backends.nonsql import MongoBackend, RestBackend
 
-ALL_BACKENDS = {**BACKENDS, MongoBackend.name: MongoBackend, RestBackend.name: RestBackend}
+ALL_BACKENDS = {**BACKENDS, MongoBackend.name: MongoBackend, RestBackend.name: RestBackend,
+                CSVDirBackend.name: CSVDirBackend}
 from tests.conftest import service_unavailable
 
 
 def pytest_configure(config):
-    config.addinivalue_line(
-        "markers",
-        "notimpl(backends, reason): the named backends lack this capability; "
-        "the test must fail there (strict xfail)",
-    )
+    register(config)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every gap marker is complete (backends, raises, reason): checked at collection."""
+    for item in items:
+        for marker in item.iter_markers():
+            if marker.name in MARKERS:
+                check(marker, item.nodeid)
 
 
 @pytest.fixture(scope="session", params=sorted(ALL_BACKENDS), ids=str)
@@ -43,13 +50,17 @@ def backend(request, tmp_path_factory) -> Backend:
 
 @pytest.fixture(autouse=True)
 def _declared_gaps(request):
-    """Apply @pytest.mark.notimpl(["sqlite"], reason=...) as a strict xfail."""
-    marker = request.node.get_closest_marker("notimpl")
-    if marker is None or "backend" not in request.fixturenames:
+    """Apply the test's not_yet / cannot declaration naming this backend as a strict xfail
+    with its ``raises`` and reason."""
+    if "backend" not in request.fixturenames:
+        return
+    markers = [m for m in request.node.iter_markers() if m.name in MARKERS]
+    if not markers:
         return
     backend = request.getfixturevalue("backend")
-    if backend.name in marker.args[0]:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=marker.kwargs.get("reason", "")))
+    gap = gap_for(markers, backend.name, request.node.nodeid)
+    if gap is not None:
+        request.applymarker(gap)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@
   on that server as type ``mongodb``.
 * ``rest_api``: the shop served as paginated JSON by a real HTTP server on 127.0.0.1.
 
-Neither has DDL: tests that alter the schema declare them with ``notimpl``.
+Neither has DDL: tests that alter the schema declare them with ``cannot`` (tests/backends/markers.py).
 """
 
 from __future__ import annotations

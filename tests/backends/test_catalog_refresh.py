@@ -9,7 +9,10 @@ import pytest
 
 from nlquery import Engine
 from nlquery.errors import AccessDenied
+from tests.backends.markers import cannot
 from tests.backends.nonsql import NOT_SQL
+
+NO_DDL = "no DDL: collections, endpoints and CSV files cannot be altered by SQL"
 
 
 @pytest.fixture
@@ -28,7 +31,7 @@ def probe(backend):
         backend.admin(["DROP TABLE diff_probe"])
 
 
-@pytest.mark.notimpl(NOT_SQL, reason="no DDL")
+@cannot([*NOT_SQL, "csvdir"], raises=NotImplementedError, reason=NO_DDL)
 def test_refresh_reports_tables_and_columns_added_and_removed(backend, engine):
     with probe(backend):
         engine.add_source("db", backend.type, backend.connection)
@@ -42,7 +45,7 @@ def test_refresh_reports_tables_and_columns_added_and_removed(backend, engine):
     assert "diff_probe.b" in engine.mappings("db")["mappings"]  # kept, reported, not dropped
 
 
-@pytest.mark.notimpl(NOT_SQL, reason="no DDL")
+@cannot([*NOT_SQL, "csvdir"], raises=NotImplementedError, reason=NO_DDL)
 def test_refresh_reports_a_new_table(backend, engine):
     engine.add_source("db", backend.type, backend.connection)
     backend.admin(["CREATE TABLE diff_new (id INT PRIMARY KEY)"])
@@ -53,8 +56,9 @@ def test_refresh_reports_a_new_table(backend, engine):
     assert engine.refresh_schema("db").diff["tables_removed"] == ["diff_new"]
 
 
-@pytest.mark.notimpl(["sqlite", "duckdb", *NOT_SQL],
-                     reason="SQLite cannot change a column's type; DuckDB keeps no VARCHAR length; no DDL")
+@cannot(["sqlite"], raises=TypeError, reason="SQLite cannot change a column's type (widen_column_sql is None)")
+@cannot(["duckdb"], raises=ValueError, reason="DuckDB keeps no VARCHAR length: widening changes nothing it reports")
+@cannot([*NOT_SQL, "csvdir"], raises=NotImplementedError, reason=NO_DDL)
 def test_refresh_reports_a_changed_type(backend, engine):
     with probe(backend):
         engine.add_source("db", backend.type, backend.connection)

@@ -5,19 +5,23 @@ from __future__ import annotations
 import pytest
 
 from tests.backends.backends import transpile
-from tests.backends.nonsql import NOT_SQL
+from tests.backends.markers import cannot, not_yet
+from tests.backends.nonsql import MONGO, NOT_SQL
 
 # duckdb-engine's key and index reflection runs PostgreSQL catalog queries DuckDB cannot
 # answer (REGCLASS) and it warns it reflects no indexes: the connector records the gaps.
-NO_KEYS = ("duckdb-engine reflects no keys or indexes; MongoDB has indexes but no declared keys "
-           "(every _id is the key); a REST API declares neither")
+DUCKDB_NO_KEYS = ("duckdb-engine reflects no keys or indexes (its PostgreSQL catalog queries need REGCLASS); "
+                  "DuckDB's own duckdb_constraints() and duckdb_indexes() could serve them")
+NO_KEYS = "MongoDB has indexes but no declared keys (every _id is the key); a REST API declares neither"
+NO_ODD_NAMES = "the odd-names schema is SQL DDL: documents and JSON records have no such tables"
+NO_DECLARATIONS = "CSV files declare nothing but column names: no keys, constraints, indexes, defaults or comments"
 
 
 def column_of(schema, table, column):
     return schema.table(table).column(column)
 
 
-@pytest.mark.notimpl(NOT_SQL, reason="no views")
+@cannot([*NOT_SQL, "csvdir"], raises=AssertionError, reason="no views: collections, endpoints and files only")
 def test_finds_every_shop_table_and_view(schema):
     names = {t.name for t in schema.tables}
     assert {"customers", "products", "orders", "order_items", "big_orders"} <= names
@@ -37,10 +41,12 @@ def test_column_types_are_named_as_the_database_names_them(backend, schema):
         assert column_of(schema, table, column).type == expected, key
 
 
-@pytest.mark.notimpl(["duckdb", *NOT_SQL], reason="DuckDB, documents and JSON keep no declared lengths")
+@cannot(["duckdb", *NOT_SQL, "csvdir"], raises=AssertionError,
+        reason="DuckDB keeps no VARCHAR length; documents, JSON and CSV have no declared types")
 def test_full_type_keeps_length_and_precision(schema):
-    assert "255" in column_of(schema, "customers", "email").full_type
-    assert "12" in column_of(schema, "orders", "total_amount").full_type
+    email, total = column_of(schema, "customers", "email"), column_of(schema, "orders", "total_amount")
+    assert email.full_type is not None and "255" in email.full_type
+    assert total.full_type is not None and "12" in total.full_type
 
 
 def test_nullability(schema):
@@ -49,13 +55,17 @@ def test_nullability(schema):
     assert column_of(schema, "orders", "id").nullable is False
 
 
-@pytest.mark.notimpl(["duckdb", *NOT_SQL], reason=NO_KEYS)
+@not_yet(["duckdb"], raises=AssertionError, reason=DUCKDB_NO_KEYS)
+@cannot(NOT_SQL, raises=AssertionError, reason=NO_KEYS)
+@cannot(["csvdir"], raises=AssertionError, reason=NO_DECLARATIONS)
 def test_primary_keys_including_composite(schema):
     assert schema.table("orders").primary_key == ["id"]
     assert schema.table("Odd Parent").primary_key == ["Key Part", "select"]
 
 
-@pytest.mark.notimpl(["duckdb", *NOT_SQL], reason=NO_KEYS)
+@not_yet(["duckdb"], raises=ValueError, reason=DUCKDB_NO_KEYS)
+@cannot(NOT_SQL, raises=ValueError, reason=NO_KEYS)
+@cannot(["csvdir"], raises=ValueError, reason=NO_DECLARATIONS)
 def test_foreign_keys(schema):
     (fk,) = schema.table("orders").foreign_keys
     assert (fk.columns, fk.ref_table, fk.ref_columns) == (["customer_id"], "customers", ["id"])
@@ -63,7 +73,9 @@ def test_foreign_keys(schema):
     assert item_refs == {"orders", "products"}
 
 
-@pytest.mark.notimpl(["duckdb", *NOT_SQL], reason=NO_KEYS)
+@not_yet(["duckdb"], raises=ValueError, reason=DUCKDB_NO_KEYS)
+@cannot(NOT_SQL, raises=AttributeError, reason=NO_ODD_NAMES)
+@cannot(["csvdir"], raises=ValueError, reason=NO_DECLARATIONS)
 def test_composite_foreign_key_keeps_column_pairs_in_order(schema):
     (fk,) = schema.table("odd.child").foreign_keys
     assert fk.columns == ["parent Key", "parent select"]
@@ -71,48 +83,55 @@ def test_composite_foreign_key_keeps_column_pairs_in_order(schema):
     assert fk.ref_columns == ["Key Part", "select"]
 
 
-@pytest.mark.notimpl(["duckdb", *NOT_SQL], reason=NO_KEYS)
+@not_yet(["duckdb"], raises=AssertionError, reason=DUCKDB_NO_KEYS)
+@cannot(NOT_SQL, raises=AssertionError, reason=NO_KEYS)
+@cannot(["csvdir"], raises=AssertionError, reason=NO_DECLARATIONS)
 def test_unique_constraints(schema):
     uniques = [u.columns for u in schema.table("customers").unique_constraints]
     assert ["email"] in uniques
 
 
-@pytest.mark.notimpl(["duckdb", "rest_api"], reason=NO_KEYS)
+@not_yet(["duckdb"], raises=KeyError, reason=DUCKDB_NO_KEYS)
+@cannot(["rest_api", "csvdir"], raises=KeyError, reason="a REST API and CSV files have no indexes")
 def test_indexes(schema):
     indexes = {i.name: i for i in schema.table("orders").indexes}
     assert indexes["ix_orders_created_at"].columns == ["created_at"]
     assert indexes["ix_orders_created_at"].unique is False
 
 
-@pytest.mark.notimpl(NOT_SQL, reason="no declared defaults (and no odd-names schema)")
+@cannot(NOT_SQL, raises=AttributeError, reason=NO_ODD_NAMES + "; nor declared defaults")
+@cannot(["csvdir"], raises=TypeError, reason=NO_DECLARATIONS)
 def test_defaults(schema):
     assert "x" in column_of(schema, "odd.child", "MixedCase").default
 
 
-@pytest.mark.notimpl(NOT_SQL, reason="the odd-names schema is SQL DDL")
+@cannot(NOT_SQL, raises=AttributeError, reason=NO_ODD_NAMES)
 def test_odd_names_come_back_exactly(schema):
     parent = schema.table("Odd Parent")
     assert [c.name for c in parent.columns] == ["Key Part", "select", "café", "dot.ted"]
     assert schema.table("odd.child").column("MixedCase").name == "MixedCase"
 
 
-@pytest.mark.notimpl(["sqlite", *NOT_SQL], reason="no table or column comments (MongoDB's say the types seen)")
+@cannot(["sqlite", *NOT_SQL, "csvdir"], raises=AssertionError,
+        reason="no table or column comments (MongoDB's column comments say the types seen)")
 def test_comments(schema):
     assert schema.table("customers").comment == "People who buy"
     assert column_of(schema, "customers", "email").comment == "Login email"
 
 
-@pytest.mark.notimpl(["duckdb", "sqlalchemy-postgresql", "rest_api"],
-                     reason="SQLAlchemy's inspector reads no row statistics; a REST API has none")
+@not_yet(["duckdb", "sqlalchemy-postgresql"], raises=AssertionError,
+         reason="SQLAlchemy's inspector reads no row statistics (a per-dialect query could)")
+@cannot(["rest_api"], raises=AssertionError, reason="a REST API has no statistics")
 def test_row_estimates_follow_the_database_statistics(backend, schema):
     estimate = schema.table("orders").row_estimate
     assert estimate is not None
     assert 0.5 * backend.shop.count("orders") <= estimate <= 2 * backend.shop.count("orders")
 
 
-@pytest.mark.notimpl(["sqlite", "mysql", "duckdb", *NOT_SQL], reason="no materialized views")
+@cannot(["sqlite", "mysql", "duckdb", *NOT_SQL, "csvdir"], raises=AssertionError, reason="no materialized views")
 def test_materialized_views(schema):
-    assert schema.table("order_totals").kind == "materialized_view"
+    table = schema.table("order_totals")
+    assert table is not None and table.kind == "materialized_view"
 
 
 def test_to_dict_is_the_api_shape(schema):
@@ -140,7 +159,9 @@ def test_progress_reports_every_step(connector):
     assert seen and seen[-1][1] == seen[-1][2] == len(seen)
 
 
-@pytest.mark.notimpl(NOT_SQL, reason="no catalog to query: one sample per collection or endpoint")
+@cannot(NOT_SQL, raises=AttributeError,
+        reason="no catalog to query (one sample per collection or endpoint) and no DDL to add tables")
+@cannot(["csvdir"], raises=NotImplementedError, reason="no catalog to query and no DDL: tables are files")
 def test_catalog_queries_do_not_grow_with_table_count(backend, connector):
     """Batched: the same number of statements for N and N + 20 tables."""
     before = _count_statements(connector)
