@@ -63,13 +63,17 @@ class Questions:
     @audited("ask")
     def ask(self: Engine, source: str, question: str, *, planner: str = "auto", max_rows: int | None = None,
             timezone: str | None = None, today: Any = None, max_attempts: int = 3,
-            tenant: str | Principal | None = None) -> Answer:
+            tenant: str | Principal | None = None, candidates: int = 1, repair: bool = True) -> Answer:
         """Answer a question in plain language with one guarded, parameterized read.
 
         ``planner``: ``llm`` (the configured OpenAI-compatible endpoint), ``rules`` (offline,
         simple questions only) or ``auto`` (the LLM when configured, else rules; with
         ``rules_first`` the rules planner is tried first as a free fast path).
+        ``candidates``: how many LLM candidates to run and choose from by agreement of
+        their results (``Answer.confidence``); ``repair=False``: one attempt, no repairs.
         """
+        if not isinstance(candidates, int) or isinstance(candidates, bool) or not 1 <= candidates <= 8:
+            raise InvalidRequest("candidates must be an integer from 1 to 8")
         if not isinstance(question, str) or not question.strip():
             raise InvalidRequest("the question is empty")
         if planner not in {"auto", "llm", "rules"}:
@@ -100,7 +104,8 @@ class Questions:
                 pass
         if self._llm_client is None:
             self._llm_client = LLMClient(self.llm)
-        return ask_llm(question, context, self._llm_client, max_attempts=max_attempts)
+        return ask_llm(question, context, self._llm_client, max_attempts=max_attempts, candidates=candidates,
+                       repair=repair)
 
     def schema_linker(self: Engine, name_or_id: str, *, tenant: str | Principal | None = None
                       ) -> tuple[SchemaLinker, Any, dict[str, Any]]:
@@ -112,7 +117,8 @@ class Questions:
             self.refresh_schema(record.id)
             snapshot = self._latest_snapshot(record.id)
         mappings = self.catalog.get_mappings(record.id)
-        fingerprint = repr(sorted((k, m.description, tuple(m.synonyms)) for k, m in mappings.items()))
+        fingerprint = repr(sorted((k, m.description, tuple(m.synonyms), m.sql, m.table, m.where)
+                                  for k, m in mappings.items()))
         key = (record.id, snapshot.version, fingerprint)
         if key not in self._linkers:
             self._linkers = {k: v for k, v in self._linkers.items() if k[0] != record.id}

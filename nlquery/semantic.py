@@ -1,7 +1,12 @@
-"""Semantic mappings: descriptions and synonyms that make a schema understandable.
+"""Semantic mappings: descriptions and synonyms that make a schema understandable, and
+definitions (metrics, segments) that carry what words cannot.
 
 Keys are ``table``, ``table.column`` or ``schema.table[.column]``; values
-``{description, synonyms[]}``. Updates follow PATCH semantics: keys merge, ``null``
+``{description, synonyms[]}``. Definitions are keyed ``metric:NAME`` (``{sql}``: a named
+SQL expression over qualified columns, ``revenue = SUM(order_items.unit_price *
+order_items.quantity)``) and ``segment:NAME`` (``{table, where}``: a named filter,
+``account managers = employees WHERE title = 'Sales Support Agent'``), with the same
+description and synonyms; the guard checks them against the schema when they are set. Updates follow PATCH semantics: keys merge, ``null``
 removes a key, ``synonyms`` replaces the list. Keys are validated against the current
 schema (case-insensitive, with a close-match suggestion). A mapping whose table or
 column has disappeared stays stored and is reported as stale.
@@ -25,21 +30,53 @@ from nlquery.errors import InvalidRequest
 from nlquery.names import closest, did_you_mean
 
 
+METRIC = "metric:"
+SEGMENT = "segment:"
+DEFINITION_FIELDS = ("sql", "table", "where")
+
+
 @dataclass
 class SemanticMapping:
-    """What people call a table or column, and what it means."""
+    """What people call a table or column, and what it means; for a ``metric:`` key its
+    SQL expression (``sql``), for a ``segment:`` key its table and filter (``table``, ``where``)."""
 
     description: str | None = None
     synonyms: list[str] = field(default_factory=list)
+    sql: str | None = None
+    table: str | None = None
+    where: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"description": self.description, "synonyms": list(self.synonyms)}
+        data: dict[str, Any] = {"description": self.description, "synonyms": list(self.synonyms)}
+        data.update({k: getattr(self, k) for k in DEFINITION_FIELDS if getattr(self, k) is not None})
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SemanticMapping:
+        return cls(data.get("description"), list(data.get("synonyms") or []),
+                   **{k: data.get(k) for k in DEFINITION_FIELDS})
+
+    @property
+    def definition(self) -> dict[str, str]:
+        """The stored definition fields (empty for a table or column)."""
+        return {k: getattr(self, k) for k in DEFINITION_FIELDS if getattr(self, k) is not None}
+
+
+def is_definition(key: str) -> bool:
+    return key.startswith((METRIC, SEGMENT))
+
+
+def definition_name(key: str) -> str:
+    return key.split(":", 1)[1]
 
 
 class _Patch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     description: str | None = None
     synonyms: list[str] | None = None
+    sql: str | None = None
+    table: str | None = None
+    where: str | None = None
 
     @field_validator("synonyms")
     @classmethod
@@ -55,7 +92,14 @@ class _Patch(BaseModel):
 # -- keys --------------------------------------------------------------------------
 def canonical_key(key: str, schema: Schema) -> str:
     """The schema's own spelling of ``key`` (``Customers.Created_At`` ->
-    ``customers.created_at``); :class:`InvalidRequest` with a suggestion if unknown."""
+    ``customers.created_at``); :class:`InvalidRequest` with a suggestion if unknown.
+    ``Metric: Revenue`` -> ``metric:revenue``."""
+    kind, sep, name = key.partition(":")
+    if sep and kind.strip().lower() + ":" in (METRIC, SEGMENT):
+        name = " ".join(words(name)) if name.strip() else ""
+        if not name or len(name) > 100:
+            raise InvalidRequest(f"mapping key {key!r}: a {kind.strip().lower()} needs a name of 1-100 characters")
+        return f"{kind.strip().lower()}:{name}"
     target = locate(key, schema)
     if target is None:
         raise InvalidRequest(f"unknown mapping key {key!r}{_suggestion(key, all_keys(schema))}")
@@ -101,7 +145,7 @@ def _suggestion(key: str, keys: list[str]) -> str:
 
 # -- merging -----------------------------------------------------------------------
 def merge(
-    current: Mapping[str, SemanticMapping], patch: Mapping[str, Any], schema: Schema
+    current: Mapping[str, SemanticMapping], patch: Mapping[str, Any], schema: Schema, dialect: str = ""
 ) -> dict[str, SemanticMapping]:
     """Apply a PATCH to ``current``; returns the new full mapping set."""
     if not isinstance(patch, Mapping):
@@ -124,25 +168,106 @@ def merge(
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
             raise InvalidRequest(f"mapping {key!r}: {problems}") from None
-        previous = merged.pop(folded.get(canonical.lower(), canonical), SemanticMapping())
         fields = update.model_fields_set
-        merged[canonical] = SemanticMapping(
+        given = [f for f in DEFINITION_FIELDS if f in fields]
+        if given and not is_definition(canonical):
+            raise InvalidRequest(f"mapping {key!r}: {', '.join(given)} belong to metric:NAME or segment:NAME keys")
+        previous = merged.pop(folded.get(canonical.lower(), canonical), SemanticMapping())
+        mapping = SemanticMapping(
             description=update.description if "description" in fields else previous.description,
             synonyms=update.synonyms if "synonyms" in fields and update.synonyms is not None
             else list(previous.synonyms),
+            **{f: (getattr(update, f) if f in fields else getattr(previous, f)) for f in DEFINITION_FIELDS},
         )
+        if is_definition(canonical):
+            mapping = validate_definition(canonical, mapping, schema, dialect)
+        merged[canonical] = mapping
         folded[canonical.lower()] = canonical
     return merged
 
 
+def definition_tables(key: str, mapping: SemanticMapping, schema: Schema, dialect: str = "") -> list[str]:
+    """The schema's names of the tables a metric or segment reads, first the one it is about."""
+    import sqlglot
+    from sqlglot import exp
+
+    found: list[str] = []
+    if mapping.table:
+        table = schema.table(mapping.table)
+        if table is None:
+            raise InvalidRequest(f"{key}: unknown table {mapping.table!r}"
+                                 f"{did_you_mean(mapping.table, [schema.qualified_name(t) for t in schema.tables])}")
+        found.append(schema.qualified_name(table))
+    text = mapping.sql if key.startswith(METRIC) else mapping.where
+    if text:
+        try:
+            tree = sqlglot.parse_one(text, read=dialect or None)
+        except Exception as exc:  # noqa: BLE001 - sqlglot's errors vary
+            raise InvalidRequest(f"{key}: cannot parse {text!r}: {str(exc).splitlines()[0][:200]}") from None
+        for column in tree.find_all(exp.Column):
+            if column.table:
+                table = schema.table(f"{column.db}.{column.table}" if column.db else column.table)
+                if table is None:
+                    raise InvalidRequest(f"{key}: unknown table {column.table!r}"
+                                         f"{did_you_mean(column.table, [t.name for t in schema.tables])}")
+                name = schema.qualified_name(table)
+                if name not in found:
+                    found.append(name)
+    return found
+
+
+def validate_definition(key: str, mapping: SemanticMapping, schema: Schema, dialect: str = "") -> SemanticMapping:
+    """Check a metric or segment with the guard against ``schema`` (read-only, every table
+    and column known); :class:`InvalidRequest` naming what is wrong."""
+    from nlquery.errors import NLQueryError
+    from nlquery.guard import validate_sql
+
+    metric = key.startswith(METRIC)
+    if metric and not (mapping.sql or "").strip():
+        raise InvalidRequest(f"{key}: a metric needs sql, an expression such as SUM(orders.total_amount)")
+    if metric and mapping.where:
+        raise InvalidRequest(f"{key}: a metric takes sql (and optionally table), not where")
+    if not metric and (not mapping.table or not (mapping.where or "").strip()):
+        raise InvalidRequest(f"{key}: a segment needs table and where, e.g. table: employees, "
+                             f"where: title = 'Sales Support Agent'")
+    if not metric and mapping.sql:
+        raise InvalidRequest(f"{key}: a segment takes table and where, not sql")
+    tables = definition_tables(key, mapping, schema, dialect)
+    if not tables:
+        raise InvalidRequest(f"{key}: qualify its columns (table.column) or give its table")
+    sources = " CROSS JOIN ".join(tables)
+    probe = (f"SELECT {mapping.sql} AS value FROM {sources}" if metric
+             else f"SELECT * FROM {sources} WHERE {mapping.where}")
+    try:
+        validate_sql(probe, dialect, schema=schema)
+    except NLQueryError as exc:
+        raise InvalidRequest(f"{key}: {exc.message}") from None
+    if mapping.table:
+        mapping.table = tables[0]
+    return mapping
+
+
 def stale_keys(mappings: Iterable[str], schema: Schema) -> list[str]:
-    """Mapped keys whose table or column no longer exists."""
-    return [key for key in mappings if locate(key, schema) is None]
+    """Mapped keys whose table or column no longer exists (for a metric or segment: one
+    that no longer passes the guard against the schema)."""
+    found = []
+    for key in mappings:
+        if is_definition(key):
+            mapping = mappings[key] if isinstance(mappings, Mapping) else None
+            try:
+                if mapping is not None:
+                    validate_definition(key, SemanticMapping(**vars(mapping)), schema)
+            except InvalidRequest:
+                found.append(key)
+        elif locate(key, schema) is None:
+            found.append(key)
+    return found
 
 
 def with_comments(schema: Schema, mappings: Mapping[str, SemanticMapping]) -> dict[str, SemanticMapping]:
     """Mappings where database comments fill in missing descriptions."""
-    result = {k: SemanticMapping(m.description, list(m.synonyms)) for k, m in mappings.items()}
+    result = {k: SemanticMapping(m.description, list(m.synonyms), m.sql, m.table, m.where)
+              for k, m in mappings.items()}
     folded = {k.lower(): k for k in result}
     for table in schema.tables:
         name = schema.qualified_name(table)
@@ -177,11 +302,31 @@ def load_file(path: Path) -> dict[str, Any]:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise InvalidRequest(f"{path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}") from None
-    if isinstance(data, dict) and isinstance(data.get("mappings"), dict):
-        data = data["mappings"]
+    data = document_patch(data)
     if not isinstance(data, dict):
         raise InvalidRequest(f"{path} must hold an object of key -> {{description, synonyms}}")
     return data
+
+
+def document_patch(data: Any) -> Any:
+    """A mapping file as one flat patch: ``{key: ...}``, optionally under ``mappings``, with
+    optional top-level ``metrics: {name: {sql, ...}}`` and ``segments: {name: {table, where, ...}}``."""
+    if not isinstance(data, dict):
+        return data
+    sections = {k: data.get(k) for k in ("mappings", "metrics", "segments")}
+
+    def section(value: Any) -> bool:  # not a table called "metrics": {description, synonyms}
+        return isinstance(value, dict) and all(isinstance(v, dict) or v is None for v in value.values())
+
+    if not isinstance(sections["mappings"], dict) and not any(section(sections[k]) for k in ("metrics", "segments")):
+        return data
+    if not isinstance(sections["mappings"], dict):
+        sections["mappings"] = {k: v for k, v in data.items() if k not in ("metrics", "segments")}
+    patch = dict(sections["mappings"] or {})
+    for section, prefix in (("metrics", METRIC), ("segments", SEGMENT)):
+        for name, value in (sections[section] or {}).items():
+            patch[f"{prefix}{name}"] = value
+    return patch
 
 
 # -- resolving what people say -----------------------------------------------------

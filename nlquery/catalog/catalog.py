@@ -364,7 +364,8 @@ class Catalog:
         with self.store.transaction() as conn:
             rows = conn.execute(sa.select(mappings).where(mappings.c.source_id == source_id)
                                 .order_by(mappings.c.key)).mappings().all()
-        return {r["key"]: SemanticMapping(r["description"], json.loads(r["synonyms"])) for r in rows}
+        return {r["key"]: SemanticMapping(r["description"], json.loads(r["synonyms"]),
+                                          **json.loads(r["definition"] or "{}")) for r in rows}
 
     def save_mappings(self, source_id: str, updated: dict[str, SemanticMapping]) -> None:
         stamp = now()
@@ -373,7 +374,8 @@ class Catalog:
             if updated:
                 conn.execute(sa.insert(mappings), [
                     {"source_id": source_id, "key": key, "description": m.description,
-                     "synonyms": dumps(m.synonyms), "updated_at": stamp}
+                     "synonyms": dumps(m.synonyms), "updated_at": stamp,
+                     "definition": dumps(m.definition) if m.definition else None}
                     for key, m in updated.items()
                 ])
 

@@ -64,6 +64,7 @@ mappings = sa.Table(
     sa.Column("description", sa.Text),
     sa.Column("synonyms", sa.Text, nullable=False, default="[]"),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("definition", sa.Text),  # v6: JSON {sql} of a metric:, {table, where} of a segment: key
 )
 
 examples = sa.Table(
@@ -121,7 +122,7 @@ audit = sa.Table(
     sa.Column("trace_id", sa.String(128)),
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 _V1_TABLES = [meta, sources, snapshots, mappings]
 
 
@@ -183,9 +184,16 @@ def _rebuild_sqlite_sources(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE UNIQUE INDEX ix_nlq_sources_tenant_name ON nlq_sources (tenant, name)")
 
 
+def _add_mapping_definitions(conn: Connection) -> None:
+    """Mappings may hold a definition (metrics and segments of the semantic layer)."""
+    if "definition" not in {c["name"] for c in sa.inspect(conn).get_columns("nlq_mappings")}:
+        conn.execute(sa.text("ALTER TABLE nlq_mappings ADD COLUMN definition TEXT"))
+
+
 # version reached -> step that reaches it from the one before
 UPGRADES: dict[int, Callable[[Connection], None]] = {
     1: _create_v1, 2: _add_examples, 3: _add_api_tokens, 4: _add_tool_calls, 5: _add_tenants_and_audit,
+    6: _add_mapping_definitions,
 }
 
 

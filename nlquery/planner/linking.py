@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.models import Schema, Table
-from nlquery.semantic import SemanticMapping, with_comments, words
+from nlquery.errors import InvalidRequest
+from nlquery.semantic import SemanticMapping, definition_name, definition_tables, is_definition, with_comments, words
 
 ABBREVIATIONS = {
     "qty": "quantity", "amt": "amount", "num": "number", "no": "number", "dt": "date", "ts": "timestamp",
@@ -65,6 +66,7 @@ class LinkedSchema:
     scores: dict[str, float]
     matched_values: dict[str, list[str]] = field(default_factory=dict)  # "table.column" -> values named
     reasons: dict[str, list[str]] = field(default_factory=dict)
+    definitions: list[str] = field(default_factory=list)  # metric:/segment: keys the question names
 
     @property
     def names(self) -> list[str]:
@@ -87,6 +89,20 @@ class SchemaLinker:
         self._neighbours: dict[str, set[str]] = defaultdict(set)
         for name, table in self._tables.items():
             self._index(name, table)
+        # Metrics and segments: their names and synonyms as phrases, pointing at their tables.
+        self._definitions: dict[str, list[str]] = defaultdict(list)  # phrase -> keys
+        self.definition_tables: dict[str, list[str]] = {}
+        for key, mapping in self.mappings.items():
+            if not is_definition(key):
+                continue
+            try:
+                self.definition_tables[key] = [t for t in definition_tables(key, mapping, schema) if t in self._tables]
+            except InvalidRequest:
+                continue  # stale: its table is gone
+            for text in [definition_name(key), *mapping.synonyms]:
+                phrase = " ".join(terms(text))
+                if phrase:
+                    self._definitions[phrase].append(key)
         for key, values in self.value_hints.items():
             for value in values:
                 if isinstance(value, str) and value.strip():
@@ -135,6 +151,15 @@ class SchemaLinker:
                 for name, weight, reason in targets:
                     scores[name] += weight * max(1, len(phrase.split()))
                     reasons[name].append(reason)
+        definitions: list[str] = []
+        for phrase, keys in self._definitions.items():
+            if re.search(rf"(^| ){re.escape(phrase)}( |$)", joined):
+                for key in keys:
+                    if key not in definitions:
+                        definitions.append(key)
+                    for table in self.definition_tables.get(key, []):
+                        scores[table] += 4.0
+                        reasons[table].append(f"{key}")
         matched_values: dict[str, list[str]] = defaultdict(list)
         lowered = f" {' '.join(words(question))} "
         for value, targets in self._values.items():
@@ -163,6 +188,7 @@ class SchemaLinker:
             schema=self.schema, tables=[self._tables[n] for n in kept],
             scores={n: round(scores.get(n, 0.0), 2) for n in kept},
             matched_values=dict(matched_values), reasons={n: reasons.get(n, []) for n in kept},
+            definitions=[d for d in definitions if set(self.definition_tables.get(d, [])) <= set(kept)],
         )
 
     def _fallback(self) -> list[str]:

@@ -77,7 +77,9 @@ class LLMClient:
             timeout=config.timeout_s, max_retries=0,
         )
 
-    def complete(self, messages: list[dict[str, str]]) -> Completion:
+    def complete(self, messages: list[dict[str, str]], *, temperature: float | None = None,
+                 seed: int = 0) -> Completion:
+        """One completion; ``temperature`` overrides the configured one (a sampled re-ask)."""
         openai = self._openai
         started = time.perf_counter()
         # ``timeout_s`` bounds the whole call, retries included: 429, 5xx and connection
@@ -92,7 +94,8 @@ class LLMClient:
             try:
                 response = self._client.chat.completions.create(
                     model=self.config.model or "default", messages=messages,  # type: ignore[arg-type]
-                    temperature=self.config.temperature, seed=0, timeout=left,
+                    temperature=self.config.temperature if temperature is None else temperature,
+                    seed=seed, timeout=left,
                 )
                 break
             except openai.APITimeoutError:

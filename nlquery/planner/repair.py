@@ -1,0 +1,222 @@
+"""Feedback that carries the fix.
+
+A bare ``Unknown column: quantity`` does not tell a small model where ``quantity``
+lives, so it sends the same SQL again. :func:`explain` turns a guard or database
+error into a message that names the table the column was looked up in, the tables
+that do have it and the foreign-key join path from the query's tables to them (or,
+for an unknown table, the closest tables with their key columns), and returns the
+tables the next attempt should be shown. :func:`warnings_for` finds results that
+ran but are suspicious: no rows, a date column compared to a year number.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from connectors.models import Schema, Table
+from nlquery.names import closest
+
+TEMPORAL = re.compile(r"date|time", re.IGNORECASE)
+
+
+@dataclass
+class Feedback:
+    """What the next attempt is told, and which tables it should be shown."""
+
+    message: str
+    tables: list[str] = field(default_factory=list)
+
+
+def normalized(sql: str, dialect: str) -> str:
+    """A canonical spelling of ``sql`` (case, spacing, quoting): two candidates that
+    differ only there are the same candidate."""
+    try:
+        return sqlglot.parse_one(sql, read=dialect or None).sql(dialect=dialect or None, normalize=True,
+                                                                   pretty=False).lower()
+    except Exception:  # noqa: BLE001 - unparseable: compare the text
+        return " ".join(sql.lower().split())
+
+
+class JoinGraph:
+    """Foreign keys as an undirected graph of tables, with the column pairs of each edge."""
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self.edges: dict[str, dict[str, list[tuple[str, str]]]] = {}
+        for table in schema.tables:
+            name = schema.qualified_name(table)
+            for fk in table.foreign_keys:
+                ref = schema.table(f"{fk.ref_schema}.{fk.ref_table}" if fk.ref_schema else fk.ref_table)
+                if ref is None:
+                    continue
+                other = schema.qualified_name(ref)
+                pairs = [(f"{name}.{a}", f"{other}.{b}") for a, b in zip(fk.columns, fk.ref_columns)]
+                self.edges.setdefault(name, {}).setdefault(other, []).extend(pairs)
+                self.edges.setdefault(other, {}).setdefault(name, []).extend((b, a) for a, b in pairs)
+
+    def path(self, starts: Sequence[str], goal: str, max_depth: int = 4) -> list[str] | None:
+        """Tables from one of ``starts`` to ``goal`` (both ends included), shortest first."""
+        previous: dict[str, str | None] = {s: None for s in starts}
+        queue = deque((s, 0) for s in starts)
+        while queue:
+            node, depth = queue.popleft()
+            if node == goal:
+                path = [node]
+                while previous[path[-1]] is not None:
+                    path.append(previous[path[-1]])  # type: ignore[arg-type]
+                return list(reversed(path))
+            if depth < max_depth:
+                for nxt in sorted(self.edges.get(node, {})):
+                    if nxt not in previous:
+                        previous[nxt] = node
+                        queue.append((nxt, depth + 1))
+        return None
+
+    def describe(self, path: Sequence[str]) -> str:
+        """``orders JOIN order_items ON order_items.order_id = orders.id``."""
+        parts = [path[0]]
+        for left, right in zip(path, path[1:]):
+            pairs = self.edges.get(left, {}).get(right, [])
+            on = " AND ".join(f"{b} = {a}" for a, b in pairs)
+            parts.append(f"JOIN {right} ON {on}")
+        return " ".join(parts)
+
+
+def _query_tables(tree: exp.Expression, schema: Schema) -> tuple[list[str], dict[str, str]]:
+    """The schema's names of the tables a query reads, and alias -> table."""
+    tables, aliases = [], {}
+    for node in tree.find_all(exp.Table):
+        found = schema.table(f"{node.db}.{node.name}" if node.db else node.name)
+        if found is None:
+            continue
+        name = schema.qualified_name(found)
+        if name not in tables:
+            tables.append(name)
+        aliases[(node.alias_or_name or node.name).lower()] = name
+        aliases[node.name.lower()] = name
+    return tables, aliases
+
+
+def _key_columns(table: Table) -> list[str]:
+    keys = list(table.primary_key)
+    for fk in table.foreign_keys:
+        keys.extend(c for c in fk.columns if c not in keys)
+    return keys
+
+
+def _missing_column(message: str) -> str | None:
+    if message.startswith("Column '"):
+        return message.split("'")[1]
+    match = re.search(r"[Uu]nknown column:?\s*['\"`]?([\w.]+)", message) or \
+        re.search(r"no such column:\s*([\w.]+)", message)
+    return match.group(1) if match else None
+
+
+def _missing_table(message: str) -> str | None:
+    match = re.search(r"unknown table ([\w.\"`]+)", message) or re.search(r"no such table:\s*([\w.]+)", message)
+    return match.group(1).strip("\"`") if match else None
+
+
+def explain(code: str, message: str, sql: str, dialect: str, schema: Schema, graph: JoinGraph) -> Feedback:
+    """The error as the model should hear it, with the fix and the tables it needs."""
+    base = f"{code}: {message}".rstrip()
+    base = base if base.endswith(("?", ".", "!")) else base + "."
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect or None)
+    except Exception:  # noqa: BLE001
+        return Feedback(f"{code}: {message}")
+    used, aliases = _query_tables(tree, schema)
+    column = _missing_column(message)
+    if column is not None:
+        qualifier, _, bare = column.rpartition(".")
+        looked_in = []
+        for node in tree.find_all(exp.Column):
+            if node.name.lower() == bare.lower() and (not qualifier or node.table.lower() == qualifier.lower()):
+                if node.table and node.table.lower() in aliases:
+                    looked_in.append(aliases[node.table.lower()])
+        looked_in = list(dict.fromkeys(looked_in)) or used
+        holders = [schema.qualified_name(t) for t in schema.tables if t.column(bare) is not None]
+        if not holders:  # a misspelling: the closest column anywhere
+            every = {f"{schema.qualified_name(t)}.{c.name}": c.name for t in schema.tables for c in t.columns}
+            near = closest(bare, list(every.values()))
+            holders = sorted({k.rsplit(".", 1)[0] for k, v in every.items() if v == near}) if near else []
+            if near:
+                bare = near
+        holders = holders[:4]
+        lines = [f"{base} Column {bare!r} is not in {', '.join(looked_in) or 'the tables of the query'}."]
+        if holders:
+            lines.append(f"It is a column of: {', '.join(f'{h}.{bare}' for h in holders)}.")
+        extra: list[str] = []
+        for holder in holders:
+            if holder in used:
+                continue
+            path = graph.path(used, holder) if used else None
+            if path:
+                lines.append(f"Join path: {graph.describe(path)}.")
+                extra.extend(path)
+            else:
+                extra.append(holder)
+        return Feedback("\n".join(lines), list(dict.fromkeys(t for t in extra if t not in used)))
+    table = _missing_table(message)
+    if table is not None:
+        names = [schema.qualified_name(t) for t in schema.tables]
+        scored = sorted(names, key=lambda n: -_similarity(table, n))[:3]
+        lines = [f"{base} Closest tables:"]
+        for name in scored:
+            found = schema.table(name)
+            lines.append(f"  {name} (keys: {', '.join(_key_columns(found)) or '-'})")  # type: ignore[arg-type]
+        return Feedback("\n".join(lines), scored)
+    return Feedback(f"{code}: {message}")
+
+
+def _similarity(a: str, b: str) -> float:
+    import difflib
+
+    a, b = a.lower(), b.lower().rsplit(".", 1)[-1]
+    return difflib.SequenceMatcher(None, a, b).ratio() + (0.3 if a.rstrip("s") == b.rstrip("s") else 0)
+
+
+def warnings_for(sql: str, dialect: str, schema: Schema, parameters: Sequence[Any], row_count: int) -> list[str]:
+    """Suspicious but valid: no rows, a date compared to a year number."""
+    found = []
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect or None)
+    except Exception:  # noqa: BLE001
+        tree = None
+    if tree is not None:
+        _, aliases = _query_tables(tree, schema)
+        for comparison in tree.find_all(exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NEQ):
+            column, other = comparison.this, comparison.expression
+            if not isinstance(column, exp.Column) or column.name.startswith("$"):
+                column, other = other, column
+            if not isinstance(column, exp.Column):
+                continue
+            table = aliases.get(column.table.lower()) if column.table else None
+            tables = [schema.table(table)] if table else [schema.table(t) for t in set(aliases.values())]
+            col = next((t.column(column.name) for t in tables if t is not None and t.column(column.name)), None)
+            if col is None or not TEMPORAL.search(col.type or ""):
+                continue
+            value: Any = None
+            if isinstance(other, exp.Literal) and other.is_number:
+                value = other.this
+            elif isinstance(other, (exp.Placeholder, exp.Parameter)) or (
+                    isinstance(other, exp.Column) and other.name.startswith("$")):
+                match = re.search(r"\d+", other.sql())
+                index = int(match.group()) - 1 if match else -1
+                if 0 <= index < len(parameters) and isinstance(parameters[index], (int, float)):
+                    value = parameters[index]
+            if value is not None and re.fullmatch(r"\d{4}", str(value)):
+                found.append(f"{column.sql()} is a date/time column but is compared to the number {value}: "
+                             f"compare a year with strftime('%Y', col) / EXTRACT(YEAR FROM col), or use a date range")
+    if row_count == 0 and not found:
+        found.append("the query ran but returned no rows. Check the filters: the values must be spelled as stored "
+                     "(see values:), joins must use the right keys, and only filters the question asks for. "
+                     "If no rows is the right answer, send the same query again.")
+    return found

@@ -1,0 +1,102 @@
+"""Repairs that carry the fix, repeated candidates, and warnings about results that ran
+(issue 17), against the scripted OpenAI-compatible server: what the model was sent and
+what the Engine answered."""
+
+from __future__ import annotations
+
+import pytest
+
+from nlquery.errors import InvalidQuery
+from tests.planner.conftest import TODAY, shop_rows
+from tests.planner.fake_llm import sql_reply
+
+QUESTION = "Which customers come from DE?"
+WRONG_JOIN = ("SELECT c.name, SUM(o.quantity) AS units FROM customers c JOIN orders o ON o.customer_id = c.id "
+              "WHERE c.country = $1 GROUP BY c.name")
+RIGHT_JOIN = ("SELECT c.name, SUM(i.quantity) AS units FROM customers c JOIN orders o ON o.customer_id = c.id "
+              "JOIN order_items i ON i.order_id = o.id WHERE c.country = $1 GROUP BY c.name")
+
+
+def ask(engine, question=QUESTION, **kwargs):
+    return engine.ask("shop", question, today=TODAY, **kwargs)
+
+
+def test_unknown_column_names_its_tables_the_join_path_and_shows_the_table(engine, llm, shop_file):
+    llm.script(sql_reply(WRONG_JOIN, ["DE"]), sql_reply(RIGHT_JOIN, ["DE"]))
+    answer = ask(engine)
+    first, second = llm.prompt(0), llm.prompt(1)
+    assert "TABLE order_items" not in first  # not linked for this question...
+    assert "TABLE order_items (" in second  # ...but shown once the fix names it
+    feedback = llm.requests[1]["messages"][-1]["content"]
+    assert "Column 'quantity' is not in orders" in feedback
+    assert "It is a column of: order_items.quantity" in feedback
+    assert "Join path: orders JOIN order_items ON order_items.order_id = orders.id" in feedback
+    expected = shop_rows(shop_file, RIGHT_JOIN.replace("$1", "?"), ["DE"])
+    assert sorted(answer.result.rows) == sorted(expected) and len(answer.attempts) == 2
+
+
+def test_unknown_table_lists_the_closest_tables_with_their_keys(engine, llm):
+    llm.script(sql_reply("SELECT COUNT(*) FROM order_item"), sql_reply("SELECT COUNT(*) FROM order_items"))
+    answer = ask(engine, "How many order lines are there?")
+    feedback = llm.requests[1]["messages"][-1]["content"]
+    assert "Closest tables:" in feedback and "did you mean order_items?" in feedback
+    assert "order_items (keys: id, " in feedback and "order_id" in feedback.split("order_items (keys:")[1]
+    assert answer.result.rows == [[shop_rows(engine_file(engine), "SELECT COUNT(*) FROM order_items")[0][0]]]
+
+
+def engine_file(engine):
+    return engine.get_source("shop")["connection"]["database"]
+
+
+def test_a_repeated_candidate_is_not_an_attempt_it_is_asked_again_sampled(engine, llm):
+    broken = "SELECT COUNT(*) FROM customer"
+    llm.script(sql_reply(broken), sql_reply(" select count(*)  FROM customer "),
+               sql_reply("SELECT COUNT(*) FROM customers"))
+    answer = ask(engine, "How many customers?")
+    assert answer.result.rows == [[2000]]
+    assert len(answer.attempts) == 2  # the repeat was not an attempt
+    temperatures = [r["temperature"] for r in llm.requests]
+    assert temperatures == [0, 0, 0.7]
+    systems = [r["messages"][0]["content"] for r in llm.requests]
+    assert systems[2] != systems[1]  # and worded differently
+
+
+def test_an_empty_result_is_sent_back_once_as_a_warning_and_may_stand(engine, llm):
+    empty = "SELECT name FROM customers WHERE country = $1"
+    llm.script(sql_reply(empty, ["Germany"]), sql_reply(empty, ["Germany"]))
+    answer = ask(engine, "Which customers live in Germany?")
+    assert len(llm.requests) == 2
+    warning = llm.requests[1]["messages"][-1]["content"]
+    assert warning.startswith("That query ran, but:") and "returned no rows" in warning
+    assert answer.result.rows == [] and any("no rows" in n for n in answer.notes)
+    assert "no rows" in " ".join(answer.to_dict()["notes"])
+
+
+def test_an_empty_result_is_replaced_by_the_fix(engine, llm, shop_file):
+    llm.script(sql_reply("SELECT name FROM customers WHERE country = $1", ["Germany"]),
+               sql_reply("SELECT name FROM customers WHERE country = $1", ["DE"]))
+    answer = ask(engine, "Which customers live in Germany?")
+    assert answer.parameters == ["DE"] and answer.notes == []
+    assert sorted(answer.result.rows) == sorted(shop_rows(shop_file, "SELECT name FROM customers WHERE country = 'DE'"))
+
+
+def test_a_date_compared_to_a_year_number_is_a_warning(engine, llm, shop_file):
+    llm.script(sql_reply("SELECT COUNT(*) FROM orders WHERE created_at > $1", [2025]),
+               sql_reply("SELECT COUNT(*) FROM orders WHERE strftime('%Y', created_at) = $1", ["2025"]))
+    answer = ask(engine, "How many orders were placed in 2025?")
+    warning = llm.requests[1]["messages"][-1]["content"]
+    assert "created_at is a date/time column but is compared to the number 2025" in warning
+    assert answer.result.rows == shop_rows(shop_file, "SELECT COUNT(*) FROM orders WHERE created_at LIKE '2025%'")
+
+
+def test_when_the_warning_round_fails_the_query_that_ran_stands(engine, llm):
+    llm.script(sql_reply("SELECT name FROM customers WHERE country = $1", ["XX"]), {"status": 500}, {"status": 500})
+    answer = ask(engine, "Which customers live in XX?")
+    assert answer.result.rows == [] and answer.notes
+
+
+def test_without_repair_one_attempt_and_the_bare_error(engine, llm):
+    llm.script(sql_reply(WRONG_JOIN, ["DE"]), sql_reply(RIGHT_JOIN, ["DE"]))
+    with pytest.raises(InvalidQuery, match="after 1 attempt; last: Unknown column"):
+        ask(engine, repair=False)
+    assert len(llm.requests) == 1
