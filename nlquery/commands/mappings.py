@@ -21,6 +21,9 @@ def mappings() -> None:
       nlquery map set shop customers --description "Customer accounts" -s users -s clients
       nlquery map set shop customers.created_at -s "signup date"
       nlquery map export shop > mappings.yaml && nlquery map import shop mappings.yaml
+    Metrics and segments (checked by the guard against the schema):
+      nlquery map set shop metric:revenue --sql "SUM(order_items.unit_price * order_items.quantity)"
+      nlquery map set shop "segment:big orders" --table orders --where "total_amount > 500"
     """
 
 
@@ -30,18 +33,23 @@ def mappings() -> None:
 @click.option("--description", help="What it means.")
 @click.option("-s", "--synonym", "synonyms", multiple=True, help="A word people use for it (repeatable; "
               "replaces the list).")
+@click.option("--sql", help="metric:NAME keys: the SQL expression, e.g. SUM(orders.total_amount).")
+@click.option("--table", help="segment:NAME keys: the table the segment filters.")
+@click.option("--where", help="segment:NAME keys: the filter, e.g. title = 'Sales Support Agent'.")
 @click.option("--remove", is_flag=True, help="Remove the mapping of KEY.")
 @json_option
-def set_mapping(name: str, key: str, description: str | None, synonyms: tuple[str, ...], remove: bool,
-                as_json: bool) -> None:
-    """Set (merge) or remove the mapping of one table or column."""
-    if remove and (description is not None or synonyms):
-        raise click.UsageError("--remove takes no --description or --synonym")
-    if not remove and description is None and not synonyms:
-        raise click.UsageError("give --description and/or --synonym, or --remove")
+def set_mapping(name: str, key: str, description: str | None, synonyms: tuple[str, ...], sql: str | None,
+                table: str | None, where: str | None, remove: bool, as_json: bool) -> None:
+    """Set (merge) or remove the mapping of one table, column, metric:NAME or segment:NAME."""
+    definition = {k: v for k, v in (("sql", sql), ("table", table), ("where", where)) if v is not None}
+    if remove and (description is not None or synonyms or definition):
+        raise click.UsageError("--remove takes no --description, --synonym, --sql, --table or --where")
+    if not remove and description is None and not synonyms and not definition:
+        raise click.UsageError("give --description, --synonym, --sql or --table/--where, or --remove")
     value = None if remove else {
         **({"description": description} if description is not None else {}),
         **({"synonyms": list(synonyms)} if synonyms else {}),
+        **definition,
     }
     with engine() as e:
         data = e.update_mappings(name, {key: value})
@@ -55,9 +63,7 @@ def set_mapping(name: str, key: str, description: str | None, synonyms: tuple[st
 def import_mappings(name: str, file: Path, as_json: bool) -> None:
     """Merge mappings from a YAML or JSON file ({key: {description, synonyms}}, optionally
     under a top-level mappings key), in UTF-8."""
-    patch = load_document(file)
-    if isinstance(patch, dict) and isinstance(patch.get("mappings"), dict):
-        patch = patch["mappings"]
+    patch = semantic.document_patch(load_document(file))  # also top-level metrics: / segments:
     if not isinstance(patch, dict):
         raise InvalidRequest(f"{file} must hold an object of key -> {{description, synonyms}}")
     with engine() as e:
@@ -78,7 +84,7 @@ def export_mappings(name: str, fmt: str, as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
-    current = {k: semantic.SemanticMapping(v["description"], v["synonyms"]) for k, v in data["mappings"].items()}
+    current = {k: semantic.SemanticMapping.from_dict(v) for k, v in data["mappings"].items()}
     click.echo(semantic.dump(current, fmt), nl=False)
 
 
@@ -88,7 +94,9 @@ def _report(data: dict, as_json: bool) -> None:
         return
     for key, mapping in data["mappings"].items():
         synonyms = ", ".join(mapping["synonyms"])
+        definition = " ".join(f"{k}={mapping[k]}" for k in ("sql", "table", "where") if mapping.get(k))
         out.print(f"[bold]{escape(key)}[/bold]: {escape(mapping['description'] or '')}"
+                  + (f" [cyan]{escape(definition)}[/cyan]" if definition else "")
                   + (f" [dim](synonyms: {escape(synonyms)})[/dim]" if synonyms else ""))
     if data["stale"]:
         out.print(f"[yellow]stale (table or column no longer exists): {escape(', '.join(data['stale']))}[/yellow]")

@@ -91,7 +91,7 @@ class _Run:
                 tables.append(table)
                 names.add(name)
         linked = dataclasses.replace(self.linked, tables=tables)
-        return render_compact(linked, self.described, self.hints)
+        return render_compact(linked, self.described, self.hints, self.question)
 
 
 @dataclass

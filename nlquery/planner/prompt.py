@@ -76,13 +76,29 @@ def render_schema(linked: LinkedSchema, mappings: Mapping[str, SemanticMapping],
 
 
 def render_compact(linked: LinkedSchema, mappings: Mapping[str, SemanticMapping],
-                   value_hints: Mapping[str, list[Any]]) -> str:
+                   value_hints: Mapping[str, list[Any]], question: str | None = None) -> str:
     """The linked tables for the model, as small as they can be: one line per table
     (columns with short types, keys and foreign keys inline), then one line per column
     that is described or whose stored values the question may filter on, then the
     metrics and segments the question names. ``value_hints`` should hold only those
-    columns (see :func:`hinted_columns`)."""
+    columns (see :func:`hinted_columns`). With ``question``, a column's description is
+    shown only when the question may be about that column, and only the synonyms it used."""
+    from nlquery.planner.linking import terms
+
     schema = linked.schema
+    asked = " ".join(terms(question)) if question is not None else None
+
+    def note_for(key: str, always: bool) -> str:
+        mapping = mappings.get(key)
+        if mapping is None or asked is None:
+            return _note(mapping)
+        used = [s for s in mapping.synonyms if _phrase_in(" ".join(terms(s)), asked)]
+        column_words = set(terms(key.rsplit(".", 1)[-1]))
+        relevant = always or bool(used) or bool(column_words & set(asked.split()))
+        if not relevant:
+            return ""
+        return _note(SemanticMapping(mapping.description, used))
+
     lines = []
     for table in linked.tables:
         name = schema.qualified_name(table)
@@ -98,12 +114,12 @@ def render_compact(linked: LinkedSchema, mappings: Mapping[str, SemanticMapping]
             if column.name in refs:
                 text += f" -> {refs[column.name]}"
             columns.append(text)
-        note = _note(mappings.get(name))
+        note = note_for(name, True)
         lines.append(f"TABLE {name} ({', '.join(columns)})" + (f"  -- {note}" if note else ""))
         for column in table.columns:
             key = f"{name}.{column.name}"
             extra = []
-            note = _note(mappings.get(key))
+            note = note_for(key, key in value_hints)
             if note:
                 extra.append(note)
             values = value_hints.get(key)
@@ -113,6 +129,10 @@ def render_compact(linked: LinkedSchema, mappings: Mapping[str, SemanticMapping]
                 lines.append(f"  {column.name}: {'; '.join(extra)}")
     lines.extend(render_definitions(linked.definitions, mappings))
     return "\n".join(lines)
+
+
+def _phrase_in(phrase: str, text: str) -> bool:
+    return bool(phrase) and f" {phrase} " in f" {text} "
 
 
 def render_definitions(keys: Sequence[str], mappings: Mapping[str, SemanticMapping]) -> list[str]:

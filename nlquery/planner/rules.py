@@ -5,8 +5,11 @@ Forms it answers, on one table (the best-linked one): how many / total / average
 minimum / maximum of a measure; top N by a measure; grouping by a column ("per
 country") or a period ("by month"); equality filters on stored values ("delivered
 orders"); date ranges (today, yesterday, this/last week|month|year, last N days|weeks|
-months|years, in 2025, in March [2026], since March [2026]). Anything else is
-``question_not_answerable``: it declines rather than guesses.
+months|years, in 2025, in March [2026], since March [2026]). Metrics and segments of
+the semantic layer named by the question: the metric's expression over its tables
+(joined by foreign keys), optionally per a column or period and filtered by a segment,
+stored values and a date range; a segment alone lists (or counts) its rows. Anything
+else is ``question_not_answerable``: it declines rather than guesses.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ def ask_rules(question: str, context: PlanningContext, date_buckets: Mapping[str
     linked = context.linker.link(question)
     if not linked.tables or linked.scores.get(linked.names[0], 0) <= 0:
         raise QuestionNotAnswerable(f"no table matches the question; {HELP}")
+    if linked.definitions:
+        return _ask_definition(question, text, linked, context, date_buckets, started)
     if OUT_OF_SCOPE.search(text):
         raise QuestionNotAnswerable(f"the question needs more than one table or a negation, comparison or "
                                     f"ratio; {HELP}")
@@ -155,6 +160,132 @@ def ask_rules(question: str, context: PlanningContext, date_buckets: Mapping[str
                   attempts=[Attempt(safe.sql, params)], planner="rules", linked_tables=linked.names,
                   timings={"linking": planning_ms, "llm": 0.0, "validation": validation_ms,
                            "execution": execution_ms})
+
+
+def _ask_definition(question: str, text: str, linked: Any, context: PlanningContext,
+                    date_buckets: Mapping[str, str] | None, started: float) -> Answer:
+    """A metric (optionally per X, for a segment, in a period) or a segment's rows."""
+    from nlquery.semantic import definition_name
+
+    metrics = [k for k in linked.definitions if k.startswith("metric:")]
+    segments = [k for k in linked.definitions if k.startswith("segment:")]
+    quote = _quoter(context.dialect)
+    schema, graph = context.schema, context.graph
+    params: list[Any] = []
+
+    def param(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    involved: list[str] = []
+    for key in metrics[:1] + segments[:1]:
+        involved.extend(t for t in context.linker.definition_tables.get(key, []) if t not in involved)
+    if not involved:
+        raise QuestionNotAnswerable(f"the metric or segment named has no table in this schema; {HELP}")
+    joins: list[str] = []
+    joined = [involved[0]]
+
+    def join_to(target: str) -> bool:
+        if target in joined:
+            return True
+        path = graph.path(joined, target)
+        if not path:
+            return False
+        for left, right in zip(path, path[1:]):
+            if right in joined:
+                continue
+            pairs = graph.edges[left][right]
+            on = " AND ".join(f"{b} = {a}" for a, b in pairs)
+            joins.append(f"JOIN {right} ON {on}")
+            joined.append(right)
+        return True
+
+    for target in involved[1:]:
+        if not join_to(target):
+            raise QuestionNotAnswerable(f"no foreign-key path joins {', '.join(involved)}; {HELP}")
+    conditions = []
+    for key in segments[:1]:
+        conditions.append(f"({context.mappings[key].where})")
+    for key, values in sorted(linked.matched_values.items()):
+        table_key, column = key.rsplit(".", 1)
+        if table_key not in joined:
+            continue
+        values = list(dict.fromkeys(values))
+        conditions.append(f"{table_key}.{quote(column)} IN ({', '.join(param(v) for v in values)})"
+                          if len(values) > 1 else f"{table_key}.{quote(column)} = {param(values[0])}")
+    period = parse_period(text, context.today or dt.date.today())
+    dated = None
+    group = re.search(r"\b(?:by|per|for each|each|in each)\s+([a-z][a-z_ ]*)", text)
+    needs_date = period is not None or (group is not None and _is_period(group.group(1)))
+    if needs_date:
+        for candidate in joined + [t for t in (schema.qualified_name(t) for t in linked.tables) if t not in joined]:
+            table = schema.table(candidate)
+            column = _date_column(table, candidate, text, context) if table is not None else None
+            if column is not None and join_to(candidate):
+                dated = (candidate, column)
+                break
+        if dated is None:
+            raise QuestionNotAnswerable(f"no date column joins the tables of that metric; {HELP}")
+    if period is not None and dated is not None:
+        start, end = period
+        if start is not None:
+            conditions.append(f"{dated[0]}.{quote(dated[1].name)} >= {param(start.isoformat())}")
+        if end is not None:
+            conditions.append(f"{dated[0]}.{quote(dated[1].name)} < {param(end.isoformat())}")
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    dimension = None
+    if group is not None:
+        phrase = group.group(1)
+        if _is_period(phrase):
+            if dated is None or not date_buckets or phrase.split()[0] not in date_buckets:
+                raise QuestionNotAnswerable(f"cannot group by '{phrase.strip()}'; {HELP}")
+            dimension = (date_buckets[phrase.split()[0]].format(column=f"{dated[0]}.{quote(dated[1].name)}"),
+                         quote(phrase.split()[0]), True)
+        else:
+            wanted = set(terms(phrase))
+            order = joined + [schema.qualified_name(t) for t in linked.tables]
+            order += [schema.qualified_name(t) for t in schema.tables]
+            for candidate in dict.fromkeys(order):
+                table = schema.table(candidate)
+                if table is None or not (set(terms(table.name)) & wanted or any(
+                        _column_terms(candidate, c, context) & wanted for c in table.columns)):
+                    continue
+                columns = [c for c in table.columns if _column_terms(candidate, c, context) & wanted]
+                if not columns:  # "per genre": the table's name column
+                    columns = [c for c in table.columns if c.name.lower() in ("name", "title")]
+                if columns and join_to(candidate):
+                    dimension = (f"{candidate}.{quote(columns[0].name)}", quote(columns[0].name), False)
+                    break
+            if dimension is None:
+                raise QuestionNotAnswerable(f"cannot group by '{phrase.strip()}'; {HELP}")
+    source = " ".join([joined[0]] + joins)
+    if metrics:
+        key = metrics[0]
+        value = f"{context.mappings[key].sql} AS {quote(definition_name(key))}"
+        if dimension:
+            expression, label, is_period = dimension
+            ordering = label if is_period else "2 DESC"
+            sql = (f"SELECT {expression} AS {label}, {value} FROM {source}{where} "
+                   f"GROUP BY {expression} ORDER BY {ordering}")
+        else:
+            sql = f"SELECT {value} FROM {source}{where}"
+    else:
+        if AGGREGATES[0][1].search(text):
+            sql = f"SELECT COUNT(*) AS {quote('count')} FROM {source}{where}"
+        else:
+            sql = f"SELECT {joined[0]}.* FROM {source}{where}"
+    planning_ms = (time.perf_counter() - started) * 1000
+    mark = time.perf_counter()
+    safe = context.validate(sql)
+    validation_ms = (time.perf_counter() - mark) * 1000
+    mark = time.perf_counter()
+    result = context.execute(safe, params)
+    return Answer(question=question, sql=safe.sql, parameters=params, result=result,
+                  explanation=f"rules planner with {', '.join(metrics[:1] + segments[:1])}",
+                  tables_used=list(safe.tables), attempts=[Attempt(safe.sql, params)], planner="rules",
+                  linked_tables=linked.names,
+                  timings={"linking": planning_ms, "llm": 0.0, "validation": validation_ms,
+                           "execution": (time.perf_counter() - mark) * 1000})
 
 
 # -- pieces ----------------------------------------------------------------------------

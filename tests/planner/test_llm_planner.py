@@ -35,7 +35,9 @@ def test_prompt_carries_synonyms_linked_tables_date_and_contract(engine, llm):
     llm.script(sql_reply("SELECT COUNT(*) FROM customers"))
     ask(engine)
     prompt = llm.prompt()
-    assert "TABLE customers" in prompt and "also called: users, clients" in prompt
+    # the synonyms the question used (all of them would cost tokens for nothing)
+    assert "TABLE customers (" in prompt and "-- Customer accounts and profiles; also called: users" in prompt
+    assert "created_at: When the customer signed up; also called: signed up" in prompt
     assert "Today is 2026-06-30" in prompt and "SQLite" in prompt
     assert '"sql"' in prompt and "$1" in prompt
     request = llm.requests[-1]
