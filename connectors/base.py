@@ -54,7 +54,7 @@ __all__ = [
 DEFAULT_MAX_ROWS = 1000
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MAX_RESULT_BYTES = 64 * 2**20
-FETCH_CHUNK_ROWS = 256
+FETCH_CHUNK_ROWS = 2000  # the largest chunk; the first is one row, then eight times more
 
 ProgressCallback = Callable[[str, int, int], None]
 """``progress(step, done, total)``: called by ``introspect`` as catalog queries finish."""
@@ -229,7 +229,11 @@ def take_rows(source: Any, limit: int, max_bytes: int) -> list[Any]:
     """Up to ``limit`` rows from a DB-API cursor (or any iterator of rows), fetched in
     chunks and counted as they arrive: once they pass ``max_bytes`` (text and binary
     lengths plus a little per value, roughly their JSON size), :class:`ResultTooLarge`
-    ends the read before more of the result is loaded."""
+    ends the read before more of the result is loaded.
+
+    Chunks start at one row and grow eight times a step, never beyond what the byte
+    budget left can hold at the rows' average size: a result of five 100 MB values
+    stops after the first row (one row in memory), not after a chunk of all five."""
     if hasattr(source, "fetchmany"):
         fetch = source.fetchmany
     else:
@@ -239,8 +243,9 @@ def take_rows(source: Any, limit: int, max_bytes: int) -> list[Any]:
             return list(itertools.islice(rows_iter, n))
     rows: list[Any] = []
     size = 0
+    step = 1
     while len(rows) < limit:
-        chunk = fetch(min(FETCH_CHUNK_ROWS, limit - len(rows)))
+        chunk = fetch(min(step, limit - len(rows)))
         if not chunk:
             break
         size += _chunk_size(chunk)
@@ -248,6 +253,8 @@ def take_rows(source: Any, limit: int, max_bytes: int) -> list[Any]:
             raise ResultTooLarge(f"the result passed {max_bytes:,} bytes after {len(rows) + len(chunk):,} rows "
                                  "(max_result_bytes): select fewer rows or columns")
         rows.extend(chunk)
+        fits = (max_bytes - size) // max(1, size // len(rows)) // 2  # rows the budget still holds, halved
+        step = max(1, min(step * 8, FETCH_CHUNK_ROWS, fits))
     return rows
 
 

@@ -30,8 +30,10 @@ def test_postgresql_stops_reading_a_huge_value_and_the_connection_stays_usable()
     try:
         with Engine() as engine:
             connector = _cap(engine.connect(url=backend.url), 5_000_000)
-            with pytest.raises(ResultTooLarge):
+            with pytest.raises(ResultTooLarge) as raised:
                 engine.query(connector, "SELECT repeat('x', 2000000) AS big FROM generate_series(1, 50)")
+            # fetched one row at a time near the cap: 3 rows of 2 MB read, not a chunk of 50
+            assert "after 3 rows" in raised.value.message
             assert engine.query(connector, "SELECT 1 AS one").rows == [[1]]
     finally:
         backend.drop_database()
