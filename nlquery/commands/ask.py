@@ -40,9 +40,11 @@ def write_chart(path: str, columns: list[str], rows: list[list]) -> None:
 @click.option("--chart", "chart_file", type=click.Path(dir_okay=False, writable=True),
               help="Also write a chart of the answer, chosen from its shape: FILE.svg (or FILE.png with "
                    "vl-convert-python installed).")
+@click.option("--candidates", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="LLM candidates to run; the answer is the result most agree on (confidence shown).")
 @format_option
 def ask(name: str, question: str, planner: str, explain: bool, max_rows: int, timezone: str | None,
-        chart_file: str | None, fmt: str) -> None:
+        chart_file: str | None, candidates: int, fmt: str) -> None:
     """Ask a registered source a question.
 
     The LLM planner needs NLQUERY_LLM_BASE_URL / NLQUERY_LLM_MODEL (any OpenAI-compatible
@@ -59,7 +61,8 @@ def ask(name: str, question: str, planner: str, explain: bool, max_rows: int, ti
     if chart_file and not chart_file.lower().endswith((".svg", ".png")):
         raise click.BadParameter("the chart file must end in .svg or .png", param_hint="--chart")
     with engine() as e:
-        answer = e.ask(name, question, planner=planner, max_rows=max_rows, timezone=timezone)
+        answer = e.ask(name, question, planner=planner, max_rows=max_rows, timezone=timezone,
+                       **({"candidates": candidates} if candidates > 1 else {}))
     if chart_file:
         write_chart(chart_file, answer.result.columns, answer.result.to_dict()["rows"])
     if fmt == "json":
@@ -72,6 +75,10 @@ def ask(name: str, question: str, planner: str, explain: bool, max_rows: int, ti
     if answer.parameters:
         out.print(f"[dim]parameters: {escape(str(answer.parameters))}[/dim]")
     print_rows(answer.result.to_dict())
+    if answer.confidence is not None:
+        out.print(f"[dim]confidence {answer.confidence:.0%}[/dim]")
+    for note in answer.notes:
+        out.print(f"[yellow]{escape(note)}[/yellow]")
     if explain:
         out.print(f"planner: {answer.planner}{' (cached)' if answer.cached else ''}; "
                   f"linked tables: {escape(', '.join(answer.linked_tables))}")

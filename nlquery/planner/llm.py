@@ -37,7 +37,8 @@ class LLMConfig:
             "timeout_s": float(os.environ["NLQUERY_LLM_TIMEOUT_S"]) if os.environ.get("NLQUERY_LLM_TIMEOUT_S") else None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        # unset means the default (a None timeout would break every call)
+        return cls(**{k: v for k, v in values.items() if v is not None or k != "timeout_s"})
 
     @property
     def configured(self) -> bool:

@@ -46,6 +46,7 @@ class AskBody(Body):
     planner: str = "auto"
     timezone: str | None = None
     chart: bool = False  # add `chart`: a Vega-Lite spec chosen from the result's shape (or null)
+    candidates: int = 1  # LLM candidates, chosen by agreement of their results (`confidence`)
 
 
 def router(service: Service) -> APIRouter:
@@ -76,7 +77,8 @@ def router(service: Service) -> APIRouter:
 
     @api.post("/data-sources/{source_id}/ask")
     def ask(source_id: str, body: AskBody, who: Principal = need("ask")) -> dict[str, Any]:
-        answer = engine.ask(source_id, body.question, planner=body.planner, timezone=body.timezone, tenant=who)
+        answer = engine.ask(source_id, body.question, planner=body.planner, timezone=body.timezone, tenant=who,
+                            **({"candidates": body.candidates} if body.candidates != 1 else {}))
         data = answer.to_dict()
         if body.chart:
             data["chart"] = chart.infer(data["columns"], data["rows"])
