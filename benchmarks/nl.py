@@ -7,7 +7,10 @@ Contenders, same questions, same model and endpoint, one run:
 * ``langchain``: LangChain's ``create_sql_query_chain`` over ``SQLDatabase`` (when installed);
 * ``rules``: the offline rules planner (no LLM); its declines are counted apart.
 
-Suites: the demo shop (default), ``--spider DIR`` and ``--bird DIR`` (see nl_suites).
+Suites: the demo shop (default), ``--spider DIR`` and ``--bird DIR`` (see nl_suites);
+``--wide N`` hides the shop among N generated distractor tables (linking recall reported;
+naive gets the whole DDL only when it fits ``--context-tokens``).
+Switches for what each part is worth: ``--candidates N``, ``--no-repair``, ``--no-metrics``.
 LLM contenders need an OpenAI-compatible endpoint (``NLQUERY_LLM_BASE_URL``,
 ``NLQUERY_LLM_MODEL``; ``../shared/tools/local-llm start`` gives one offline).
 """
@@ -34,7 +37,8 @@ from nlquery import Engine
 from nlquery.errors import NLQueryError
 from nlquery.planner import LLMClient, LLMConfig, parse_candidate
 from nlquery.planner.linking import LinkedSchema
-from nlquery.planner.prompt import build_messages, render_schema
+from nlquery.planner.prompt import build_messages, estimate_tokens, hinted_columns, plain_ddl, render_compact, render_schema
+from nlquery.semantic import with_comments
 
 CONTENDERS = ("ours", "naive", "langchain", "rules")
 LLM_CONTENDERS = {"ours", "naive", "langchain"}
@@ -50,6 +54,7 @@ class Prediction:
     prompt_tokens: int | None = 0
     declined: bool = False
     error: str | None = None
+    confidence: float | None = None
 
 
 def _normal(value: Any) -> Any:
@@ -84,20 +89,28 @@ def _run_sql(engine: Engine, source: str, sql: str, parameters: list[Any] | None
         return Prediction(sql=sql, error=f"{exc.code}: {exc.message}")
 
 
-def ask_ours(engine: Engine, source: str, case: Case, today: dt.date, planner: str) -> Prediction:
+def ask_ours(engine: Engine, source: str, case: Case, today: dt.date, planner: str, *, candidates: int = 1,
+             repair: bool = True) -> Prediction:
     try:
-        answer = engine.ask(source, case.prompt, planner=planner, today=today, max_rows=MAX_ROWS)
+        answer = engine.ask(source, case.prompt, planner=planner, today=today, max_rows=MAX_ROWS,
+                            **({"candidates": candidates, "repair": repair} if planner == "llm" else {}))
     except NLQueryError as exc:
         return Prediction(declined=planner == "rules" and exc.code == "question_not_answerable",
                           error=f"{exc.code}: {exc.message}")
-    return Prediction(sql=answer.sql, rows=answer.result.rows, prompt_tokens=answer.usage["prompt_tokens"])
+    return Prediction(sql=answer.sql, rows=answer.result.rows, prompt_tokens=answer.usage["prompt_tokens"],
+                      confidence=answer.confidence)
 
 
-def ask_naive(client: LLMClient, engine: Engine, source: str, case: Case, today: dt.date) -> Prediction:
+def ask_naive(client: LLMClient, engine: Engine, source: str, case: Case, today: dt.date,
+              context_tokens: int = 8192) -> Prediction:
     schema = engine.schema(source)
     linked = LinkedSchema(schema=schema, tables=schema.tables, scores={})
+    messages = build_messages(case.prompt, "sqlite", render_schema(linked, {}, {}), today=today)
+    if estimate_tokens("".join(m["content"] for m in messages)) + 300 > context_tokens:
+        return Prediction(prompt_tokens=None, error=f"does not fit: the whole schema is more than the model's "
+                                                    f"{context_tokens}-token context")
     try:
-        completion = client.complete(build_messages(case.prompt, "sqlite", render_schema(linked, {}, {}), today=today))
+        completion = client.complete(messages)
     except NLQueryError as exc:
         return Prediction(error=f"{exc.code}: {exc.message}")
     candidate = parse_candidate(completion.text)
@@ -140,6 +153,25 @@ def langchain_contender(config: LLMConfig, databases: dict[str, Path]) -> Callab
     return ask
 
 
+def gold_tables(sql: str) -> set[str]:
+    import sqlglot
+    from sqlglot import exp
+
+    return {t.name.lower() for t in sqlglot.parse_one(sql, read="sqlite").find_all(exp.Table)}
+
+
+def linking_facts(engine: Engine, case: Case) -> dict[str, Any]:
+    """Were the gold tables linked, and the schema part of our prompt vs the plain DDL of
+    the linked tables (tokens, estimated alike)."""
+    linker, snapshot, mappings = engine.schema_linker(case.db_id)
+    linked = linker.link(case.prompt)
+    hints = hinted_columns(case.prompt, linked, snapshot.value_hints)
+    ours = estimate_tokens(render_compact(linked, with_comments(snapshot.schema, mappings), hints, case.prompt))
+    ddl = estimate_tokens(plain_ddl(linked.tables, snapshot.schema))
+    names = {n.rsplit(".", 1)[-1].lower() for n in linked.names}
+    return {"recall": gold_tables(case.gold_sql) <= names, "schema_tokens": ours, "ddl_tokens": ddl}
+
+
 def gold_rows(suite: Suite) -> list[list[list[Any]]]:
     gold = []
     for case in suite.cases:
@@ -160,7 +192,18 @@ def summarize(planner: str, outcomes: list[dict[str, Any]], cases: list[Case]) -
     for outcome, case in zip(outcomes, cases):
         by_difficulty[case.difficulty].append(outcome["correct"])
     tokens = [o["prompt_tokens"] for o in outcomes if o["prompt_tokens"] is not None]
-    return {
+    linking = [o["linking"] for o in outcomes if o.get("linking")]
+    fits = [o for o in outcomes if not (o["error"] or "").startswith("does not fit")]
+    extra: dict[str, Any] = {}
+    if linking:
+        extra["linking_recall"] = round(100 * sum(f["recall"] for f in linking) / len(linking), 1)
+        extra["schema_vs_ddl"] = round(sum(f["schema_tokens"] for f in linking) / sum(f["ddl_tokens"] for f in linking), 2)
+    if len(fits) < count:
+        extra["not_fitting"] = count - len(fits)
+    confidences = [o["confidence"] for o in outcomes if o.get("confidence") is not None]
+    if confidences:
+        extra["mean_confidence"] = round(sum(confidences) / len(confidences), 2)
+    return {**extra,
         "planner": planner, "questions": count,
         "execution_accuracy": round(100 * correct / count, 1),
         "accuracy_when_answering": round(100 * correct / (count - declined), 1) if count > declined else None,
@@ -172,7 +215,8 @@ def summarize(planner: str, outcomes: list[dict[str, Any]], cases: list[Case]) -
     }
 
 
-def run_suite(suite: Suite, wanted: list[str], config: LLMConfig, today: dt.date, home: Path) -> dict[str, Any]:
+def run_suite(suite: Suite, wanted: list[str], config: LLMConfig, today: dt.date, home: Path, *,
+              candidates: int = 1, repair: bool = True, context_tokens: int = 8192) -> dict[str, Any]:
     gold = gold_rows(suite)
     outcomes: dict[str, list[dict[str, Any]]] = {planner: [] for planner in wanted}
     with Engine(home=home, llm=config) as engine:
@@ -187,16 +231,19 @@ def run_suite(suite: Suite, wanted: list[str], config: LLMConfig, today: dt.date
             for planner in wanted:
                 started = time.perf_counter()
                 if planner == "naive":
-                    prediction = ask_naive(client, engine, case.db_id, case, today)  # type: ignore[arg-type]
+                    prediction = ask_naive(client, engine, case.db_id, case, today,  # type: ignore[arg-type]
+                                           context_tokens)
                 elif planner == "langchain":
                     prediction = langchain(engine, case.db_id, case)  # type: ignore[misc]
                 else:
-                    prediction = ask_ours(engine, case.db_id, case, today, "llm" if planner == "ours" else "rules")
+                    prediction = ask_ours(engine, case.db_id, case, today, "llm" if planner == "ours" else "rules",
+                                          candidates=candidates, repair=repair)
                 correct = prediction.rows is not None and same_result(expected, prediction.rows, ordered=case.ordered)
                 outcomes[planner].append({
                     "correct": correct, "declined": prediction.declined, "sql": prediction.sql,
                     "error": prediction.error, "prompt_tokens": prediction.prompt_tokens,
-                    "latency_ms": (time.perf_counter() - started) * 1000,
+                    "latency_ms": (time.perf_counter() - started) * 1000, "confidence": prediction.confidence,
+                    "linking": linking_facts(engine, case) if planner == "ours" else None,
                 })
                 line.append(f"{planner}={'ok' if correct else 'declined' if prediction.declined else 'wrong'}")
             print(f"  {index + 1}/{len(suite.cases)} {' '.join(line)}", file=sys.stderr)
@@ -213,14 +260,15 @@ def run_suite(suite: Suite, wanted: list[str], config: LLMConfig, today: dt.date
     }
 
 
-def load_suite(spider: Path | None, bird: Path | None, split: str | None, directory: Path, today: dt.date) -> Suite:
+def load_suite(spider: Path | None, bird: Path | None, split: str | None, directory: Path, today: dt.date,
+               *, metrics: bool = True, wide: int = 0) -> Suite:
     if spider and bird:
         raise click.UsageError("give --spider or --bird, not both")
     if spider:
         return spider_suite(spider, split or "dev.json")
     if bird:
         return bird_suite(bird, split or "dev.json")
-    return demo_suite(directory, today)
+    return demo_suite(directory, today, metrics=metrics, wide=wide)
 
 
 @click.command()
@@ -232,12 +280,24 @@ def load_suite(spider: Path | None, bird: Path | None, split: str | None, direct
 @click.option("--planners", default="ours,naive,rules", show_default=True,
               help=f"Comma list of contenders: {', '.join(CONTENDERS)}.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N questions.")
+@click.option("--sample", type=click.IntRange(min=1),
+              help="Only N questions spread evenly over the suite (easy to hard), instead of the first N.")
+@click.option("--wide", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Demo suite: hide the shop among N generated distractor tables.")
+@click.option("--candidates", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="ours: LLM candidates per question, chosen by agreement of their results.")
+@click.option("--repair/--no-repair", default=True, show_default=True, help="ours: the repair loop.")
+@click.option("--metrics/--no-metrics", default=True, show_default=True,
+              help="Demo suite: import its metrics and segments as mappings.")
+@click.option("--context-tokens", type=click.IntRange(min=512), default=8192, show_default=True,
+              help="The model's context: naive is reported as not fitting beyond it.")
 @click.option("--twice", is_flag=True,
               help="Run the suite twice and report how many predictions were identical (temperature 0).")
 @click.option("--failures/--no-failures", default=True, show_default=True,
               help="List every wrong answer with predicted and gold SQL.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def main(spider: Path | None, bird: Path | None, split: str | None, planners: str, limit: int | None,
+         sample: int | None, wide: int, candidates: int, repair: bool, metrics: bool, context_tokens: int,
          twice: bool, failures: bool, as_json: bool) -> None:
     """NL execution accuracy: our pipeline vs a naive prompt, LangChain and the rules planner."""
     wanted = [p.strip() for p in planners.split(",") if p.strip()]
@@ -251,12 +311,17 @@ def main(spider: Path | None, bird: Path | None, split: str | None, planners: st
                                "(try ../shared/tools/local-llm start), or use --planners rules")
     today = dt.date.today()  # the demo shop ends today: models may use the database's clock
     with tempfile.TemporaryDirectory() as tmp:
-        suite = load_suite(spider, bird, split, Path(tmp), today)
+        suite = load_suite(spider, bird, split, Path(tmp), today, metrics=metrics, wide=wide)
         suite.cases = suite.cases[:limit] if limit else suite.cases
-        result = run_suite(suite, wanted, config, today, Path(tmp) / "home")
-        extra: dict[str, Any] = {"suite": suite.name, "model": config.model, "failures": result["failures"]}
+        if sample and sample < len(suite.cases):
+            step = len(suite.cases) / sample
+            suite.cases = [suite.cases[int(i * step + step / 2)] for i in range(sample)]
+        switches = {"candidates": candidates, "repair": repair, "context_tokens": context_tokens}
+        result = run_suite(suite, wanted, config, today, Path(tmp) / "home", **switches)
+        extra: dict[str, Any] = {"suite": suite.name, "model": config.model, "failures": result["failures"],
+                                 "switches": {**switches, "metrics": metrics}}
         if twice:
-            again = run_suite(suite, wanted, config, today, Path(tmp) / "home-again")
+            again = run_suite(suite, wanted, config, today, Path(tmp) / "home-again", **switches)
             extra["identical_predictions"] = {
                 planner: f"{sum(a == b for a, b in zip(result['predictions'][planner], again['predictions'][planner]))}"
                          f"/{len(suite.cases)}"
@@ -271,10 +336,14 @@ def main(spider: Path | None, bird: Path | None, split: str | None, planners: st
     synonyms = sum(c.needs_synonym for c in suite.cases)
     columns = ["planner", "execution_accuracy", "accuracy_when_answering", "declined", "by_difficulty",
                "prompt_tokens_per_q", "latency_ms_per_q"]
+    for column in ("linking_recall", "schema_vs_ddl", "not_fitting", "mean_confidence"):
+        if any(column in row for row in result["summary"]):
+            columns.append(column)
     if synonyms:
         columns.insert(4, "synonym_accuracy")
     report(f"NL accuracy, suite {suite.name} ({len(suite.cases)} questions"
-           + (f", {synonyms} needing synonyms" if synonyms else "") + f"; model {config.model or '-'})",
+           + (f", {synonyms} needing synonyms" if synonyms else "") + f"; model {config.model or '-'}; "
+           f"candidates {candidates}, repair {'on' if repair else 'off'}, metrics {'on' if metrics else 'off'})",
            result["summary"], columns, as_json=as_json, extra=extra)
     if twice and not as_json:
         click.echo(f"identical predictions across two runs: {extra['identical_predictions']}")

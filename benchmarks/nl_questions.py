@@ -129,4 +129,20 @@ QUESTIONS: list[tuple[str, str, bool]] = [
      "SELECT COUNT(*) FROM (SELECT order_id FROM order_items GROUP BY order_id HAVING COUNT(*) > 2)", False),
     ("Share of cancelled orders in percent",
      "SELECT ROUND(100.0 * SUM(status = 'cancelled') / COUNT(*), 2) FROM orders", False),
+    # business vocabulary defined in the semantic layer (DEFINITIONS: metrics and segments)
+    ("How many big orders were placed?", "SELECT COUNT(*) FROM orders WHERE total_amount > 500", True),
+    ("Units sold per product category",
+     "SELECT p.category, SUM(i.quantity) FROM order_items i JOIN products p ON p.id = i.product_id "
+     "GROUP BY p.category", True),
+    ("How many big orders did German customers (DE) place?",
+     "SELECT COUNT(*) FROM orders o JOIN customers c ON c.id = o.customer_id "
+     "WHERE o.total_amount > 500 AND c.country = 'DE'", True),
 ]
+
+# The demo suite's metrics and segments (imported unless the benchmark runs --no-metrics).
+DEFINITIONS = {
+    "metric:units sold": {"sql": "SUM(order_items.quantity)", "synonyms": ["units", "quantity sold"],
+                          "description": "items sold, counted by quantity"},
+    "segment:big orders": {"table": "orders", "where": "total_amount > 500", "synonyms": ["large orders"],
+                           "description": "orders over 500 USD"},
+}

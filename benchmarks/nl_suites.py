@@ -23,7 +23,7 @@ import click
 import sqlglot
 from sqlglot import exp
 
-from benchmarks.nl_questions import QUESTIONS, gold_sql
+from benchmarks.nl_questions import DEFINITIONS, QUESTIONS, gold_sql
 from nlquery.demo import MAPPINGS
 from nlquery.shop import generate_shop, load_shop
 
@@ -102,17 +102,56 @@ def spider_hardness(sql: str) -> str:
     return "extra"
 
 
-def demo_suite(directory: Path, today: dt.date) -> Suite:
-    """The shop (ending ``today``) in ``directory/shop.db`` and its 52 questions."""
+def demo_suite(directory: Path, today: dt.date, *, metrics: bool = True, wide: int = 0) -> Suite:
+    """The shop (ending ``today``) in ``directory/shop.db`` and its 55 questions; its
+    mappings, with the metrics and segments unless ``metrics`` is false. ``wide``: the
+    same questions with the shop hidden among that many generated distractor tables."""
     path = directory / "shop.db"
     conn = sqlite3.connect(path)
     load_shop(conn, "sqlite", "qmark", generate_shop(end=today))
+    if wide:
+        add_distractors(conn, wide)
     conn.close()
     cases = []
     for question, sql, synonym in QUESTIONS:
         gold = gold_sql(sql, today)
         cases.append(Case("shop", question, gold, spider_hardness(gold), needs_synonym=synonym))
-    return Suite("demo", cases, {"shop": path}, {"shop": MAPPINGS})
+    mappings = {**MAPPINGS, **(DEFINITIONS if metrics else {})}
+    return Suite(f"demo-wide-{wide}" if wide else "demo", cases, {"shop": path}, {"shop": mappings})
+
+
+DOMAINS = ["crm", "hr", "fin", "mkt", "ops", "legacy", "stg", "archive", "erp", "support", "billing", "sales",
+           "web", "app", "dw", "tmp", "audit", "partner", "vendor", "log"]
+NOUNS = ["customers", "orders", "products", "order_items", "accounts", "invoices", "shipments", "vendors", "tickets",
+         "campaigns", "payments", "employees", "contracts", "leads", "returns", "reviews", "stores", "regions",
+         "subscriptions", "coupons", "warehouses", "carts", "refunds", "sessions", "budgets", "assets", "suppliers",
+         "deliveries", "quotes", "events"]
+SHARED_COLUMNS = [("name", "VARCHAR(100)"), ("total", "DECIMAL(12, 2)"), ("country", "CHAR(2)"),
+                  ("status", "VARCHAR(20)"), ("created_at", "TIMESTAMP"), ("amount", "DECIMAL(12, 2)"),
+                  ("city", "VARCHAR(100)"), ("category", "VARCHAR(50)"), ("quantity", "INTEGER"),
+                  ("price", "DECIMAL(10, 2)"), ("email", "VARCHAR(255)"), ("title", "VARCHAR(100)"),
+                  ("total_amount", "DECIMAL(12, 2)"), ("updated_at", "TIMESTAMP"), ("code", "VARCHAR(20)")]
+
+
+def add_distractors(conn: sqlite3.Connection, count: int) -> list[str]:
+    """``count`` plausible tables around the shop (``crm_customers``, ``legacy_orders``...),
+    sharing its column names and keyed to each other, empty: a wide schema to link in."""
+    import random
+
+    rng = random.Random(17)
+    names = [f"{d}_{n}" for d in DOMAINS for n in NOUNS]
+    rng.shuffle(names)
+    if count > len(names):
+        names += [f"{n}_{i}" for i in range(count // len(names) + 1) for n in list(names)]
+    chosen = names[:count]
+    for index, name in enumerate(chosen):
+        columns = ["id INTEGER PRIMARY KEY"] + [f"{c} {t}" for c, t in rng.sample(SHARED_COLUMNS, rng.randint(3, 7))]
+        if index and rng.random() < 0.5:
+            parent = chosen[rng.randrange(index)]
+            columns.append(f"{parent}_id INTEGER REFERENCES {parent} (id)")
+        conn.execute(f"CREATE TABLE {name} ({', '.join(columns)})")
+    conn.commit()
+    return chosen
 
 
 def _read_json(path: Path) -> list[dict]:
