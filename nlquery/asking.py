@@ -1,7 +1,10 @@
-"""Questions in plain language: the part of :class:`nlquery.Engine` that plans.
+"""Questions in plain language: the part of the Engine that plans.
 
-Kept apart from the Engine's sources and queries: it owns the schema-linker cache,
-verified examples, and choosing between the LLM, the rules planner and a cached example.
+:class:`Questions` is composed into :class:`nlquery.Engine` as ``engine.questions``
+(the Engine's ``ask``, ``search_schema``, ``describe_table``... delegate to it). It owns
+the schema-linker cache, verified examples, and choosing between the LLM, the rules
+planner and a cached example. It sees the Engine only through :class:`Host`, a narrow
+interface the Engine implements: this module never imports :mod:`nlquery.engine`.
 """
 
 from __future__ import annotations
@@ -9,18 +12,18 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import connectors
-from nlquery.audit import audited
-from nlquery.catalog import SourceRecord
+from nlquery.catalog import Catalog, SourceRecord
 from nlquery.errors import InvalidRequest, QuestionNotAnswerable
-from nlquery.guard import SafeQuery, validate_sql
+from nlquery.guard import Policy, SafeQuery
 from nlquery.names import did_you_mean
 from nlquery.planner import (
     Answer,
     Attempt,
     LLMClient,
+    LLMConfig,
     PlanningContext,
     SchemaLinker,
     ask_llm,
@@ -31,13 +34,42 @@ from nlquery.planner.linking import LinkedSchema
 from nlquery.planner.prompt import render_schema
 from nlquery.principal import Principal, merge_policy
 
+Tenant = str | Principal | None
+
+
+class Host(Protocol):
+    """What :class:`Questions` needs of the Engine, and nothing more."""
+
+    max_rows: int
+    llm: LLMConfig
+    rules_first: bool
+
+    def record(self, source: str, tenant: Tenant) -> SourceRecord:
+        """The registered source ``tenant`` reaches by that name or id."""
+
+    def connector(self, record: SourceRecord) -> connectors.Connector:
+        """The source's open (pooled) connector."""
+
+    def snapshot(self, source_id: str) -> Any:
+        """The source's latest schema snapshot, extracted first if it has none."""
+
+    def store(self) -> Catalog:
+        """The catalog: mappings and verified examples."""
+
+    def check(self, connector: connectors.Connector, sql: str, *, policy: Policy | None,
+              schema: connectors.Schema | None, max_rows: int) -> SafeQuery:
+        """The guard's verdict on ``sql`` for this connector (its dialect facts)."""
+
+    def validate(self, source: str, sql: str) -> SafeQuery:
+        """:meth:`nlquery.Engine.validate`."""
+
+    def run(self, connector: connectors.Connector, safe: SafeQuery, params: Sequence[Any],
+            max_rows: int) -> connectors.QueryResult:
+        """Execute a statement the guard accepted (the Engine's one execute path)."""
+
 
 def _visible_copy(table: connectors.Table, policy: Any) -> connectors.Table:
     return dataclasses.replace(table, columns=[c for c in table.columns if policy.column_visible(table, c.name)])
-
-
-if TYPE_CHECKING:
-    from nlquery.engine import Engine
 
 
 def check_timezone(name: str | None) -> None:
@@ -58,20 +90,18 @@ def check_timezone(name: str | None) -> None:
 
 
 class Questions:
-    """Mixed into :class:`nlquery.Engine`."""
+    """Plans and answers questions for the Engine (``engine.questions``)."""
 
-    @audited("ask")
-    def ask(self: Engine, source: str, question: str, *, planner: str = "auto", max_rows: int | None = None,
+    def __init__(self, host: Host) -> None:
+        self._host = host
+        self._llm_client: LLMClient | None = None
+        self._linkers: dict[tuple[str, int, str], SchemaLinker] = {}
+
+    def ask(self, source: str, question: str, *, planner: str = "auto", max_rows: int | None = None,
             timezone: str | None = None, today: Any = None, max_attempts: int = 3,
-            tenant: str | Principal | None = None, candidates: int = 1, repair: bool = True) -> Answer:
-        """Answer a question in plain language with one guarded, parameterized read.
-
-        ``planner``: ``llm`` (the configured OpenAI-compatible endpoint), ``rules`` (offline,
-        simple questions only) or ``auto`` (the LLM when configured, else rules; with
-        ``rules_first`` the rules planner is tried first as a free fast path).
-        ``candidates``: how many LLM candidates to run and choose from by agreement of
-        their results (``Answer.confidence``); ``repair=False``: one attempt, no repairs.
-        """
+            tenant: Tenant = None, candidates: int = 1, repair: bool = True) -> Answer:
+        """See :meth:`nlquery.Engine.ask`."""
+        host = self._host
         if not isinstance(candidates, int) or isinstance(candidates, bool) or not 1 <= candidates <= 8:
             raise InvalidRequest("candidates must be an integer from 1 to 8")
         if not isinstance(question, str) or not question.strip():
@@ -79,44 +109,40 @@ class Questions:
         if planner not in {"auto", "llm", "rules"}:
             raise InvalidRequest("planner must be auto, llm or rules")
         check_timezone(timezone)
-        record = self._lookup(source, tenant)
-        connector = self._connector(record)
+        record = host.record(source, tenant)
+        connector = host.connector(record)
         who = tenant if isinstance(tenant, Principal) else None
         if who is not None:
-            max_rows = who.max_rows(max_rows, self.max_rows)
+            max_rows = who.max_rows(max_rows, host.max_rows)
         context = self._planning_context(record, connector, max_rows, timezone, today,
                                          overlay=who.overlay if who else None)
-        similar = examples.most_similar(question, self.catalog.list_examples(record.id))
+        similar = examples.most_similar(question, host.store().list_examples(record.id))
         context.examples = [example for _, example in similar]
         if similar and similar[0][0] >= examples.NEAR_EXACT and planner != "rules":
             reused = self._reuse_example(question, similar[0][1], context)
             if reused is not None:
                 return reused
-        use_llm = planner == "llm" or (planner == "auto" and self.llm.configured)
+        use_llm = planner == "llm" or (planner == "auto" and host.llm.configured)
         buckets = connector.date_buckets if connectors.supports(connector, connectors.Capability.DATE_BUCKETS) \
             else None
         if not use_llm:
             return ask_rules(question, context, buckets)
-        if self.rules_first and planner == "auto":
+        if host.rules_first and planner == "auto":
             try:
                 return ask_rules(question, context, buckets)
             except QuestionNotAnswerable:
                 pass
         if self._llm_client is None:
-            self._llm_client = LLMClient(self.llm)
+            self._llm_client = LLMClient(host.llm)
         return ask_llm(question, context, self._llm_client, max_attempts=max_attempts, candidates=candidates,
                        repair=repair)
 
-    def schema_linker(self: Engine, name_or_id: str, *, tenant: str | Principal | None = None
+    def schema_linker(self, name_or_id: str, *, tenant: Tenant = None
                       ) -> tuple[SchemaLinker, Any, dict[str, Any]]:
-        """The source's schema linker (built once per snapshot version and mappings),
-        with the snapshot and mappings it was built from."""
-        record = self._lookup(name_or_id, tenant)
-        snapshot = self._latest_snapshot(record.id)
-        if snapshot is None:
-            self.refresh_schema(record.id)
-            snapshot = self._latest_snapshot(record.id)
-        mappings = self.catalog.get_mappings(record.id)
+        """See :meth:`nlquery.Engine.schema_linker`."""
+        record = self._host.record(name_or_id, tenant)
+        snapshot = self._host.snapshot(record.id)
+        mappings = self._host.store().get_mappings(record.id)
         fingerprint = repr(sorted((k, m.description, tuple(m.synonyms), m.sql, m.table, m.where)
                                   for k, m in mappings.items()))
         key = (record.id, snapshot.version, fingerprint)
@@ -125,16 +151,14 @@ class Questions:
             self._linkers[key] = SchemaLinker(snapshot.schema, mappings, snapshot.value_hints)
         return self._linkers[key], snapshot, mappings
 
-    def _policy_for(self: Engine, source: str, tenant: str | Principal | None) -> Any:
+    def _policy_for(self, source: str, tenant: Tenant) -> Any:
         """The policy ``tenant`` sees ``source`` through: the source's, with a token's overlay."""
         overlay = tenant.overlay if isinstance(tenant, Principal) else None
-        return merge_policy(self._lookup(source, tenant).policy, overlay)
+        return merge_policy(self._host.record(source, tenant).policy, overlay)
 
-    def search_schema(self: Engine, source: str, phrase: str, *, limit: int = 5,
-                      tenant: str | Principal | None = None) -> list[dict[str, Any]]:
-        """The tables of ``source`` that match ``phrase`` (names, synonyms, descriptions,
-        stored values), best first, by the planner's own schema linking: cheap on
-        schemas of thousands of tables. Tables and columns the policy hides are left out."""
+    def search_schema(self, source: str, phrase: str, *, limit: int = 5,
+                      tenant: Tenant = None) -> list[dict[str, Any]]:
+        """See :meth:`nlquery.Engine.search_schema`."""
         linker, snapshot, _ = self.schema_linker(source, tenant=tenant)
         policy = self._policy_for(source, tenant)
         linked = linker.link(phrase, max_tables=max(1, min(limit, 20)))
@@ -153,18 +177,16 @@ class Questions:
             })
         return found[:limit]
 
-    def list_tables(self: Engine, source: str, *, tenant: str | Principal | None = None) -> list[str]:
-        """Qualified names of the tables of ``source`` its policy shows."""
+    def list_tables(self, source: str, *, tenant: Tenant = None) -> list[str]:
+        """See :meth:`nlquery.Engine.list_tables`."""
         snapshot = self.schema_linker(source, tenant=tenant)[1]
         policy = self._policy_for(source, tenant)
         return [snapshot.schema.qualified_name(t) for t in snapshot.schema.tables
                 if policy is None or policy.table_visible(t)]
 
-    def find_table(self: Engine, source: str, table: str, *, apply_policy: bool = True,
-                   tenant: str | Principal | None = None) -> connectors.Table:
-        """One table of ``source``'s latest schema by bare or qualified name (any case);
-        ``invalid_request`` with the closest name when there is none (or, with
-        ``apply_policy``, the policy hides it; the operator's CLI sees every table)."""
+    def find_table(self, source: str, table: str, *, apply_policy: bool = True,
+                   tenant: Tenant = None) -> connectors.Table:
+        """See :meth:`nlquery.Engine.find_table`."""
         snapshot = self.schema_linker(source, tenant=tenant)[1]
         policy = self._policy_for(source, tenant) if apply_policy else None
         found = snapshot.schema.table(table)
@@ -174,9 +196,8 @@ class Questions:
                         if policy is None or policy.table_visible(t)})
         raise InvalidRequest(f"no table {table!r} in {source}{did_you_mean(table, names)}")
 
-    def describe_table(self: Engine, source: str, table: str, *, tenant: str | Principal | None = None) -> str:
-        """One table as the planner shows it to the model: columns (type, nullability,
-        key), foreign keys, descriptions, synonyms and known values; hidden columns left out."""
+    def describe_table(self, source: str, table: str, *, tenant: Tenant = None) -> str:
+        """See :meth:`nlquery.Engine.describe_table`."""
         linker, snapshot, _ = self.schema_linker(source, tenant=tenant)
         found = self.find_table(source, table, tenant=tenant)
         policy = self._policy_for(source, tenant)
@@ -185,7 +206,7 @@ class Questions:
         linked = LinkedSchema(schema=snapshot.schema, tables=[found], scores={})
         return render_schema(linked, linker.mappings, snapshot.value_hints)
 
-    def _reuse_example(self: Engine, question: str, example: Any, context: PlanningContext) -> Answer | None:
+    def _reuse_example(self, question: str, example: Any, context: PlanningContext) -> Answer | None:
         safe = context.validate(example.sql)
         if safe.parameter_count:
             return None  # its values came from another question: only a few-shot example
@@ -197,31 +218,35 @@ class Questions:
                       timings={"linking": 0.0, "llm": 0.0, "validation": 0.0,
                                "execution": (time.perf_counter() - started) * 1000})
 
-    def add_example(self: Engine, source: str, question: str, sql: str) -> dict[str, Any]:
-        """Store a verified question -> SQL pair (checked by the guard against the source)."""
+    def add_example(self, source: str, question: str, sql: str) -> dict[str, Any]:
+        """See :meth:`nlquery.Engine.add_example`."""
         if not isinstance(question, str) or not question.strip():
             raise InvalidRequest("the question is empty")
-        record = self.catalog.get_source(source)
-        self.validate(record.id, sql)
-        return self.catalog.add_example(record.id, question, sql)
+        store = self._host.store()
+        record = store.get_source(source)
+        self._host.validate(record.id, sql)
+        return store.add_example(record.id, question, sql)
 
-    def list_examples(self: Engine, source: str) -> list[dict[str, Any]]:
-        return self.catalog.list_examples(self.catalog.get_source(source).id)
+    def list_examples(self, source: str) -> list[dict[str, Any]]:
+        store = self._host.store()
+        return store.list_examples(store.get_source(source).id)
 
-    def remove_example(self: Engine, source: str, example_id: str) -> None:
-        self.catalog.remove_example(self.catalog.get_source(source).id, example_id)
+    def remove_example(self, source: str, example_id: str) -> None:
+        store = self._host.store()
+        store.remove_example(store.get_source(source).id, example_id)
 
-    def _planning_context(self: Engine, record: SourceRecord, connector: connectors.Connector, max_rows: int | None,
+    def _planning_context(self, record: SourceRecord, connector: connectors.Connector, max_rows: int | None,
                           timezone: str | None, today: Any, overlay: Any = None) -> PlanningContext:
+        host = self._host
         linker, snapshot, mappings = self.schema_linker(record.id)
-        cap = self.max_rows if max_rows is None else max_rows
+        cap = host.max_rows if max_rows is None else max_rows
         policy, schema = merge_policy(record.policy, overlay), snapshot.schema
 
         def validate(sql: str) -> SafeQuery:
-            return validate_sql(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
+            return host.check(connector, sql, policy=policy, schema=schema, max_rows=cap + 1)
 
         def execute(safe: SafeQuery, params: Sequence[Any]) -> connectors.QueryResult:
-            return self._run(connector, safe, params, cap)
+            return host.run(connector, safe, params, cap)
 
         return PlanningContext(dialect=connector.dialect, schema=schema, mappings=mappings,
                                value_hints=snapshot.value_hints, linker=linker, validate=validate,

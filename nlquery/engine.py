@@ -33,9 +33,9 @@ from nlquery.audit import audited
 from nlquery.principal import Principal, merge_policy
 from nlquery.errors import DataSourceNotFound, InvalidRequest, NLQueryError, connector_errors
 from nlquery.extraction import Extractions
-from nlquery.guard import Policy, SafeQuery, cached_validate
+from nlquery.guard import Policy, SafeQuery, cached_validate, validate_sql
 from nlquery.paths import home as default_home
-from nlquery.planner import LLMClient, LLMConfig, SchemaLinker
+from nlquery.planner import Answer, LLMConfig, SchemaLinker
 
 __all__ = ["Engine", "RefreshResult"]
 
@@ -79,7 +79,7 @@ def _takes_convert(connector: Any) -> bool:
     return known
 
 
-class Engine(Questions):
+class Engine:
     """Registers sources, reads their schemas and runs guarded read-only queries.
 
     >>> with Engine() as engine:                                              # doctest: +SKIP
@@ -102,8 +102,6 @@ class Engine(Questions):
         self.home = Path(home) if home is not None else None
         self.llm = llm or LLMConfig.from_environment()
         self.rules_first = rules_first
-        self._llm_client: LLMClient | None = None
-        self._linkers: dict[tuple[str, int, str], SchemaLinker] = {}
         self._snapshots: dict[str, Any] = {}  # source id -> its latest Snapshot, by version
         # name or id -> (expiry, record, snapshot): queries skip the catalog for a moment.
         self._resolved: dict[tuple[str, str | None], tuple[float, SourceRecord, Any]] = {}
@@ -112,20 +110,25 @@ class Engine(Questions):
         # NLQUERY_QUERY_TIMEOUT_S: the default per-query timeout of a service (`nlquery serve`)
         self.timeout_s = (float(os.environ.get("NLQUERY_QUERY_TIMEOUT_S") or timeout_s)
                           if timeout_s == DEFAULT_TIMEOUT_S else timeout_s)
-        self._catalog: Catalog | None = None
+        self._opened_catalog: Catalog | None = None
         self._open: list[connectors.Connector] = []
         self._extractions: Extractions | None = None
         self.extraction_workers = extraction_workers
         self._pool: dict[str, connectors.Connector] = {}
         self._lock = threading.RLock()
+        self.questions = Questions(_QuestionsHost(self))
+        """Plans and answers questions (:class:`nlquery.asking.Questions`); :meth:`ask`
+        and the schema-lookup methods below delegate to it."""
 
     @property
-    def catalog(self) -> Catalog:
-        """The catalog, opened on first use (once, whichever thread asks first)."""
+    def _catalog(self) -> Catalog:
+        """The catalog, opened on first use (once, whichever thread asks first). Private:
+        front-ends use the Engine's methods; tests of the catalog's internals (encryption
+        at rest, upgrades) may read it."""
         with self._lock:
-            if self._catalog is None:
-                self._catalog = Catalog(self.home or default_home(), self.catalog_url)
-            return self._catalog
+            if self._opened_catalog is None:
+                self._opened_catalog = Catalog(self.home or default_home(), self.catalog_url)
+            return self._opened_catalog
 
     # -- sources ---------------------------------------------------------------------
     @audited("source.create")
@@ -152,10 +155,10 @@ class Engine(Questions):
                 type = connectors.registry.type_from_url(str(url))
         settings = {k: dict(v) for k, v in (("policy", policy), ("value_hints", value_hints)) if v}
         owner = tenant.tenant if isinstance(tenant, Principal) else (tenant or "default")
-        record = self.catalog.add_source(name, type, connection, description, settings, remote=remote,
+        record = self._catalog.add_source(name, type, connection, description, settings, remote=remote,
                                          tenant=owner)
         if self.check_connection(record.id) != "connected":
-            self.catalog.set_status(record.id, schema_status="error",
+            self._catalog.set_status(record.id, schema_status="error",
                                     schema_error="not extracted: the source is not reachable")
         elif extract:
             try:
@@ -167,7 +170,7 @@ class Engine(Questions):
     def list_sources(self, *, tenant: str | Principal | None = None) -> list[dict[str, Any]]:
         """Every source (the operator), or those ``tenant`` sees."""
         who = tenant if isinstance(tenant, Principal) else None
-        records = self.catalog.list_sources(who.lookup_tenant if who else tenant)
+        records = self._catalog.list_sources(who.lookup_tenant if who else tenant)
         return [r.to_dict() for r in records if who is None or who.reaches(r.id, r.name)]
 
     def _lookup(self, name_or_id: str, tenant: str | Principal | None) -> SourceRecord:
@@ -175,7 +178,7 @@ class Engine(Questions):
         tenant); a tenant name; or a token's principal (its tenant, every tenant for an
         admin, and its source allow-list). Another tenant's source is not found."""
         who = tenant if isinstance(tenant, Principal) else None
-        record = self.catalog.get_source(name_or_id, who.lookup_tenant if who else tenant)
+        record = self._catalog.get_source(name_or_id, who.lookup_tenant if who else tenant)
         if who is not None and not who.reaches(record.id, record.name):
             raise DataSourceNotFound(f"no data source named or with id {name_or_id!r}")
         audit.note(source=record.id, source_name=record.name)
@@ -187,7 +190,7 @@ class Engine(Questions):
         record = self._lookup(name_or_id, tenant)
         data = record.to_dict()
         if tables:
-            snapshot = self.catalog.latest_snapshot(record.id)
+            snapshot = self._catalog.latest_snapshot(record.id)
             data["schema_version"] = snapshot.version if snapshot else None
             data["tables"] = snapshot.schema.to_dict()["tables"] if snapshot else []
         return data
@@ -201,7 +204,7 @@ class Engine(Questions):
         :meth:`add_source`). A connection moved to another destination without its
         secret in the same call loses the stored secret."""
         settings = {k: dict(v) for k, v in (("policy", policy), ("value_hints", value_hints)) if v is not None}
-        record = self.catalog.update_source(self._lookup(name_or_id, tenant).id, name=name, description=description,
+        record = self._catalog.update_source(self._lookup(name_or_id, tenant).id, name=name, description=description,
                                             connection=connection,
                                             settings=settings or None, remote=remote)
         self._forget(record.id)
@@ -211,13 +214,13 @@ class Engine(Questions):
 
     @audited("source.delete")
     def remove_source(self, name_or_id: str, *, tenant: str | Principal | None = None) -> dict[str, Any]:
-        record = self.catalog.remove_source(self._lookup(name_or_id, tenant).id)
+        record = self._catalog.remove_source(self._lookup(name_or_id, tenant).id)
         self._forget(record.id)
         return record.to_dict()
 
     def check_connection(self, name_or_id: str) -> str:
         """Connect and set ``status``: connected | disconnected | error (with the reason)."""
-        record = self.catalog.get_source(name_or_id)
+        record = self._catalog.get_source(name_or_id)
         try:
             with connector_errors():
                 self._connector(record).ping()
@@ -226,14 +229,14 @@ class Engine(Questions):
             self._forget(record.id)
             status = "disconnected" if exc.code == "data_source_disconnected" else "error"
             reason = exc.message
-        self.catalog.set_status(record.id, status=status, status_reason=reason)
+        self._catalog.set_status(record.id, status=status, status_reason=reason)
         return status
 
     @audited("source.refresh")
     def mark_extracting(self, name_or_id: str, *, tenant: str | Principal | None = None) -> dict[str, Any]:
         """Set ``schema_status`` to extracting before a background refresh starts."""
         record = self._lookup(name_or_id, tenant)
-        self.catalog.set_status(record.id, schema_status="extracting", schema_error=None)
+        self._catalog.set_status(record.id, schema_status="extracting", schema_error=None)
         return self.get_source(record.id)
 
     @audited("source.refresh")
@@ -243,11 +246,11 @@ class Engine(Questions):
         that run; too many waiting extractions -> ``rate_limit_exceeded`` with a retry
         time (the source keeps its previous status)."""
         record = self._lookup(name_or_id, tenant)
-        self.catalog.set_status(record.id, schema_status="extracting", schema_error=None)
+        self._catalog.set_status(record.id, schema_status="extracting", schema_error=None)
         try:
             self._background().submit(record.id)
         except NLQueryError:
-            self.catalog.set_status(record.id, schema_status=record.schema_status, schema_error=record.schema_error)
+            self._catalog.set_status(record.id, schema_status=record.schema_status, schema_error=record.schema_error)
             raise
         return self.get_source(record.id)
 
@@ -271,7 +274,7 @@ class Engine(Questions):
             log.info(json.dumps({"event": "extraction_failed", "source": source_id, "code": exc.code}))
         except Exception:  # never leave a source stuck in "extracting"
             log.exception("schema extraction of %s crashed", source_id)
-            self.catalog.set_status(source_id, schema_status="error", schema_error="extraction crashed")
+            self._catalog.set_status(source_id, schema_status="error", schema_error="extraction crashed")
 
     # -- schemas ---------------------------------------------------------------------
     def refresh_schema(self, name_or_id: str, *, progress: ProgressCallback | None = None,
@@ -280,32 +283,32 @@ class Engine(Questions):
         Stores a new snapshot version with its diff; mappings are kept (stale ones
         are reported, not dropped)."""
         record = self._lookup(name_or_id, tenant)
-        self.catalog.set_status(record.id, schema_status="extracting", schema_error=None)
+        self._catalog.set_status(record.id, schema_status="extracting", schema_error=None)
         try:
             connector = self._connector(record)
             with connector_errors():
                 schema = connector.introspect(progress=progress)
                 hints = self._value_hints(record, connector, schema)
-            snapshot = self.catalog.save_snapshot(record.id, schema, hints)
+            snapshot = self._catalog.save_snapshot(record.id, schema, hints)
         except NLQueryError as exc:
-            self.catalog.set_status(record.id, schema_status="error", schema_error=exc.message)
+            self._catalog.set_status(record.id, schema_status="error", schema_error=exc.message)
             raise
-        self.catalog.set_status(record.id, schema_status="ready", schema_error=None,
+        self._catalog.set_status(record.id, schema_status="ready", schema_error=None,
                                 status="connected", status_reason=None)
         self._resolved.clear()
         self._snapshots.pop(record.id, None)  # a no-change refresh updates the version in place
-        stale = semantic.stale_keys(self.catalog.get_mappings(record.id), schema)
+        stale = semantic.stale_keys(self._catalog.get_mappings(record.id), schema)
         return RefreshResult(record.name, snapshot.version, schema, snapshot.diff, stale, len(hints))
 
     def schema(self, name_or_id: str, *, tenant: str | Principal | None = None) -> connectors.Schema:
         """The latest stored schema (extracted now if there is none yet)."""
         record = self._lookup(name_or_id, tenant)
-        snapshot = self.catalog.latest_snapshot(record.id)
+        snapshot = self._catalog.latest_snapshot(record.id)
         return snapshot.schema if snapshot else self.refresh_schema(record.id).schema
 
     def value_hints(self, name_or_id: str) -> dict[str, list[Any]]:
-        record = self.catalog.get_source(name_or_id)
-        snapshot = self.catalog.latest_snapshot(record.id)
+        record = self._catalog.get_source(name_or_id)
+        snapshot = self._catalog.latest_snapshot(record.id)
         return snapshot.value_hints if snapshot else {}
 
     def _value_hints(self, record: SourceRecord, connector: connectors.Connector,
@@ -322,8 +325,8 @@ class Engine(Questions):
     def mappings(self, name_or_id: str, *, tenant: str | Principal | None = None) -> dict[str, Any]:
         """``{"mappings": {key: {description, synonyms}}, "stale": [keys]}``."""
         record = self._lookup(name_or_id, tenant)
-        current = self.catalog.get_mappings(record.id)
-        snapshot = self.catalog.latest_snapshot(record.id)
+        current = self._catalog.get_mappings(record.id)
+        snapshot = self._catalog.latest_snapshot(record.id)
         stale = semantic.stale_keys(current, snapshot.schema) if snapshot else []
         return {"mappings": {k: m.to_dict() for k, m in current.items()}, "stale": stale}
 
@@ -333,14 +336,90 @@ class Engine(Questions):
         """PATCH-merge mappings (keys merge, ``None`` removes, ``synonyms`` replaces),
         validated against the source's schema."""
         record = self._lookup(name_or_id, tenant)
-        merged = semantic.merge(self.catalog.get_mappings(record.id), patch, self.schema(record.id))
-        self.catalog.save_mappings(record.id, merged)
+        merged = semantic.merge(self._catalog.get_mappings(record.id), patch, self.schema(record.id))
+        self._catalog.save_mappings(record.id, merged)
         return self.mappings(record.id)
 
     def resolver(self, name_or_id: str) -> semantic.Resolver:
         """Maps what people say ("clients", "signup date") to schema keys."""
-        record = self.catalog.get_source(name_or_id)
-        return semantic.Resolver(self.schema(record.id), self.catalog.get_mappings(record.id))
+        record = self._catalog.get_source(name_or_id)
+        return semantic.Resolver(self.schema(record.id), self._catalog.get_mappings(record.id))
+
+    def import_mappings(self, name_or_id: str, document: Any, *,
+                        tenant: str | Principal | None = None) -> dict[str, Any]:
+        """Merge a mapping document (as read from a YAML or JSON file: ``{key: {description,
+        synonyms}}``, optionally under ``mappings``, with optional top-level ``metrics:`` and
+        ``segments:``) into the source's mappings; see :meth:`update_mappings`."""
+        patch = semantic.document_patch(document)
+        if not isinstance(patch, Mapping):
+            raise InvalidRequest("a mapping document must hold an object of key -> {description, synonyms}")
+        return self.update_mappings(name_or_id, patch, tenant=tenant)
+
+    def export_mappings(self, name_or_id: str, fmt: str = "yaml", *,
+                        tenant: str | Principal | None = None) -> str:
+        """The source's mappings as a YAML or JSON document :meth:`import_mappings` reads back."""
+        if fmt not in ("yaml", "json"):
+            raise InvalidRequest(f"format must be yaml or json, not {fmt!r}")
+        current = self.mappings(name_or_id, tenant=tenant)["mappings"]
+        return semantic.dump({k: semantic.SemanticMapping.from_dict(v) for k, v in current.items()}, fmt)
+
+    # -- questions (delegated to self.questions) ----------------------------------------------
+    @audited("ask")
+    def ask(self, source: str, question: str, *, planner: str = "auto", max_rows: int | None = None,
+            timezone: str | None = None, today: Any = None, max_attempts: int = 3,
+            tenant: str | Principal | None = None, candidates: int = 1, repair: bool = True) -> Answer:
+        """Answer a question in plain language with one guarded, parameterized read.
+
+        ``planner``: ``llm`` (the configured OpenAI-compatible endpoint), ``rules`` (offline,
+        simple questions only) or ``auto`` (the LLM when configured, else rules; with
+        ``rules_first`` the rules planner is tried first as a free fast path).
+        ``candidates``: how many LLM candidates to run and choose from by agreement of
+        their results (``Answer.confidence``); ``repair=False``: one attempt, no repairs.
+        """
+        return self.questions.ask(source, question, planner=planner, max_rows=max_rows, timezone=timezone,
+                                  today=today, max_attempts=max_attempts, tenant=tenant, candidates=candidates,
+                                  repair=repair)
+
+    def schema_linker(self, name_or_id: str, *, tenant: str | Principal | None = None
+                      ) -> tuple[SchemaLinker, Any, dict[str, Any]]:
+        """The source's schema linker (built once per snapshot version and mappings),
+        with the snapshot and mappings it was built from."""
+        return self.questions.schema_linker(name_or_id, tenant=tenant)
+
+    def search_schema(self, source: str, phrase: str, *, limit: int = 5,
+                      tenant: str | Principal | None = None) -> list[dict[str, Any]]:
+        """The tables of ``source`` that match ``phrase`` (names, synonyms, descriptions,
+        stored values), best first, by the planner's own schema linking: cheap on
+        schemas of thousands of tables. Tables and columns the policy hides are left out."""
+        return self.questions.search_schema(source, phrase, limit=limit, tenant=tenant)
+
+    def list_tables(self, source: str, *, tenant: str | Principal | None = None) -> list[str]:
+        """Qualified names of the tables of ``source`` its policy shows."""
+        return self.questions.list_tables(source, tenant=tenant)
+
+    def find_table(self, source: str, table: str, *, apply_policy: bool = True,
+                   tenant: str | Principal | None = None) -> connectors.Table:
+        """One table of ``source``'s latest schema by bare or qualified name (any case);
+        ``invalid_request`` with the closest name when there is none (or, with
+        ``apply_policy``, the policy hides it; the operator's CLI sees every table)."""
+        return self.questions.find_table(source, table, apply_policy=apply_policy, tenant=tenant)
+
+    def describe_table(self, source: str, table: str, *, tenant: str | Principal | None = None) -> str:
+        """One table as the planner shows it to the model: columns (type, nullability,
+        key), foreign keys, descriptions, synonyms and known values; hidden columns left out."""
+        return self.questions.describe_table(source, table, tenant=tenant)
+
+    def add_example(self, source: str, question: str, sql: str) -> dict[str, Any]:
+        """Store a verified question -> SQL pair (checked by the guard against the source)."""
+        return self.questions.add_example(source, question, sql)
+
+    def list_examples(self, source: str) -> list[dict[str, Any]]:
+        """The source's verified examples."""
+        return self.questions.list_examples(source)
+
+    def remove_example(self, source: str, example_id: str) -> None:
+        """Forget a verified example."""
+        self.questions.remove_example(source, example_id)
 
     # -- queries ---------------------------------------------------------------------------
     def connect(self, type: str | None = None, url: str | None = None, **connection: Any) -> connectors.Connector:
@@ -464,7 +543,7 @@ class Engine(Questions):
         if cached is not None and cached[0] > time.monotonic():
             _, record, snapshot = cached
         else:
-            record = self.catalog.get_source(*key)
+            record = self._catalog.get_source(*key)
             snapshot = self._latest_snapshot(record.id)
             if snapshot is None and (record.policy is not None or overlay):
                 # Exposure rules resolve names against the schema: a restricted source
@@ -481,12 +560,12 @@ class Engine(Questions):
     def _latest_snapshot(self, source_id: str) -> Any:
         """The latest snapshot, parsed once per version (a query must not re-read the
         whole schema from the catalog)."""
-        version = self.catalog.latest_version(source_id)
+        version = self._catalog.latest_version(source_id)
         cached = self._snapshots.get(source_id)
         if version is None:
             return None
         if cached is None or cached.version != version:
-            cached = self.catalog.latest_snapshot(source_id)
+            cached = self._catalog.latest_snapshot(source_id)
             self._snapshots[source_id] = cached
         return cached
 
@@ -495,7 +574,7 @@ class Engine(Questions):
             if record.id not in self._pool:
                 with connector_errors():
                     egress = EgressPolicy.from_environment(remote=record.remote)
-                    self._pool[record.id] = connectors.connect(**self.catalog.connection_config(record),
+                    self._pool[record.id] = connectors.connect(**self._catalog.connection_config(record),
                                                                egress=egress)
             return self._pool[record.id]
 
@@ -520,9 +599,9 @@ class Engine(Questions):
         writer, self._auditor = self.__dict__.get("_auditor"), None
         if writer is not None:
             writer.close()  # every queued audit record is stored before the catalog closes
-        if self._catalog is not None:
-            self._catalog.close()
-            self._catalog = None
+        if self._opened_catalog is not None:
+            self._opened_catalog.close()
+            self._opened_catalog = None
 
     def __enter__(self) -> Engine:
         return self
@@ -533,14 +612,14 @@ class Engine(Questions):
     # -- for front-ends: tokens, tool-call results, extraction failures ------------------
     def active_token_digests(self) -> list[str]:
         """Hex SHA-256 digests of the API tokens stored in the catalog and not revoked."""
-        return self.catalog.active_token_digests()
+        return self._catalog.active_token_digests()
 
     # -- the audit trail ------------------------------------------------------------------
     def _audit_writer(self) -> audit.AuditWriter | None:
         """The background writer of audit records (None with NLQUERY_AUDIT=off)."""
         writer = self.__dict__.get("_auditor")
         if writer is None and audit.enabled():
-            catalog = self.catalog
+            catalog = self._catalog
             with self._lock:
                 writer = self.__dict__.get("_auditor")
                 if writer is None:
@@ -575,7 +654,7 @@ class Engine(Questions):
             if not str(cursor).isdigit():
                 raise InvalidRequest(f"invalid cursor {cursor!r}")
             before_id = int(cursor)
-        records = self.catalog.list_audit(source=source, tenant=tenant, since=audit.parse_time(since, "since"),
+        records = self._catalog.list_audit(source=source, tenant=tenant, since=audit.parse_time(since, "since"),
                                           until=audit.parse_time(until, "until"), outcome=outcome,
                                           before_id=before_id, after_id=after, limit=limit)
         more = after is None and len(records) == limit
@@ -589,25 +668,25 @@ class Engine(Questions):
         ``admin``), optionally limited to ``sources`` (names or ids) and to a policy
         overlay (``denied_tables``, ``denied_columns``, ``max_rows``). The returned
         ``token`` is shown once: only its digest is stored."""
-        return self.catalog.create_token(name, tenant=tenant, scopes=scopes, sources=sources, policy=policy)
+        return self._catalog.create_token(name, tenant=tenant, scopes=scopes, sources=sources, policy=policy)
 
     def list_tokens(self) -> list[dict[str, Any]]:
         """Every token (never its value): id, name, tenant, scopes, sources, policy, revoked."""
-        return self.catalog.list_tokens()
+        return self._catalog.list_tokens()
 
     def revoke_token(self, token_id: str) -> dict[str, Any]:
         """Revoke a token by id (the service stops accepting it within seconds)."""
-        self.catalog.revoke_token(token_id)
+        self._catalog.revoke_token(token_id)
         return {"id": token_id, "revoked": True}
 
     def active_tokens(self) -> list[tuple[str, Principal]]:
         """``(hex digest, principal)`` of every stored token not revoked (for the guard)."""
-        return self.catalog.active_tokens()
+        return self._catalog.active_tokens()
 
     def stored_tool_result(self, execution_id: str) -> tuple[str | None, Any] | None:
         """``(request_digest, result)`` kept for a tool call's ``execution_id``, or None
         (unknown or expired). The digest is None for results kept before digests were."""
-        stored = self.catalog.stored_tool_result(execution_id)
+        stored = self._catalog.stored_tool_result(execution_id)
         if stored is None:
             return None
         if isinstance(stored, dict) and set(stored) == {"request_digest", "result"}:
@@ -618,11 +697,57 @@ class Engine(Questions):
                           retention_s: int) -> tuple[str | None, Any]:
         """Keep a tool call's result with the digest of its request, for ``retention_s``.
         The first writer of an id wins: returns what is kept now, ours or an earlier one."""
-        self.catalog.store_tool_result(execution_id, {"request_digest": request_digest, "result": result},
+        self._catalog.store_tool_result(execution_id, {"request_digest": request_digest, "result": result},
                                        retention_s)
         return self.stored_tool_result(execution_id) or (request_digest, result)
 
     def mark_schema_error(self, name_or_id: str, reason: str) -> None:
         """Record that a background extraction failed outside the Engine's own handling."""
-        record = self.catalog.get_source(name_or_id)
-        self.catalog.set_status(record.id, schema_status="error", schema_error=reason)
+        record = self._catalog.get_source(name_or_id)
+        self._catalog.set_status(record.id, schema_status="error", schema_error=reason)
+
+
+class _QuestionsHost:
+    """The Engine as :class:`nlquery.asking.Questions` sees it (:class:`nlquery.asking.Host`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @property
+    def max_rows(self) -> int:
+        return self._engine.max_rows
+
+    @property
+    def llm(self) -> LLMConfig:
+        return self._engine.llm
+
+    @property
+    def rules_first(self) -> bool:
+        return self._engine.rules_first
+
+    def record(self, source: str, tenant: str | Principal | None) -> SourceRecord:
+        return self._engine._lookup(source, tenant)
+
+    def connector(self, record: SourceRecord) -> connectors.Connector:
+        return self._engine._connector(record)
+
+    def snapshot(self, source_id: str) -> Any:
+        snapshot = self._engine._latest_snapshot(source_id)
+        if snapshot is None:
+            self._engine.refresh_schema(source_id)
+            snapshot = self._engine._latest_snapshot(source_id)
+        return snapshot
+
+    def store(self) -> Catalog:
+        return self._engine._catalog
+
+    def check(self, connector: connectors.Connector, sql: str, *, policy: Policy | None,
+              schema: connectors.Schema | None, max_rows: int) -> SafeQuery:
+        return validate_sql(sql, connector.dialect, policy=policy, schema=schema, max_rows=max_rows)
+
+    def validate(self, source: str, sql: str) -> SafeQuery:
+        return self._engine.validate(source, sql)
+
+    def run(self, connector: connectors.Connector, safe: SafeQuery, params: Sequence[Any],
+            max_rows: int) -> connectors.QueryResult:
+        return self._engine._run(connector, safe, params, max_rows)

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from nlquery import semantic
 from nlquery.commands.common import engine, json_option, load_document, out, print_json
 from nlquery.errors import InvalidRequest
 
@@ -63,11 +62,11 @@ def set_mapping(name: str, key: str, description: str | None, synonyms: tuple[st
 def import_mappings(name: str, file: Path, as_json: bool) -> None:
     """Merge mappings from a YAML or JSON file ({key: {description, synonyms}}, optionally
     under a top-level mappings key), in UTF-8."""
-    patch = semantic.document_patch(load_document(file))  # also top-level metrics: / segments:
-    if not isinstance(patch, dict):
+    document = load_document(file)  # also top-level metrics: / segments:
+    if not isinstance(document, dict):
         raise InvalidRequest(f"{file} must hold an object of key -> {{description, synonyms}}")
     with engine() as e:
-        data = e.update_mappings(name, patch)
+        data = e.import_mappings(name, document)
     _report(data, as_json)
 
 
@@ -80,12 +79,11 @@ def import_mappings(name: str, file: Path, as_json: bool) -> None:
 def export_mappings(name: str, fmt: str, as_json: bool) -> None:
     """Print a source's mappings as YAML or JSON (re-importable)."""
     with engine() as e:
-        data = e.mappings(name)
-    if as_json:
-        print_json(data)
-        return
-    current = {k: semantic.SemanticMapping.from_dict(v) for k, v in data["mappings"].items()}
-    click.echo(semantic.dump(current, fmt), nl=False)
+        if as_json:
+            print_json(e.mappings(name))
+            return
+        text = e.export_mappings(name, fmt)
+    click.echo(text, nl=False)
 
 
 def _report(data: dict, as_json: bool) -> None:

@@ -78,7 +78,7 @@ def test_passwords_are_encrypted_at_rest_and_never_returned(engine, nlquery_home
     stored = b"".join(p.read_bytes() for p in nlquery_home.iterdir() if p.name.startswith("catalog.db"))
     assert stored and SECRET.encode() not in stored
     with Engine() as again:  # the same key decrypts it
-        assert again.catalog.connection_config(again.catalog.get_source("pg2"))["password"] == SECRET
+        assert again._catalog.connection_config(again._catalog.get_source("pg2"))["password"] == SECRET
 
 
 def test_key_file_is_private(engine, shop, nlquery_home):
@@ -91,17 +91,17 @@ def test_a_different_key_is_a_clear_error_not_garbage(engine, nlquery_home, monk
     engine.close()
     monkeypatch.setenv("NLQUERY_SECRET_KEY", "another key entirely")
     with Engine() as other, pytest.raises(SecretKeyMismatch, match="different secret key"):
-        other.catalog.connection_config(other.catalog.get_source("pg"))
+        other._catalog.connection_config(other._catalog.get_source("pg"))
 
 
 def test_password_env_is_read_at_connect_time(engine, monkeypatch):
     engine.add_source("pg", "postgresql", {"host": "127.0.0.1", "port": 1, "database": "x",
                                            "password_env": "NLQ_TEST_PW"})
-    record = engine.catalog.get_source("pg")
+    record = engine._catalog.get_source("pg")
     with pytest.raises(InvalidRequest, match="NLQ_TEST_PW"):
-        engine.catalog.connection_config(record)
+        engine._catalog.connection_config(record)
     monkeypatch.setenv("NLQ_TEST_PW", SECRET)
-    assert engine.catalog.connection_config(record)["password"] == SECRET
+    assert engine._catalog.connection_config(record)["password"] == SECRET
 
 
 def test_a_corrupt_catalog_names_the_file(nlquery_home):
@@ -116,7 +116,7 @@ def test_catalog_from_a_newer_nlquery_is_refused(engine, shop):
 
     from nlquery.catalog.store import meta
 
-    with engine.catalog.store.transaction() as conn:
+    with engine._catalog.store.transaction() as conn:
         conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="99"))
     engine.close()
     with Engine() as again, pytest.raises(CatalogUnavailable, match="newer than this nlquery"):

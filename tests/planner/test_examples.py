@@ -47,7 +47,7 @@ def test_a_version_1_catalog_is_upgraded_in_place(nlquery_home):
     from nlquery.catalog import store
 
     with Engine() as engine:
-        engine.catalog  # creates the catalog at the current version
+        engine.list_sources()  # creates the catalog at the current version
     path = nlquery_home / "catalog.db"
     db = sa.create_engine(f"sqlite:///{path}")
     with db.begin() as conn:  # make it look like a version-1 catalog
