@@ -223,6 +223,15 @@ class Store:
 
     def _upgrade(self) -> None:
         with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                # Several processes (serve --workers N) open a new catalog at once: one
+                # upgrades while the others wait (busy timeout), then find it done. The
+                # driver runs DDL outside any transaction, so without the write lock taken
+                # first each would read version 0 and race to create the same tables.
+                # Foreign keys go off before (inside a transaction the pragma is a no-op):
+                # the v5 rebuild of nlq_sources needs them off; fresh connections follow.
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             inspector = sa.inspect(conn)
             current = 0
             if inspector.has_table("nlq_meta"):
