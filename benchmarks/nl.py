@@ -33,6 +33,7 @@ import click
 
 from benchmarks.harness import report
 from benchmarks.nl_suites import Case, Suite, bird_suite, demo_suite, spider_suite
+from connectors.sqlite import SQLiteConnector
 from nlquery import Engine
 from nlquery.errors import NLQueryError
 from nlquery.planner import LLMClient, LLMConfig, parse_candidate
@@ -105,7 +106,8 @@ def ask_naive(client: LLMClient, engine: Engine, source: str, case: Case, today:
               context_tokens: int = 8192) -> Prediction:
     schema = engine.schema(source)
     linked = LinkedSchema(schema=schema, tables=schema.tables, scores={})
-    messages = build_messages(case.prompt, "sqlite", render_schema(linked, {}, {}), today=today)
+    messages = build_messages(case.prompt, "sqlite", render_schema(linked, {}, {}), today=today,
+                              dialect_note=SQLiteConnector.dialect_facts.prompt_notes)
     if estimate_tokens("".join(m["content"] for m in messages)) + 300 > context_tokens:
         return Prediction(prompt_tokens=None, error=f"does not fit: the whole schema is more than the model's "
                                                     f"{context_tokens}-token context")

@@ -7,7 +7,15 @@ This package never imports ``nlquery``; ``nlquery`` builds on it.
 >>> db.introspect().tables                                     # doctest: +SKIP
 """
 
-from connectors.base import Capability, ConnectionConfig, Connector, DBAPIConnector, supports
+from connectors.base import (
+    Capability,
+    ConnectionConfig,
+    Connector,
+    DBAPIConnector,
+    DialectFacts,
+    dialect_facts,
+    supports,
+)
 from connectors.connection import ConnectionModel
 from connectors.errors import (
     ConnectorError,
@@ -29,6 +37,7 @@ __all__ = [
     "ConnectorError",
     "DBAPIConnector",
     "DataSourceDisconnected",
+    "DialectFacts",
     "DriverNotInstalled",
     "ForeignKey",
     "Index",
@@ -42,6 +51,7 @@ __all__ = [
     "available",
     "connect",
     "connection_model",
+    "dialect_facts",
     "register",
     "supports",
 ]

@@ -1,5 +1,6 @@
 """The connector contract: :class:`ConnectionConfig`, the :class:`Connector` protocol,
-the optional features a connector declares (:class:`Capability`, :func:`supports`),
+the optional features a connector declares (:class:`Capability`, :func:`supports`), the
+facts about its SQL (:class:`DialectFacts`, :func:`dialect_facts`),
 :func:`finish_result` (row cap, JSON conversion and timing of every connector's results)
 and :class:`DBAPIConnector`, the shared skeleton of connectors built on a DB-API driver.
 How to write a connector: ``connectors/README.md``.
@@ -40,6 +41,7 @@ __all__ = [
     "ConnectionConfig",
     "Connector",
     "DBAPIConnector",
+    "DialectFacts",
     "ForeignKey",
     "Index",
     "ProgressCallback",
@@ -47,6 +49,7 @@ __all__ = [
     "Schema",
     "Table",
     "UniqueConstraint",
+    "dialect_facts",
     "finish_result",
     "supports",
 ]
@@ -225,6 +228,52 @@ def supports(connector: Any, capability: Capability | str) -> bool:
     return member is not None and getattr(connector, member, None) is not None
 
 
+@dataclass(frozen=True)
+class DialectFacts:
+    """What nlquery needs to know about the SQL a source speaks, declared once per
+    connector in its ``dialect_facts`` class attribute (an instance attribute where the
+    dialect depends on the connection, as for ``sqlalchemy``):
+
+    ``dialect``
+        the sqlglot dialect the guard parses and renders with (the connector's ``dialect``).
+    ``allowed_functions``
+        read-only functions of this database that sqlglot does not model, beyond the
+        guard's base list for the dialect (``nlquery/guard/functions.py``).
+    ``denied_functions``
+        functions with side effects beyond the guard's base deny list; a denied name
+        is refused even when a source's ``allowed_functions`` lists it.
+    ``prompt_notes``
+        one or two sentences telling the model the dialect's quirks (dates, quoting,
+        LIMIT or TOP); the planner's prompt starts with them.
+
+    Names are case-insensitive (stored lowercased). The guard's per-dialect lists stay
+    the base: the facts add to them, never remove from them.
+    """
+
+    dialect: str
+    allowed_functions: frozenset[str] = frozenset()
+    denied_functions: frozenset[str] = frozenset()
+    prompt_notes: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("allowed_functions", "denied_functions"):
+            value = getattr(self, name)
+            names = value.split() if isinstance(value, str) else value
+            object.__setattr__(self, name, frozenset(str(n).lower() for n in names))
+
+
+def dialect_facts(connector: Any) -> DialectFacts:
+    """The facts ``connector`` (an instance or a class) declares, for its ``dialect``.
+    A connector that declares none (written before they existed) gets its ``dialect``
+    with no additions and no prompt notes."""
+    facts = getattr(connector, "dialect_facts", None)
+    if not isinstance(facts, DialectFacts):
+        return DialectFacts(connector.dialect)
+    if facts.dialect != connector.dialect:  # the connector's own attribute wins
+        return replace(facts, dialect=connector.dialect)
+    return facts
+
+
 def take_rows(source: Any, limit: int, max_bytes: int) -> list[Any]:
     """Up to ``limit`` rows from a DB-API cursor (or any iterator of rows), fetched in
     chunks and counted as they arrive: once they pass ``max_bytes`` (text and binary
@@ -332,7 +381,8 @@ class DBAPIConnector(ClosesOnExit, abc.ABC):
     """Shared skeleton of the DB-API connectors.
 
     A subclass declares its behaviour as class attributes (``type_name``, ``dialect``
-    for sqlglot, ``paramstyle`` the driver expects: ``qmark`` or ``format``) and
+    for sqlglot and its ``dialect_facts``, ``paramstyle`` the driver expects: ``qmark``
+    or ``format``) and
     implements the database-specific parts: ``_connect``, ``_classify_error``,
     ``_read_only_rows`` and ``introspect``.
     """

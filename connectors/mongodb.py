@@ -28,6 +28,7 @@ from connectors.base import (
     Capability,
     ClosesOnExit,
     ConnectionConfig,
+    DialectFacts,
     ProgressCallback,
     finish_result,
 )
@@ -80,6 +81,11 @@ class MongoDBConnector(ClosesOnExit):
     type_name = "mongodb"
     connection_model = MongoDBConnection
     dialect = "postgres"  # the SQL we accept: double-quoted dotted names for nested fields
+    dialect_facts = DialectFacts(
+        dialect,
+        prompt_notes="PostgreSQL syntax, run on MongoDB (translated to an aggregation pipeline): one table per "
+                     "collection, nested fields as double-quoted dotted names (\"address.city\"); no date "
+                     "functions.")
     paramstyle = "qmark"
     # no DATE_BUCKETS: the translation has no date functions, so the rules planner
     # declines "per month" questions here rather than write SQL that cannot run.

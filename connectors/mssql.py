@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from connectors.base import Capability, ConnectionConfig, DBAPIConnector, take_rows
+from connectors.base import Capability, ConnectionConfig, DBAPIConnector, DialectFacts, take_rows
 from connectors.connection import ConnectionModel
 from connectors.errors import (
     ConnectorError,
@@ -189,6 +189,10 @@ class MSSQLConnector(DBAPIConnector):
     type_name = "mssql"
     connection_model = MSSQLConnection
     dialect = "tsql"
+    dialect_facts = DialectFacts(
+        dialect,
+        prompt_notes="SQL Server. Use TOP n (no LIMIT), DATEADD/DATEDIFF, FORMAT(col, 'yyyy-MM'), square brackets "
+                     "for odd identifiers.")
     paramstyle = "qmark"
     capabilities = frozenset({Capability.DATE_BUCKETS, Capability.COMMENTS, Capability.ROW_ESTIMATES})
     default_port = 1433

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from connectors.base import DEFAULT_TIMEOUT_S, DBAPIConnector, take_rows
-from connectors.base import Capability
+from connectors.base import Capability, DialectFacts
 from connectors.connection import ConnectionModel
 from connectors.deadline import GRACE_S, DeadlineExecution, Watchdog, connect_timeout_s, socket_readable
 from connectors.errors import (
@@ -83,6 +83,10 @@ class MySQLConnector(DeadlineExecution, DBAPIConnector):
     type_name = "mysql"
     connection_model = MySQLConnection
     dialect = "mysql"
+    dialect_facts = DialectFacts(
+        dialect,
+        prompt_notes="MySQL/MariaDB. Use DATE_FORMAT(col, '%Y-%m'), DATE_SUB(NOW(), INTERVAL 7 DAY), backticks "
+                     "for odd identifiers, LIMIT n.")
     paramstyle = "format"
     capabilities = frozenset({Capability.DATE_BUCKETS, Capability.COMMENTS, Capability.ROW_ESTIMATES})
     default_port = 3306

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from connectors.base import DEFAULT_TIMEOUT_S, DBAPIConnector, take_rows
-from connectors.base import Capability
+from connectors.base import Capability, DialectFacts
 from connectors.connection import ConnectionModel
 from connectors.deadline import GRACE_S, DeadlineExecution, Watchdog, connect_timeout_s, shutdown_fd, socket_readable
 from connectors.errors import (
@@ -138,6 +138,10 @@ class PostgreSQLConnector(DeadlineExecution, DBAPIConnector):
     type_name = "postgresql"
     connection_model = PostgreSQLConnection
     dialect = "postgres"
+    dialect_facts = DialectFacts(
+        dialect,
+        prompt_notes="PostgreSQL. Use date_trunc('month', col), col >= now() - interval '7 days', ILIKE for "
+                     "case-insensitive matching, || for concatenation.")
     paramstyle = "format"
     capabilities = frozenset({Capability.DATE_BUCKETS, Capability.COMMENTS, Capability.MATERIALIZED_VIEWS,
                               Capability.ROW_ESTIMATES})

@@ -184,6 +184,7 @@ class RestAPIConnector(ClosesOnExit):
     type_name = "rest_api"
     connection_model = RestAPIConnection
     dialect = "sqlite"
+    dialect_facts = SQLiteConnector.dialect_facts  # the responses are read in SQLite's session
     paramstyle = "qmark"
     capabilities = frozenset({Capability.DATE_BUCKETS})
     date_buckets = SQLiteConnector.date_buckets  # the SQL runs in SQLite

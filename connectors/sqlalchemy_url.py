@@ -12,6 +12,7 @@ the rollback after each statement are the protection.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 import warnings
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.base import Capability, ConnectionConfig, DBAPIConnector, take_rows
+from connectors.base import Capability, ConnectionConfig, DBAPIConnector, DialectFacts, take_rows
 from connectors.connection import ConnectionModel
 from connectors.errors import (
     ConnectorError,
@@ -41,6 +42,26 @@ SQLGLOT_DIALECTS = {
     "presto": "presto", "redshift": "redshift", "databricks": "databricks", "clickhouse": "clickhouse",
     "hive": "hive", "teradata": "teradata",
 }
+# The dialect facts of a URL's database: those of nlquery's own connector for it, or
+# DuckDB's (no connector of its own); other dialects get the sqlglot dialect alone.
+DUCKDB_FACTS = DialectFacts(
+    "duckdb",
+    prompt_notes="DuckDB. Use date_trunc('month', col), col >= current_date - INTERVAL 7 DAY, ILIKE for "
+                 "case-insensitive matching, || for concatenation.")
+_OWN_CONNECTORS = {"postgres": "connectors.postgresql:PostgreSQLConnector", "mysql": "connectors.mysql:MySQLConnector",
+                   "sqlite": "connectors.sqlite:SQLiteConnector", "tsql": "connectors.mssql:MSSQLConnector"}
+
+
+def facts_for(dialect: str) -> DialectFacts:
+    """The :class:`DialectFacts` of a sqlglot dialect reached through a SQLAlchemy URL."""
+    if dialect == "duckdb":
+        return DUCKDB_FACTS
+    if dialect in _OWN_CONNECTORS:
+        module, _, name = _OWN_CONNECTORS[dialect].partition(":")
+        return getattr(importlib.import_module(module), name).dialect_facts
+    return DialectFacts(dialect)
+
+
 # DB-API paramstyle -> the placeholder style the guard binds $n parameters in.
 PARAMSTYLES = {"qmark": "qmark", "format": "format", "pyformat": "format", "numeric": "numeric",
                "named": "numeric", "numeric_dollar": "dollar"}
@@ -163,7 +184,8 @@ class SQLAlchemyConnector(DBAPIConnector):
 
     type_name = "sqlalchemy"
     connection_model = SQLAlchemyConnection
-    dialect = "sqlite"  # replaced per instance by the URL's dialect
+    dialect = "sqlite"  # replaced per instance by the URL's dialect, and so are its facts
+    dialect_facts = DialectFacts(dialect)
     paramstyle = "qmark"
     # comments and materialized views where the URL's dialect reflects them; no row
     # statistics (the inspector reads none) and no date buckets (the dialect varies)
@@ -197,6 +219,7 @@ class SQLAlchemyConnector(DBAPIConnector):
             raise InvalidConnection(scrub(f"malformed SQLAlchemy URL: {exc}", config.secrets())) from None
         self.backend_name = backend_name
         self.dialect = SQLGLOT_DIALECTS.get(backend_name, backend_name)  # type: ignore[misc]
+        self.dialect_facts = facts_for(self.dialect)
         self.paramstyle = PARAMSTYLES.get(self._engine.dialect.paramstyle, "qmark")  # type: ignore[misc]
         self.reflection_gaps: dict[str, str] = {}
 

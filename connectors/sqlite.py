@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from connectors.base import Capability, DBAPIConnector, take_rows
+from connectors.base import Capability, DBAPIConnector, DialectFacts, take_rows
 from connectors.connection import FileConnectionModel
 from connectors.errors import (
     ConnectorError,
@@ -62,6 +62,10 @@ class SQLiteConnector(DBAPIConnector):
     type_name = "sqlite"
     connection_model = SQLiteConnection
     dialect = "sqlite"
+    dialect_facts = DialectFacts(
+        dialect,
+        prompt_notes="SQLite. Dates are ISO text: use strftime('%Y-%m', col), date('now', '-7 days'), "
+                     "col >= '2026-01-01'; there is no date_trunc or interval type.")
     paramstyle = "qmark"
     capabilities = frozenset({Capability.DATE_BUCKETS, Capability.ROW_ESTIMATES})
     introspection_steps = ("tables", "columns", "foreign keys", "indexes", "row estimates")

@@ -58,7 +58,7 @@ class Host(Protocol):
 
     def check(self, connector: connectors.Connector, sql: str, *, policy: Policy | None,
               schema: connectors.Schema | None, max_rows: int) -> SafeQuery:
-        """The guard's verdict on ``sql`` for this connector (its dialect facts)."""
+        """The guard's verdict on ``sql`` for this connector (its dialect and dialect facts)."""
 
     def validate(self, source: str, sql: str) -> SafeQuery:
         """:meth:`nlquery.Engine.validate`."""
@@ -250,4 +250,5 @@ class Questions:
 
         return PlanningContext(dialect=connector.dialect, schema=schema, mappings=mappings,
                                value_hints=snapshot.value_hints, linker=linker, validate=validate,
-                               execute=execute, today=today, timezone=timezone)
+                               execute=execute, today=today, timezone=timezone,
+                               dialect_note=connectors.dialect_facts(connector).prompt_notes)

@@ -438,7 +438,8 @@ class Engine:
         cap = self.max_rows if max_rows is None else max_rows
         # One row past the cap lets the connector tell that the result was truncated.
         # Accepted statements are cached (keyed by SQL, dialect, policy, schema, cap).
-        return cached_validate(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
+        return cached_validate(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1,
+                               facts=connectors.dialect_facts(connector))
 
     @audited("query")
     def query(self, source: Source, sql: str, params: Sequence[Any] | None = None, *,
@@ -491,7 +492,8 @@ class Engine:
         if params is not None and (isinstance(params, (str, bytes)) or not isinstance(params, Sequence)):
             raise InvalidRequest("parameters must be a list of values")
         connector, policy, schema = self._resolve(source, policy, schema, tenant)
-        safe = cached_validate(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1)
+        safe = cached_validate(sql, connector.dialect, policy=policy, schema=schema, max_rows=cap + 1,
+                               facts=connectors.dialect_facts(connector))
         audit.note(sql=safe.sql, dialect=connector.dialect)
         return cap, connector, safe
 
@@ -743,7 +745,8 @@ class _QuestionsHost:
 
     def check(self, connector: connectors.Connector, sql: str, *, policy: Policy | None,
               schema: connectors.Schema | None, max_rows: int) -> SafeQuery:
-        return validate_sql(sql, connector.dialect, policy=policy, schema=schema, max_rows=max_rows)
+        return validate_sql(sql, connector.dialect, policy=policy, schema=schema, max_rows=max_rows,
+                            facts=connectors.dialect_facts(connector))
 
     def validate(self, source: str, sql: str) -> SafeQuery:
         return self._engine.validate(source, sql)

@@ -1,7 +1,8 @@
 """A bounded cache of validated statements: a service that sends the same parameterized
 statement a million times parses it once.
 
-The key is everything the verdict depends on: the SQL text, the dialect, the exposure
+The key is everything the verdict depends on: the SQL text, the dialect and the
+connector's dialect facts (a frozen, hashable value), the exposure
 :class:`~nlquery.guard.Policy` (a frozen, hashable value: a changed policy is another
 key), the schema's identity and ``max_rows``. A schema is identified by a version the
 caller gives (``schema_version``) or else by the object itself: a refresh makes a new
@@ -22,6 +23,7 @@ import weakref
 from collections import OrderedDict
 from typing import Any
 
+from connectors.base import DialectFacts
 from connectors.models import Schema
 from nlquery.guard.exposure import Policy
 from nlquery.guard.validator import SafeQuery, validate_sql
@@ -45,9 +47,10 @@ class StatementCache:
         self._lock = threading.Lock()
 
     def validate(self, sql: str, dialect: str, *, policy: Policy | None = None, schema: Schema | None = None,
-                 max_rows: int | None = None, schema_version: Any = None) -> SafeQuery:
+                 max_rows: int | None = None, schema_version: Any = None,
+                 facts: DialectFacts | None = None) -> SafeQuery:
         """:func:`~nlquery.guard.validate_sql`, answered from the cache when the same
-        statement was accepted under the same dialect, policy, schema and cap."""
+        statement was accepted under the same dialect, facts, policy, schema and cap."""
         if schema is None:
             identity: Any = _NO_SCHEMA
         elif schema_version is not None:
@@ -55,11 +58,11 @@ class StatementCache:
         else:
             # Identity, plus the table count: a table added in place is a miss too.
             identity = ("object", id(schema), len(schema.tables))
-        key = (sql, dialect, policy, identity, max_rows)
+        key = (sql, dialect, facts, policy, identity, max_rows)
         try:
             hash(key)
         except TypeError:  # an unhashable policy (a caller's own subclass): no caching
-            return validate_sql(sql, dialect, policy=policy, schema=schema, max_rows=max_rows)
+            return validate_sql(sql, dialect, policy=policy, schema=schema, max_rows=max_rows, facts=facts)
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and (entry[1] is None or entry[1]() is schema):
@@ -67,7 +70,7 @@ class StatementCache:
                 self.hits += 1
                 return entry[0]
             self.misses += 1
-        safe = validate_sql(sql, dialect, policy=policy, schema=schema, max_rows=max_rows)
+        safe = validate_sql(sql, dialect, policy=policy, schema=schema, max_rows=max_rows, facts=facts)
         if self.maxsize:
             ref = weakref.ref(schema) if schema is not None and schema_version is None else None
             with self._lock:
@@ -90,7 +93,8 @@ statement_cache = StatementCache()
 
 
 def cached_validate(sql: str, dialect: str, *, policy: Policy | None = None, schema: Schema | None = None,
-                    max_rows: int | None = None, schema_version: Any = None) -> SafeQuery:
+                    max_rows: int | None = None, schema_version: Any = None,
+                    facts: DialectFacts | None = None) -> SafeQuery:
     """:meth:`StatementCache.validate` on the process-wide :data:`statement_cache`."""
     return statement_cache.validate(sql, dialect, policy=policy, schema=schema, max_rows=max_rows,
-                                    schema_version=schema_version)
+                                    schema_version=schema_version, facts=facts)

@@ -1,6 +1,8 @@
-"""Which functions a read may call, per dialect, in one place.
+"""Which functions a read may call, per sqlglot dialect: the guard's base lists.
 
-Two lists per dialect:
+A connector adds the facts of its own database on top (``DialectFacts.allowed_functions``
+and ``denied_functions`` in :mod:`connectors.base`); the Engine passes them to the
+guard. Two lists per dialect:
 
 * ``DENIED``: functions with side effects (files, network, sleeping, locks, sequences,
   configuration, process control, large objects, running other SQL). The deny list
@@ -236,16 +238,20 @@ LOCKING_TABLE_HINTS = _names("""
 """)
 
 
-def is_denied(name: str, dialect: str) -> bool:
-    """True for a side-effect function in ``dialect`` (case-insensitive, unqualified)."""
+def is_denied(name: str, dialect: str, extra: frozenset[str] = frozenset()) -> bool:
+    """True for a side-effect function in ``dialect`` (case-insensitive, unqualified);
+    ``extra``: the connector's own denied functions (lowercase)."""
     lowered = name.lower()
     return (
         lowered in DENIED.get(dialect, frozenset())
+        or lowered in extra
         or lowered in _DENIED_EVERYWHERE
         or (dialect == "tsql" and lowered.startswith(("xp_", "sp_")))
     )
 
 
-def is_known_read_only(name: str, dialect: str) -> bool:
-    """True for a read-only built-in of ``dialect`` that sqlglot parses as unknown."""
-    return name.lower() in ALLOWED.get(dialect, frozenset())
+def is_known_read_only(name: str, dialect: str, extra: frozenset[str] = frozenset()) -> bool:
+    """True for a read-only built-in of ``dialect`` that sqlglot parses as unknown;
+    ``extra``: the connector's own read-only functions (lowercase)."""
+    lowered = name.lower()
+    return lowered in ALLOWED.get(dialect, frozenset()) or lowered in extra

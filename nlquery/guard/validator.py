@@ -20,6 +20,7 @@ from sqlglot.dialects.mysql import MySQL
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
+from connectors.base import DialectFacts
 from connectors.models import Schema
 from nlquery.errors import AccessDenied, InvalidQuery, InvalidRequest, NLQueryError, UnsafeQueryError
 from nlquery.guard import functions
@@ -47,6 +48,9 @@ FORBIDDEN_NODES: dict[type[exp.Expression], str] = {
     exp.Lock: "a locking clause (FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE)",
     exp.LockingStatement: "LOCKING", exp.PropertyEQ: "a variable assignment (:=)",
     exp.Command: "a statement sqlglot cannot analyse",
+    # DuckDB statements that read a whole table's values or catalog when used as a
+    # subquery (FROM (SUMMARIZE t)): the exposure policy cannot see their columns.
+    exp.Summarize: "SUMMARIZE", exp.Describe: "DESCRIBE", exp.Show: "SHOW",
 }
 _FORBIDDEN_TYPES = tuple(FORBIDDEN_NODES)
 _QUERY_STARTS = {TokenType.SELECT, TokenType.WITH, TokenType.VALUES, TokenType.L_PAREN, TokenType.TABLE}
@@ -97,6 +101,7 @@ def validate_sql(
     policy: Policy | None = None,
     schema: Schema | None = None,
     max_rows: int | None = None,
+    facts: DialectFacts | None = None,
 ) -> SafeQuery:
     """Accept ``sql`` only if it is one read-only query in ``dialect``.
 
@@ -107,12 +112,14 @@ def validate_sql(
     :class:`~nlquery.errors.InvalidRequest` (placeholders other than ``$n``).
     With ``schema``, every table and column must exist in it. With ``max_rows``, the
     statement returns at most that many rows (LIMIT / TOP / FETCH set in the AST).
+    ``facts``: the source connector's :class:`~connectors.base.DialectFacts` (for
+    ``dialect``): its functions are added to the base allow and deny lists.
 
     Whatever ``sql`` holds, only :class:`~nlquery.errors.NLQueryError` subclasses are
     raised: anything sqlglot or Python gives up on is ``invalid_query``.
     """
     try:
-        return _validate(sql, dialect, policy, schema, max_rows)
+        return _validate(sql, dialect, policy, schema, max_rows, facts)
     except NLQueryError:
         raise
     except RecursionError:
@@ -125,13 +132,16 @@ def validate_sql(
 
 
 def _validate(
-    sql: str, dialect: str, policy: Policy | None, schema: Schema | None, max_rows: int | None
+    sql: str, dialect: str, policy: Policy | None, schema: Schema | None, max_rows: int | None,
+    facts: DialectFacts | None = None,
 ) -> SafeQuery:
+    if facts is not None and facts.dialect != dialect:
+        raise InvalidRequest(f"the dialect facts are for {facts.dialect!r}, not {dialect!r}")
     tree = _parse_one(sql, dialect, policy.max_sql_bytes if policy else MAX_SQL_BYTES)
     rewrites: list[str] = []
     if _drop_hints(tree):
         rewrites.append("optimizer hints dropped")
-    _reject_side_effects(tree, dialect, policy, schema)
+    _reject_side_effects(tree, dialect, policy, schema, facts)
     if schema is None and policy is not None and policy.restricts:
         raise AccessDenied(
             "the schema of this source is not known yet; refresh it before querying a restricted source"
@@ -236,9 +246,12 @@ def _drop_hints(tree: exp.Expression) -> bool:
 
 
 def _reject_side_effects(
-    tree: exp.Expression, dialect: str, policy: Policy | None, schema: Schema | None = None
+    tree: exp.Expression, dialect: str, policy: Policy | None, schema: Schema | None = None,
+    facts: DialectFacts | None = None,
 ) -> None:
     allowed_by_source = policy.allowed_functions if policy else frozenset()
+    extra_allowed = facts.allowed_functions if facts else frozenset()
+    extra_denied = facts.denied_functions if facts else frozenset()
     for node in tree.walk():
         construct = _forbidden(node)
         if construct and not _is_struct_field(node, dialect):
@@ -251,17 +264,18 @@ def _reject_side_effects(
                 if name in functions.LOCKING_TABLE_HINTS:
                     raise UnsafeQueryError(f"the table hint {name.upper()} takes locks and is not allowed")
         elif isinstance(node, exp.Func):
-            _check_function(node, dialect, allowed_by_source)
+            _check_function(node, dialect, allowed_by_source, extra_allowed, extra_denied)
         elif isinstance(node, exp.Placeholder) and parameter_index(node) is None:
             raise InvalidRequest("use $1, $2 ... placeholders for parameters")
 
 
-def _check_function(node: exp.Func, dialect: str, allowed_by_source: frozenset[str]) -> None:
+def _check_function(node: exp.Func, dialect: str, allowed_by_source: frozenset[str],
+                    extra_allowed: frozenset[str] = frozenset(), extra_denied: frozenset[str] = frozenset()) -> None:
     if isinstance(node, functions.DENIED_EXPRESSIONS):
         raise UnsafeQueryError(f"the function {node.sql_name()} has side effects and is not allowed")
     anonymous = isinstance(node, exp.Anonymous)
     name = node.name if anonymous else node.sql_name()
-    if functions.is_denied(name, dialect):
+    if functions.is_denied(name, dialect, extra_denied):
         raise UnsafeQueryError(f"the function {name.lower()}() has side effects and is not allowed")
     if isinstance(node.parent, exp.WithTableHint):
         return  # table hints only steer the planner (locking ones are refused above)
@@ -277,7 +291,7 @@ def _check_function(node: exp.Func, dialect: str, allowed_by_source: frozenset[s
         return
     if not anonymous:
         return  # functions sqlglot models are read-only built-ins
-    if not (functions.is_known_read_only(name, dialect) or name.lower() in allowed_by_source
+    if not (functions.is_known_read_only(name, dialect, extra_allowed) or name.lower() in allowed_by_source
             or _modeled_built_in(name, dialect)):
         raise UnsafeQueryError(
             f"the function {name}() is unknown and may have side effects; if it is read-only, "

@@ -58,6 +58,7 @@ class PlanningContext:
     examples: Sequence[Example] = ()
     today: dt.date | None = None
     timezone: str | None = None
+    dialect_note: str = ""  # the connector's DialectFacts.prompt_notes
     budget_tokens: int = DEFAULT_BUDGET_TOKENS
     _graph: JoinGraph | None = field(default=None, repr=False)
 
@@ -214,7 +215,7 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
     while tried < max_attempts and calls < max_attempts + 2:
         messages = build_messages(run.question, context.dialect, run.schema_text(extra_tables),
                                   examples=context.examples, today=context.today, timezone=context.timezone,
-                                  feedback=feedback, variant=variant)
+                                  feedback=feedback, variant=variant, dialect_note=context.dialect_note)
         try:
             completion = run.client.complete(messages, temperature=temperature, seed=seed)
         except LLMUnavailable:

@@ -1,7 +1,7 @@
-"""The prompt: dialect and its quirks, today's date, the linked schema rendered
-compactly with descriptions, synonyms, value hints and foreign keys, verified
-examples, and a strict output contract (JSON with ``sql``, ``parameters``,
-``explanation``)."""
+"""The prompt: dialect and its quirks (the connector's dialect facts), today's date,
+the linked schema rendered compactly with descriptions, synonyms, value hints and
+foreign keys, verified examples, and a strict output contract (JSON with ``sql``,
+``parameters``, ``explanation``)."""
 
 from __future__ import annotations
 
@@ -14,17 +14,6 @@ from typing import Any
 from connectors.models import Table
 from nlquery.planner.linking import CHARS_PER_TOKEN, LinkedSchema
 from nlquery.semantic import SemanticMapping, definition_name
-
-DIALECT_NOTES = {
-    "postgres": "PostgreSQL. Use date_trunc('month', col), col >= now() - interval '7 days', ILIKE for "
-                "case-insensitive matching, || for concatenation.",
-    "mysql": "MySQL/MariaDB. Use DATE_FORMAT(col, '%Y-%m'), DATE_SUB(NOW(), INTERVAL 7 DAY), backticks for "
-             "odd identifiers, LIMIT n.",
-    "sqlite": "SQLite. Dates are ISO text: use strftime('%Y-%m', col), date('now', '-7 days'), "
-              "col >= '2026-01-01'; there is no date_trunc or interval type.",
-    "tsql": "SQL Server. Use TOP n (no LIMIT), DATEADD/DATEDIFF, FORMAT(col, 'yyyy-MM'), square brackets for "
-            "odd identifiers.",
-}
 
 SYSTEM = """You translate questions into one read-only SQL query for {dialect_note}
 Today is {today} ({weekday}){timezone}.
@@ -210,16 +199,19 @@ def _note(mapping: SemanticMapping | None) -> str:
 
 def build_messages(question: str, dialect: str, schema_text: str, *, examples: Sequence[Example] = (),
                    today: dt.date | None = None, timezone: str | None = None,
-                   feedback: Sequence[tuple[str, ...]] = (), variant: int = 0) -> list[dict[str, str]]:
+                   feedback: Sequence[tuple[str, ...]] = (), variant: int = 0,
+                   dialect_note: str = "") -> list[dict[str, str]]:
     """Chat messages for one attempt; ``feedback`` holds earlier (sql, error) pairs, or
     (sql, warning, "warning") for a query that ran but looks wrong. ``variant`` picks a
-    differently worded instruction (candidates, re-asks after a repeated answer)."""
+    differently worded instruction (candidates, re-asks after a repeated answer).
+    ``dialect_note``: the source connector's ``DialectFacts.prompt_notes`` (the dialect's
+    quirks); without it the prompt names the dialect alone."""
     today = today or dt.date.today()
     definitions_rule = ""
     if "\nMETRIC " in f"\n{schema_text}" or "\nSEGMENT " in f"\n{schema_text}":
         definitions_rule = ("\n- A METRIC or SEGMENT the question names must be used exactly as defined: the "
                             "metric's expression, the segment's table and WHERE condition.")
-    system = SYSTEM.format(dialect_note=DIALECT_NOTES.get(dialect, dialect), today=today.isoformat(),
+    system = SYSTEM.format(dialect_note=dialect_note or f"{dialect}.", today=today.isoformat(),
                            weekday=today.strftime("%A"), timezone=f", time zone {timezone}" if timezone else "",
                            definitions_rule=definitions_rule)
     system += VARIANTS[variant % len(VARIANTS)]
