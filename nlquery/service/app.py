@@ -35,6 +35,7 @@ from nlquery.service.ratelimit import (
 from nlquery.service.routes import Service, audit, health, query, sources, tools
 
 log = logging.getLogger("nlquery.service")
+DISCONNECTED_RETRY_AFTER_S = 1  # a disconnection's Retry-After: about a circuit breaker's back-off
 
 
 def _int_env(name: str, default: int) -> int:
@@ -120,6 +121,13 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     @app.exception_handler(NLQueryError)
     async def nlquery_error(_: Request, exc: NLQueryError) -> JSONResponse:
         retry_after = getattr(exc, "retry_after", None)
+        if exc.code == "data_source_disconnected":
+            # The service cannot reach the source now (DESIGN allows 503 when documented):
+            # 503 + Retry-After tells callers to come back, the code stays the same.
+            response = envelope(exc)
+            response.status_code = 503
+            response.headers["Retry-After"] = str(retry_after or DISCONNECTED_RETRY_AFTER_S)
+            return response
         if retry_after is None:
             return envelope(exc)
         response = envelope(exc, resource=getattr(exc, "resource", None), retry_after=retry_after)

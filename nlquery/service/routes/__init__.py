@@ -61,5 +61,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
                                 (403, "Hidden by the exposure policy"), (404, "Unknown data source"),
                                 (409, "Name or execution id already used"),
                                 (422, "Invalid request or unanswerable question"), (429, "Rate limited"),
-                                (500, "Internal error"), (503, "LLM or catalog unavailable"))
+                                (500, "Internal error"),
+                                (503, "LLM, catalog or data source unavailable (Retry-After)"))
 }
