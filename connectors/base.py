@@ -82,6 +82,9 @@ class ConnectionConfig:
     # connectors.egress.EgressPolicy for sources a remote caller registered: network
     # connectors resolve their host through it and connect to the address it checked.
     egress: Any = field(default=None, repr=False, compare=False)
+    # True for sources a remote caller registered: the connector takes nothing from this
+    # server's environment or home (libpq's PGPASSWORD, service and password files...).
+    untrusted: bool = field(default=False, repr=False, compare=False)
 
     @classmethod
     def from_url(cls, url: str) -> ConnectionConfig:
@@ -112,7 +115,7 @@ class ConnectionConfig:
     @classmethod
     def build(cls, url: str | None = None, **fields: Any) -> ConnectionConfig:
         """From a URL, from fields, or a URL with fields overriding its parts."""
-        known = {"host", "port", "database", "username", "password", "options", "egress"}
+        known = {"host", "port", "database", "username", "password", "options", "egress", "untrusted"}
         unknown = set(fields) - known
         options = dict(fields.pop("options", None) or {})
         # unknown keys are driver options (sslmode=..., schemas=...)

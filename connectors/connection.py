@@ -91,6 +91,9 @@ class ConnectionModel(BaseModel):
                                                      "options.hostaddr")
     secret_fields: ClassVar[tuple[str, ...]] = ("password",)
     """Top-level fields held only in the encrypted secret."""
+    url_fields: ClassVar[tuple[str, ...]] = ()
+    """URL fields besides ``url`` (a REST ``base_url``) whose userinfo password and
+    secret-like query parameters are secrets; they go back into that URL when joined."""
 
     @field_validator("password_env")
     @classmethod
@@ -159,8 +162,8 @@ class ConnectionModel(BaseModel):
                 value = value.get(rest)
             elif rest:
                 value = None
-            if name == "url" and isinstance(value, str):
-                value = _without_userinfo_password(value)
+            if (name == "url" or name in self.url_fields) and isinstance(value, str):
+                value = _split_url_secrets(value)[0]  # the place, not the secrets in it
             found[name] = value
         return found
 
@@ -202,6 +205,12 @@ class ConnectionModel(BaseModel):
                 secret["password"] = password
             if params:
                 secret["url_params"] = params
+        for name in self.url_fields:
+            if isinstance(data.get(name), str):
+                data[name], password, params = _split_url_secrets(data[name])
+                parts = {k: v for k, v in (("password", password), ("params", params)) if v}
+                if parts:
+                    secret.setdefault("url_secrets", {})[name] = parts
         options = data.get("options") or {}
         hidden = {k: v for k, v in options.items() if is_secret_name(k)}
         if hidden:
@@ -218,9 +227,13 @@ class ConnectionModel(BaseModel):
         """The full settings from what :meth:`split_secrets` returned."""
         secret = dict(secret)
         params = secret.pop("url_params", None)
+        url_secrets = secret.pop("url_secrets", {})
         data = deep_merge(public, secret)
         if params and data.get("url"):
             data["url"] = _with_params(data["url"], params)
+        for name, parts in url_secrets.items():
+            if data.get(name):
+                data[name] = _with_params(_with_password(data[name], parts.get("password")), parts.get("params") or {})
         return data
 
     # -- registration --------------------------------------------------------------
@@ -266,7 +279,17 @@ def _split_url_secrets(url: str) -> tuple[str, str | None, dict[str, str]]:
     return urlunsplit(urlsplit(stripped)._replace(query=kept)), password, secret
 
 
+def _with_password(url: str, password: str | None) -> str:
+    if not password:
+        return url
+    parts = urlsplit(url)
+    user, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{user.split(':', 1)[0]}:{quote(password, safe='')}@{host}"))
+
+
 def _with_params(url: str, params: Mapping[str, str]) -> str:
+    if not params:
+        return url
     parts = urlsplit(url)
     pairs = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
     return urlunsplit(parts._replace(query=urlencode(pairs, quote_via=quote)))

@@ -53,13 +53,23 @@ _SYSTEM_PREFIX = "system."
 class MongoDBConnection(ConnectionModel):
     """``mongodb`` settings: a ``mongodb://`` URL (several hosts allowed) or host/port.
     Options that name local files (``tlsCAFile``, ``tlsCertificateKeyFile``...) are the
-    operator's only."""
+    operator's only. A remote caller's source is one host, connected to directly: a
+    replica set's members, an SRV record's targets are hosts its server names, which
+    the egress policy could not check before pymongo connects to them."""
 
     remote_options = frozenset({
-        "sample_size", "authSource", "authMechanism", "replicaSet", "tls", "ssl", "retryWrites", "retryReads",
-        "readPreference", "directConnection", "appName", "connectTimeoutMS", "serverSelectionTimeoutMS",
+        "sample_size", "authSource", "authMechanism", "tls", "ssl", "retryWrites", "retryReads",
+        "readPreference", "appName", "connectTimeoutMS", "serverSelectionTimeoutMS",
         "socketTimeoutMS", "maxPoolSize", "w", "readConcernLevel",
     })
+
+    def check_remote(self) -> None:
+        if self.url and not self.url.lower().startswith("mongodb://"):
+            raise ValueError("url: only mongodb:// URLs are accepted from a remote caller (mongodb+srv "
+                             "and replica-set discovery reach hosts the egress policy cannot check)")
+        if len(self.destinations()) > 1:
+            raise ValueError("url: one host only from a remote caller (it is connected to directly)")
+        super().check_remote()
 
     def destinations(self) -> list[tuple[str, int | None]]:
         if not self.url:
@@ -121,12 +131,33 @@ class MongoDBConnector(ClosesOnExit):
                 extra = {"username": self.config.username, "password": self.config.password} \
                     if self.config.username and self.config.password else {}
                 if self.config.egress is not None:
-                    for host, port in MongoDBConnection(url=given).destinations():
-                        self.config.egress.resolve(host, port or 27017)
+                    url = self._pinned(url, extra)
                 if "serverselectiontimeoutms" not in url.lower():  # the URL's own setting wins
                     extra["serverSelectionTimeoutMS"] = 5000
                 self._client = pymongo.MongoClient(url, **extra)
             return self._client[self.database_name]
+
+    def _pinned(self, url: str, extra: dict[str, Any]) -> str:
+        """Every host checked by the egress policy; an untrusted source is connected to
+        directly (no member discovery) at the address checked (no second DNS answer;
+        with TLS the name stays, for certificate checks)."""
+        hosts = MongoDBConnection(url=url).destinations()
+        addresses = [self.config.egress.resolve(host, port or 27017) for host, port in hosts]
+        if not self.config.untrusted:
+            return url
+        if len(hosts) != 1 or not url.lower().startswith("mongodb://"):
+            raise InvalidConnection("a remote caller's mongodb source is one mongodb:// host")
+        extra["directConnection"] = True
+        if any(word in url.lower() for word in ("tls=true", "ssl=true")):
+            return url
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(url)
+        userinfo, _, _ = parts.netloc.rpartition("@")
+        address = addresses[0][0]
+        address = f"[{address}]" if ":" in address else address
+        netloc = f"{userinfo + '@' if userinfo else ''}{address}:{hosts[0][1] or 27017}"
+        return urlunsplit(parts._replace(netloc=netloc))
 
     def _errors(self, action: str) -> Any:
         return _MongoErrors(action, self.config.secrets())

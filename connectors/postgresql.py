@@ -177,11 +177,15 @@ class PostgreSQLConnector(DeadlineExecution, DBAPIConnector):
             str(libpq_options.get("options", "")) + " -c default_transaction_read_only=on"
         ).strip()
         host, port = config.host or "localhost", config.port or self.default_port
-        if config.egress is not None:
-            # Connect to the address the policy checked (no second DNS answer), never
-            # offer a password from this server's ~/.pgpass to a host someone else chose.
+        if config.egress is not None:  # connect to the address the policy checked (no second DNS answer)
             libpq_options["hostaddr"] = config.egress.resolve(host, port)[0]
+        if config.untrusted:
+            # libpq fills what a connection leaves unset from this server's environment
+            # and home (PGPASSWORD, a PGSERVICE file's password, ~/.pgpass): a host someone
+            # else chose gets only what they gave. An empty password is "none" to libpq.
+            password = password or ""
             libpq_options["passfile"] = os.devnull
+            libpq_options["sslpassword"] = ""
         conn = psycopg.connect(
             host=host,
             port=port,

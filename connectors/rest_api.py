@@ -160,6 +160,7 @@ class RestAPIConnection(ConnectionModel):
     remote_options = frozenset({"timeout_s", "max_response_bytes", "sample_size"})
     destination_fields = ("base_url", "url")
     secret_fields = ("password", "headers")
+    url_fields = ("base_url",)
 
     def require(self) -> None:
         if not (self.base_url or self.url):

@@ -577,7 +577,7 @@ class Engine:
                 with connector_errors():
                     egress = EgressPolicy.from_environment(remote=record.remote)
                     self._pool[record.id] = connectors.connect(**self._catalog.connection_config(record),
-                                                               egress=egress)
+                                                               egress=egress, untrusted=record.remote)
             return self._pool[record.id]
 
     def _forget(self, source_id: str) -> None:
