@@ -21,7 +21,7 @@ BUILTIN: dict[str, str] = {
     "sqlite": "connectors.sqlite:SQLiteConnector",
     "postgresql": "connectors.postgresql:PostgreSQLConnector",
     "mysql": "connectors.mysql:MySQLConnector",
-    "sqlalchemy": "connectors.sqlalchemy_url:SQLAlchemyConnector",
+    "sqlalchemy": "connectors.sqlalchemy:SQLAlchemyConnector",
     "rest_api": "connectors.rest_api:RestAPIConnector",
     "mongodb": "connectors.mongodb:MongoDBConnector",
     "mssql": "connectors.mssql:MSSQLConnector",

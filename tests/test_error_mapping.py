@@ -10,7 +10,7 @@ import connectors
 from nlquery import errors
 
 CONNECTOR_MODULES = ["connectors.errors", "connectors.egress", "connectors.rest_api", "connectors.mongodb",
-                     "connectors.sqlalchemy_url", "connectors.postgresql", "connectors.mysql", "connectors.mssql",
+                     "connectors.sqlalchemy", "connectors.postgresql", "connectors.mysql", "connectors.mssql",
                      "connectors.sqlite"]
 
 

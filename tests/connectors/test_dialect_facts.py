@@ -29,7 +29,7 @@ def test_sqlalchemy_facts_follow_the_urls_database():
         assert dialect_facts(db) == connectors.registry.connector_class("sqlite").dialect_facts
     finally:
         db.close()
-    from connectors.sqlalchemy_url import facts_for
+    from connectors.sqlalchemy import facts_for
 
     assert facts_for("duckdb").dialect == "duckdb" and "DuckDB" in facts_for("duckdb").prompt_notes
     assert facts_for("snowflake") == DialectFacts("snowflake")

@@ -175,7 +175,7 @@ def test_sqlalchemy_url_parameters_are_filtered_for_remote_callers(api, url):
 
 def test_mysql_local_infile_is_off_even_for_the_operator():
     import connectors
-    from connectors.sqlalchemy_url import SQLAlchemyConnector
+    from connectors.sqlalchemy import SQLAlchemyConnector
 
     connector = connectors.connect(url="mysql+pymysql://x@127.0.0.1:1/x?local_infile=1", type="sqlalchemy")
     assert isinstance(connector, SQLAlchemyConnector)
