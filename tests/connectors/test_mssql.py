@@ -102,8 +102,9 @@ class RecordedCursor:
     def fetchone(self):
         return self.rows[0]
 
-    def fetchmany(self, n):
-        return list(self.rows[:n])
+    def fetchmany(self, n):  # consumes, as a DB-API cursor does
+        taken, self.rows = list(self.rows[:n]), self.rows[n:]
+        return taken
 
     def close(self):
         pass
