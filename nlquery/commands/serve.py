@@ -55,8 +55,10 @@ def serve(host: str, port: int, workers: int) -> None:
     except ImportError:
         raise click.ClickException("the HTTP service needs: pip install 'nlquery[server]'") from None
     check_open_api(host, "the HTTP API")
+    # SIGTERM: the app drains first (nlquery.service.middleware.Drain, NLQUERY_DRAIN_TIMEOUT_S),
+    # then uvicorn's shutdown waits at most this long for what is left.
     uvicorn.run("nlquery.service:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info")
+                log_level="info", timeout_graceful_shutdown=10)
 
 
 @click.command("tool-definition")

@@ -25,7 +25,7 @@ from nlquery.engine import Engine
 from nlquery.errors import InvalidRequest, MethodNotAllowed, NLQueryError, NotFound
 from nlquery.service import console
 from nlquery.service.auth import TokenAuth
-from nlquery.service.middleware import MAX_BODY_BYTES, Hygiene, envelope
+from nlquery.service.middleware import DRAIN, MAX_BODY_BYTES, Hygiene, envelope
 from nlquery.service.ratelimit import (
     AuthFailures,
     MemoryCounter,
@@ -100,6 +100,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     async def lifespan(_: FastAPI):
         # A crash mid-extraction left these "extracting": run them again.
         await anyio.to_thread.run_sync(engine.resume_extractions)
+        # SIGTERM: requests in flight finish (at most NLQUERY_DRAIN_TIMEOUT_S), new ones get 503.
+        DRAIN.install(float(os.environ.get("NLQUERY_DRAIN_TIMEOUT_S") or 30))
         yield
         # Running extractions finish first (Engine.close waits for them).
         await anyio.to_thread.run_sync(engine.close)

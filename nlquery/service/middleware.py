@@ -34,6 +34,72 @@ QUERY_ROUTES = ("/query", "/ask")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
+class ShuttingDown(NLQueryError):
+    """The process got SIGTERM and is draining: requests in flight finish, new ones are
+    turned away until it stops (another replica, or this one restarted, will answer)."""
+
+    code, http_status = "shutting_down", 503
+
+
+class Drain:
+    """Requests in flight in this process, and whether it is draining. On SIGTERM (see
+    :meth:`install`) new requests get 503 ``shutting_down`` with ``Retry-After`` and
+    ``Connection: close`` while the listener stays open; once none is in flight (or after
+    ``bound_s``) the server's own shutdown runs."""
+
+    RETRY_AFTER_S = 1
+
+    def __init__(self) -> None:
+        self.in_flight = 0  # touched on the event loop only
+        self.draining = False
+
+    async def refuse(self, scope: dict[str, Any], send: Any) -> None:
+        response = envelope(ShuttingDown("the service is shutting down: retry shortly"))
+        response.headers["Retry-After"] = str(self.RETRY_AFTER_S)
+        response.headers["Connection"] = "close"
+        response.headers["X-Request-Id"] = f"req_{secrets.token_hex(8)}"
+        response.headers["X-Trace-Id"] = f"trace_{secrets.token_hex(8)}"
+        await response(scope, _nothing, send)
+
+    def install(self, bound_s: float) -> bool:
+        """Put the drain in front of the server's SIGTERM handler (uvicorn's, installed
+        before the app starts). Only from the main thread, on the running loop; returns
+        whether it was installed."""
+        import asyncio
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        loop = asyncio.get_running_loop()
+        previous = signal.getsignal(signal.SIGTERM)
+        if not callable(previous):
+            return False
+
+        async def drain_then_stop(sig: int, frame: Any) -> None:
+            deadline = loop.time() + bound_s
+            while self.in_flight > 0 and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            if self.in_flight:
+                log.warning(json.dumps({"event": "drain_timeout", "in_flight": self.in_flight, "bound_s": bound_s}))
+            previous(sig, frame)
+
+        def on_sigterm(sig: int, frame: Any) -> None:
+            if self.draining:  # a second SIGTERM: stop draining now
+                previous(sig, frame)
+                return
+            self.draining = True
+            log.info(json.dumps({"event": "draining", "in_flight": self.in_flight}))
+            loop.call_soon_threadsafe(lambda: loop.create_task(drain_then_stop(sig, frame)))
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+        return True
+
+
+DRAIN = Drain()
+"""This process's drain (one server per process)."""
+
+
 def envelope(error: NLQueryError, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": {**error.to_dict(), **extra}}, status_code=error.http_status)
 
@@ -84,6 +150,16 @@ class Hygiene:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if DRAIN.draining and scope["path"] != "/healthz":
+            await DRAIN.refuse(scope, send)
+            return
+        DRAIN.in_flight += 1
+        try:
+            await self._handle(scope, receive, send)
+        finally:
+            DRAIN.in_flight -= 1
+
+    async def _handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         started = time.perf_counter()
         headers = Headers(scope=scope)
         client_id = headers.get("x-client-request-id", "")

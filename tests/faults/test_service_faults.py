@@ -126,25 +126,30 @@ def test_sigterm_under_load_lets_in_flight_requests_finish(nlquery_home, shop_pa
             slow = {"query": "SELECT COUNT(*) FROM orders a, orders b WHERE a.id < 3000 AND b.id < 3000 "
                              "AND a.total_amount + b.total_amount > 0"}
             path = f"/api/v1/data-sources/{source_id}/query"
-            def timed_post():
-                response = client_for(base, timeout=30).post(path, json=slow)
+            warm = [client_for(base, timeout=30) for _ in range(4)]
+            for own in warm:  # connections open before the load: the posts reach the server at once
+                assert own.get("/healthz").status_code == 200
+
+            def timed_post(own):
+                response = own.post(path, json=slow)
                 return response, time.monotonic()
 
             with ThreadPoolExecutor(4) as pool:
-                in_flight = [pool.submit(timed_post) for _ in range(4)]
-                time.sleep(0.4)
+                in_flight = [pool.submit(timed_post, own) for own in warm]
+                time.sleep(0.6)
                 server.send_signal(signal.SIGTERM)
                 terminated = time.monotonic()
                 time.sleep(0.2)
-                try:
-                    late = httpx.post(f"{base}{path}", json=slow, headers={"Authorization": f"Bearer {TOKEN}"},
-                                      timeout=5).status_code
-                except httpx.TransportError:
-                    late = "refused"
+                late = httpx.post(f"{base}{path}", json=slow, headers={"Authorization": f"Bearer {TOKEN}"},
+                                  timeout=5)
+                late_at = time.monotonic()
                 finished = [future.result(timeout=30) for future in in_flight]
         assert [r.status_code for r, _ in finished] == [200] * 4, [r.text for r, _ in finished]
         assert any(at > terminated for _, at in finished), "no request was in flight at SIGTERM"
-        assert late in (503, "refused")  # a new request is turned away, never half-served
+        # A new request while draining is turned away with 503 (not a refused connection), never half-served.
+        assert late.status_code == 503 and late.json()["error"]["code"] == "shutting_down", late.text
+        assert int(late.headers["Retry-After"]) >= 1
+        assert late_at < max(at for _, at in finished)  # it was answered while requests were still in flight
         assert server.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once drained
     finally:
         if server.poll() is None:
