@@ -100,8 +100,10 @@ def main(count: int, seconds: float | None, postgres: bool, as_json: bool) -> No
 def _measure(count: int, seconds: float | None, postgres_url: str | None, as_json: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
+        # Sources are registered over HTTP: the operator lets them reach this machine.
         env = {**os.environ, "NLQUERY_HOME": str(home), "NLQUERY_API_TOKENS": TOKEN,
-               "NLQUERY_RATE_LIMIT_QUERIES": "100000000", "NLQUERY_RATE_LIMIT_GLOBAL": "100000000"}
+               "NLQUERY_RATE_LIMIT_QUERIES": "100000000", "NLQUERY_RATE_LIMIT_GLOBAL": "100000000",
+               "NLQUERY_DATA_DIRS": str(home), "NLQUERY_EGRESS_ALLOW": "127.0.0.1,::1,localhost"}
         os.environ["NLQUERY_HOME"] = str(home)
         shop, _ = demo_database()
         sources = {"sqlite": {"url": f"sqlite:///{shop}"}}

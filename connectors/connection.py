@@ -139,9 +139,10 @@ class ConnectionModel(BaseModel):
         """The network hosts (and ports) this connection reaches."""
         found: list[tuple[str, int | None]] = []
         url_host, url_port = self.url_host()
-        host = self.host or url_host
-        if host:
-            found.append((host, self.port or url_port))
+        # No host is the driver's default, this machine (a Unix socket or localhost): the
+        # egress policy judges it like any host.
+        host = self.host or url_host or "localhost"
+        found.append((host, self.port or url_port))
         hostaddr = self.options.get("hostaddr")
         if hostaddr:
             found.append((str(hostaddr), self.port or url_port))

@@ -69,7 +69,10 @@ PARAMSTYLES = {"qmark": "qmark", "format": "format", "pyformat": "format", "nume
 # read_csv('/etc/...'): external access is switched off too (found by the guard corpus,
 # sent around the guard, writing a file named "true").
 READ_ONLY_CONNECT_ARGS: dict[str, dict[str, Any]] = {
-    "duckdb": {"read_only": True, "config": {"enable_external_access": False}},
+    # DuckDB runs inside this process: bounded like the rest of it (its defaults are 80%
+    # of the host's memory and every core), spilling nowhere.
+    "duckdb": {"read_only": True, "config": {"enable_external_access": False, "memory_limit": "256MB",
+                                             "threads": 2, "max_temp_directory_size": "0B"}},
     "mysql": {"local_infile": False},
     "mariadb": {"local_infile": False},
 }
@@ -114,7 +117,10 @@ class SQLAlchemyConnection(ConnectionModel):
 
     def destinations(self) -> list[tuple[str, int | None]]:
         url = _parse_url(self.url or "")
-        return [] if url.get_backend_name() in FILE_BACKENDS or not url.host else [(url.host, url.port)]
+        if url.get_backend_name() in FILE_BACKENDS:
+            return []
+        # No host is the driver's default, this machine (a Unix socket or localhost).
+        return [(url.host or "localhost", url.port)]
 
     def local_files(self) -> list[str]:
         url = _parse_url(self.url or "")
@@ -143,6 +149,13 @@ class SQLAlchemyConnection(ConnectionModel):
         return self.model_copy(update={"url": url.set(database=absolute).render_as_string(hide_password=False)})
 
 
+def _connect_args(backend: str, database: str | None) -> dict[str, Any]:
+    args = dict(READ_ONLY_CONNECT_ARGS.get(backend, {}))
+    if backend == "duckdb" and database in (None, "", ":memory:"):
+        args.pop("read_only")  # DuckDB opens no in-memory database read-only; it has no file to protect
+    return args
+
+
 def harden_url(url: Any, config: ConnectionConfig) -> Any:
     """The URL the engine gets: the stored password put back, file databases opened
     read-only with only our parameters, MySQL's file-reading parameters refused, and the
@@ -161,8 +174,11 @@ def harden_url(url: Any, config: ConnectionConfig) -> Any:
             raise InvalidConnection(f"URL parameter {refused[0]!r} is not allowed: it reads local files "
                                     "or runs SQL at connect time")
         url = url.difference_update_query(["local_infile"])
-    if config.egress is not None and url.host:
-        address = config.egress.resolve(url.host, url.port)[0]
+    if config.egress is not None and backend not in FILE_BACKENDS:
+        # Always an explicit, checked address: never the driver's default socket.
+        address = config.egress.resolve(url.host or "localhost", url.port)[0]
+        if not url.host:
+            url = url.set(host=address)
         url = url.update_query_dict({"hostaddr": address}) if backend == "postgresql" else url.set(host=address)
     return url
 # File databases that lock their file against every other process while open (DuckDB:
@@ -211,7 +227,7 @@ class SQLAlchemyConnector(DBAPIConnector):
             # DB-API connection (StaticPool) serves the inspector and our statements (the
             # lock serialises them), so a DuckDB file is opened once.
             self._engine = sqlalchemy.create_engine(
-                self.url, poolclass=StaticPool, connect_args=READ_ONLY_CONNECT_ARGS.get(backend_name, {}))
+                self.url, poolclass=StaticPool, connect_args=_connect_args(backend_name, self.url.database))
         except (sqlalchemy.exc.NoSuchModuleError, ImportError) as exc:
             raise DriverNotInstalled(f"no SQLAlchemy dialect or driver installed for {scheme}:// ({exc}); "
                                      "for DuckDB: pip install 'nlquery[duckdb]'") from None

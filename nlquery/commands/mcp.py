@@ -40,4 +40,5 @@ def mcp_command(transport: str, host: str, port: int, print_config: bool) -> Non
     from nlquery.commands.serve import check_open_api
 
     check_open_api(host, "the MCP server")
-    uvicorn.run(server_module.http_app(host), host=host, port=port, log_level="warning")
+    # The socket's peer is the client: X-Forwarded-For would let a caller pick its address.
+    uvicorn.run(server_module.http_app(host), host=host, port=port, log_level="warning", proxy_headers=False)

@@ -31,7 +31,10 @@ def check_open_api(host: str, what: str) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes (rate limits are per process unless NLQUERY_RATE_LIMIT_REDIS_URL is set).")
-def serve(host: str, port: int, workers: int) -> None:
+@click.option("--forwarded-allow-ips", default=None, metavar="IPS",
+              help="Reverse proxies (comma list of IPs) whose X-Forwarded-For names the client. Unset: the "
+                   "socket's peer is the client, so no caller can pick its own address for rate limits.")
+def serve(host: str, port: int, workers: int, forwarded_allow_ips: str | None) -> None:
     """Serve the HTTP Data Sources API (needs the 'server' extra).
 
     Every /api/v1 route needs a bearer token from NLQUERY_API_TOKENS or `nlquery tokens
@@ -58,7 +61,8 @@ def serve(host: str, port: int, workers: int) -> None:
     # SIGTERM: the app drains first (nlquery.service.middleware.Drain, NLQUERY_DRAIN_TIMEOUT_S),
     # then uvicorn's shutdown waits at most this long for what is left.
     uvicorn.run("nlquery.service:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", timeout_graceful_shutdown=10)
+                log_level="info", timeout_graceful_shutdown=10, proxy_headers=forwarded_allow_ips is not None,
+                forwarded_allow_ips=forwarded_allow_ips)
 
 
 @click.command("tool-definition")

@@ -44,4 +44,5 @@ def ui(port: int, no_browser: bool) -> None:
     if not no_browser:
         # Once the server listens; a browser that cannot open is not an error (the URL is printed).
         threading.Timer(0.8, lambda: webbrowser.open(url)).start()
-    uvicorn.run("nlquery.service:create_app", factory=True, host=host, port=port, log_level="warning")
+    uvicorn.run("nlquery.service:create_app", factory=True, host=host, port=port, log_level="warning",
+                proxy_headers=False)

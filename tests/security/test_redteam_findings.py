@@ -107,3 +107,57 @@ def test_an_untrusted_mongodb_client_is_direct_and_pinned(monkeypatch):
     connector.database  # noqa: B018 - builds the client
     assert seen["directConnection"] is True
     assert "127.0.0.1:27100" in seen["url"] and "localhost" not in seen["url"]
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://postgres@/postgres", "mysql+pymysql://root@/mysql",
+                                 "postgresql+psycopg://postgres@:5432/postgres"])
+def test_a_url_without_a_host_is_this_machine_to_the_egress_policy(api, monkeypatch, url):
+    monkeypatch.delenv("NLQUERY_EGRESS_ALLOW")
+    response = api.post("/api/v1/data-sources", json={"name": "sa", "type": "sqlalchemy", "connection": {"url": url}})
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "access_denied"
+
+
+def test_duckdb_runs_with_bounded_memory_and_threads():
+    pytest.importorskip("duckdb_engine")
+    import connectors
+
+    connector = connectors.connect(type="sqlalchemy", url="duckdb:///:memory:")
+    result = connector.execute("SELECT current_setting('memory_limit') AS m, current_setting('threads') AS t")
+    connector.close()
+    memory, threads = result.rows[0]
+    assert memory.replace(" ", "").upper().startswith(("256", "244")) and int(threads) <= 2
+
+
+def test_x_forwarded_for_cannot_reset_the_failed_auth_limit(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {**os.environ, "NLQUERY_HOME": str(tmp_path / "home"), "NLQUERY_API_TOKENS": "right-token",
+           "NLQUERY_AUTH_FAILURE_LIMIT": "3"}
+    server = subprocess.Popen([sys.executable, "-m", "nlquery.cli", "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        codes = [httpx.get(f"{base}/api/v1/data-sources", timeout=10,
+                           headers={"Authorization": f"Bearer wrong{i}", "X-Forwarded-For": f"10.9.8.{i}"}).status_code
+                 for i in range(6)]
+        assert 429 in codes, codes
+    finally:
+        server.terminate()
+        server.wait(10)
