@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from nlquery import Engine
 from nlquery.service import Settings, create_app
@@ -131,3 +132,30 @@ def test_a_full_bulkhead_queues_callers_while_calls_end_and_refuses_them_once_no
     bulkhead.leave()  # a call ends: room again
     bulkhead.enter()
     assert bulkhead.in_flight == 2
+
+
+@pytest.mark.parametrize("fault", ["reset", "drop", "blackhole"])
+def test_a_broken_link_to_a_rest_upstream_ends_on_time_and_heals(shop_path, fault):
+    engine = Engine(timeout_s=2.0)
+    app = create_app(engine, Settings(tokens=TOKEN, redis_url=None, query_limit=10**6, global_limit=10**6))
+    with JsonServer({"/items": ITEMS}) as upstream, LiveServer(app) as base, _client(base) as client:
+        proxy = FaultProxy(upstream)
+        try:
+            assert client.post("/api/v1/data-sources", json=rest_source("api", proxy.port, "/items")).status_code == 201
+            path, items = "/api/v1/data-sources/api/query", {"query": "SELECT COUNT(*) AS n FROM items"}
+            assert client.post(path, json=items).status_code == 200
+            proxy.set(fault)
+            started = time.monotonic()
+            broken = client.post(path, json=items)
+            elapsed = time.monotonic() - started
+            proxy.set("pass")
+            time.sleep(1.1)  # a breaker's back-off, should it have opened
+            healed = client.post(path, json=items)
+        finally:
+            proxy.close()
+    assert elapsed < 2.0 + 1.0, f"{fault}: {elapsed:.2f} s"
+    expected = {"reset": "data_source_disconnected", "drop": "data_source_disconnected",
+                "blackhole": "query_timeout"}[fault]
+    assert broken.json()["error"]["code"] == expected, broken.text
+    assert broken.status_code == (503 if expected == "data_source_disconnected" else 400)
+    assert healed.status_code == 200, healed.text
