@@ -251,3 +251,11 @@ def test_asking_is_composed_not_mixed_in_and_the_catalog_is_private(tmp_path):
         assert isinstance(engine.questions, Questions)
         assert not hasattr(engine, "catalog")
         assert engine.list_sources() == []
+
+
+def test_connector_modules_are_named_after_their_type_names():
+    from connectors.registry import BUILTIN, connector_class
+
+    for type_name, target in BUILTIN.items():
+        assert target.partition(":")[0] == f"connectors.{type_name}"
+        assert connector_class(type_name).type_name == type_name
