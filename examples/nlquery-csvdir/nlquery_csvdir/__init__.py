@@ -50,6 +50,7 @@ class CSVDirConnector(DBAPIConnector):
     type_name = "csvdir"
     connection_model = CSVDirConnection
     dialect = "sqlite"  # sqlglot dialect of the SQL the guard accepts for this source
+    dialect_facts = SQLiteConnector.dialect_facts  # the CSV files are read in SQLite: its functions and notes
     paramstyle = "qmark"  # the placeholder style execute() receives
     capabilities = frozenset({Capability.DATE_BUCKETS, Capability.ROW_ESTIMATES})
     date_buckets = SQLiteConnector.date_buckets  # the SQL runs in SQLite
