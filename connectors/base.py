@@ -23,7 +23,14 @@ from enum import Enum
 from typing import Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from connectors.errors import ConnectorError, InvalidConnection, QueryTimeout, ResultTooLarge, map_driver_errors
+from connectors.errors import (
+    ConnectorError,
+    InvalidConnection,
+    QueryExecutionFailed,
+    QueryTimeout,
+    ResultTooLarge,
+    map_driver_errors,
+)
 from connectors.models import (  # re-exported: the public models of the contract
     Column,
     ForeignKey,
@@ -454,7 +461,14 @@ class DBAPIConnector(ClosesOnExit, abc.ABC):
         return finish_result(columns, rows, max_rows, started, convert=convert)
 
     def _errors(self) -> Any:
-        return map_driver_errors(self._classify_error, self.config.secrets(), self._describe_error)
+        return map_driver_errors(self._classify_value_errors, self.config.secrets(), self._describe_error)
+
+    def _classify_value_errors(self, exc: BaseException) -> type[ConnectorError] | None:
+        # A value the driver cannot send (an integer past 64 bits, a lone surrogate in
+        # the text) is the caller's input, not a crash.
+        if isinstance(exc, (OverflowError, UnicodeError)):
+            return QueryExecutionFailed
+        return self._classify_error(exc)
 
     def _describe_error(self, exc: BaseException) -> str:
         """The human message of a driver exception (override to drop driver noise)."""

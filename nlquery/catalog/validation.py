@@ -109,6 +109,8 @@ def check_name(name: Any) -> None:
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise InvalidRequest("name: 1-100 characters, letters, digits, '_', '-' or '.', starting with a "
                              "letter or digit")
+    if name.lower().startswith("ds_"):  # ids look like that: a name must never pass for another's id
+        raise InvalidRequest("name: may not start with 'ds_' (source ids do)")
 
 
 _POLICY_KEYS = {"allowed_tables", "denied_tables", "denied_columns", "allowed_functions"}

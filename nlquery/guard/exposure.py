@@ -115,7 +115,9 @@ def check_exposure(tree: exp.Expression, dialect: str, schema: Schema, policy: P
             validate_qualify_columns=True, quote_identifiers=False, identify=False,
         )
     except OptimizeError as exc:
-        names = sorted({f"{t.name}.{c.name}" for t in tables.values() for c in t.columns})
+        # Suggest only what the caller may see: a hint must not name a hidden column.
+        names = sorted({f"{t.name}.{c.name}" for t in tables.values() for c in t.columns
+                        if policy is None or policy.column_visible(t, c.name)})
         missing = _missing_column(str(exc))
         hint = _suggest(missing, names) if missing else ""
         raise InvalidQuery(f"{str(exc).split('. Line')[0]}{hint}") from None

@@ -112,7 +112,9 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
-    app = FastAPI(title="nlquery Data Sources API", version="1", lifespan=lifespan,
+    # No /docs or /redoc: they load scripts from a CDN and sit outside the token guard;
+    # /openapi.json stays (the console and schemathesis read it).
+    app = FastAPI(title="nlquery Data Sources API", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Register data sources, read their schemas and ask them questions, read-only.")
     app.state.engine = engine
 

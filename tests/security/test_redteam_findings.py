@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -161,3 +162,32 @@ def test_x_forwarded_for_cannot_reset_the_failed_auth_limit(tmp_path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_a_did_you_mean_never_names_a_hidden_column(shop_path):
+    from nlquery.errors import InvalidQuery
+
+    with Engine() as engine:
+        engine.add_source("shop", "sqlite", {"database": str(shop_path)}, policy={"denied_columns": ["customers.email"]})
+        with pytest.raises(InvalidQuery) as raised:
+            engine.query("shop", "SELECT emal FROM customers")
+    assert "email" not in raised.value.message
+
+
+@pytest.mark.parametrize("sql, params", [("SELECT $1 AS big", [2**70]), ("SELECT 'a\ud800b' AS lone", [])])
+def test_values_a_driver_cannot_send_are_errors_not_500(api, shop_path, sql, params):
+    api.post("/api/v1/data-sources", json={"name": "shop", "type": "sqlite", "connection": {"database": str(shop_path)}})
+    body = json.dumps({"query": sql, "parameters": params})  # ASCII escapes: \ud800 travels as JSON allows
+    response = api.post("/api/v1/data-sources/shop/query", content=body, headers={"Content-Type": "application/json"})
+    assert 400 <= response.status_code < 500, response.text
+
+
+def test_a_source_name_cannot_look_like_an_id(api, shop_path):
+    response = api.post("/api/v1/data-sources", json={"name": "ds_0123456789abcdef", "type": "sqlite",
+                                                      "connection": {"database": str(shop_path)}})
+    assert response.status_code == 422
+
+
+def test_no_cdn_docs_pages(api):
+    assert api.get("/docs").status_code == 404 and api.get("/redoc").status_code == 404
+    assert api.get("/openapi.json").status_code == 200
