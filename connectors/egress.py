@@ -65,6 +65,9 @@ _INTERNAL: list[tuple[IPNetwork, str]] = [
     (ipaddress.ip_network("ff00::/8"), "multicast"),
 ]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 ranges whose last 32 bits are an IPv4 address: NAT64 (RFC 6052), local-use NAT64
+# (RFC 8215) and IPv4-translated addresses (RFC 2765, ::ffff:0:a.b.c.d).
+_EMBEDS_V4_LOW32 = (_NAT64, ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("::ffff:0:0:0/96"))
 _V4_COMPATIBLE = ipaddress.ip_network("::/96")
 _HOST_ENTRY = re.compile(r"^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$")
 
@@ -88,7 +91,7 @@ def _views(address: IPAddress) -> list[IPAddress]:
     views: list[IPAddress] = [address]
     if address.ipv4_mapped is not None:
         views.insert(0, address.ipv4_mapped)
-    elif address in _NAT64 or (address in _V4_COMPATIBLE and int(address) > 1):
+    elif any(address in net for net in _EMBEDS_V4_LOW32) or (address in _V4_COMPATIBLE and int(address) > 1):
         views.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
     if address.sixtofour is not None:
         views.append(address.sixtofour)

@@ -162,3 +162,9 @@ def test_from_environment(monkeypatch):
     monkeypatch.setenv("NLQUERY_EGRESS_DENY", "10.0.0.0/99")
     with pytest.raises(InvalidConnection, match="NLQUERY_EGRESS_DENY"):  # invalid_request, never a 500
         EgressPolicy.from_environment(remote=True)
+
+
+@pytest.mark.parametrize("address", ["::ffff:0:7f00:1", "64:ff9b:1::7f00:1", "64:ff9b:1:0:0:0:a9fe:a9fe"])
+def test_ipv6_forms_that_embed_an_internal_ipv4_address_are_refused(address):
+    with pytest.raises(EgressDenied):
+        EgressPolicy().resolve(address)
