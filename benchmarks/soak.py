@@ -35,7 +35,7 @@ from benchmarks.scratch import admin_connection, scratch_database
 from nlquery.shop import generate_shop, load_shop
 
 TOKEN = "soak-token"
-DOCUMENTED_503 = {"data_source_disconnected", "llm_unavailable", "catalog_unavailable"}
+DOCUMENTED_503 = {"data_source_disconnected", "llm_unavailable", "catalog_unavailable", "shutting_down"}
 QUERY_TIMEOUT_S = 5.0
 LLM_TIMEOUT_S = 2.0
 # route -> weight in the mix

@@ -366,14 +366,21 @@ class RestAPIConnector(ClosesOnExit):
     def records(self, name: str, *, deadline: float | None = None) -> list[dict[str, Any]]:
         """Every record of endpoint ``name`` (flattened), from the cache while fresh."""
         endpoint = self.endpoints[name]
-        with self._lock:
+        deadline = deadline or time.monotonic() + min(MAX_DEADLINE_S, self.timeout_s * (MAX_RETRIES + 1))
+        # Another call (an extraction, a query) may hold the lock while it fetches: wait for
+        # it no longer than this call's own deadline.
+        if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise QueryTimeout(f"endpoint {name}: another call on this source was still fetching at this "
+                               "call's deadline")
+        try:
             cached = self._cache.get(name)
             if cached and time.monotonic() - cached[0] < endpoint.cache_ttl_s:
                 return cached[1]
-            deadline = deadline or time.monotonic() + min(MAX_DEADLINE_S, self.timeout_s * (MAX_RETRIES + 1))
             rows = [flatten(r) for page in self._pages(endpoint, deadline, endpoint.max_pages) for r in page]
             self._cache[name] = (time.monotonic(), rows)
             return rows
+        finally:
+            self._lock.release()
 
     # -- Connector protocol ------------------------------------------------------------
     def introspect(self, *, schemas: Sequence[str] | None = None,

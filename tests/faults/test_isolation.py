@@ -144,10 +144,19 @@ def test_a_broken_link_to_a_rest_upstream_ends_on_time_and_heals(shop_path, faul
             assert client.post("/api/v1/data-sources", json=rest_source("api", proxy.port, "/items")).status_code == 201
             path, items = "/api/v1/data-sources/api/query", {"query": "SELECT COUNT(*) AS n FROM items"}
             assert client.post(path, json=items).status_code == 200
+            deadline = time.monotonic() + 30
+            while client.get("/api/v1/data-sources/api").json()["data"]["schema_status"] != "ready":
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
             proxy.set(fault)
+            # An extraction on the broken link holds the source's fetch lock (a longer deadline
+            # than a query's): the query still ends by its own deadline.
+            assert client.post("/api/v1/data-sources/api/refresh-schema").status_code == 202
+            time.sleep(0.3)
             started = time.monotonic()
             broken = client.post(path, json=items)
             elapsed = time.monotonic() - started
+            proxy.set("drop")  # the blackholed connections end (the extraction's too)
             proxy.set("pass")
             time.sleep(1.1)  # a breaker's back-off, should it have opened
             healed = client.post(path, json=items)
