@@ -68,6 +68,35 @@ class Host(Protocol):
         """Execute a statement the guard accepted (the Engine's one execute path)."""
 
 
+def visible_to(policy: Any, schema: connectors.Schema, value_hints: dict[str, Any],
+               mappings: dict[str, Any]) -> tuple[connectors.Schema, dict[str, Any], dict[str, Any]]:
+    """The schema, value hints and mappings as ``policy`` shows them (all of them with no
+    policy): what a planner may put in front of a model for this caller."""
+    if policy is None:
+        return schema, value_hints, mappings
+    hidden: set[str] = set()
+    tables = []
+    for table in schema.tables:
+        name = schema.qualified_name(table).lower()
+        if not policy.table_visible(table):
+            hidden.add(name)
+            hidden.update(f"{name}.{c.name.lower()}" for c in table.columns)
+            continue
+        visible = _visible_copy(table, policy)
+        hidden.update(f"{name}.{c.name.lower()}" for c in table.columns if c not in visible.columns)
+        tables.append(visible)
+    shown_schema = dataclasses.replace(schema, tables=tables)
+    hints = {k: v for k, v in value_hints.items() if k.lower() not in hidden}
+
+    def shown(key: str) -> bool:
+        if ":" in key:  # metric:/segment: definitions name their own tables and columns
+            body = " ".join(str(getattr(mappings[key], a, "") or "") for a in ("sql", "table", "where")).lower()
+            return not any(h.rsplit(".", 1)[-1] in body and h.split(".")[0] in body for h in hidden)
+        return key.lower() not in hidden
+
+    return shown_schema, hints, {k: m for k, m in mappings.items() if shown(k)}
+
+
 def _visible_copy(table: connectors.Table, policy: Any) -> connectors.Table:
     return dataclasses.replace(table, columns=[c for c in table.columns if policy.column_visible(table, c.name)])
 
@@ -95,7 +124,7 @@ class Questions:
     def __init__(self, host: Host) -> None:
         self._host = host
         self._llm_client: LLMClient | None = None
-        self._linkers: dict[tuple[str, int, str], SchemaLinker] = {}
+        self._linkers: dict[tuple[Any, ...], tuple[SchemaLinker, dict[str, Any]]] = {}
 
     def ask(self, source: str, question: str, *, planner: str = "auto", max_rows: int | None = None,
             timezone: str | None = None, today: Any = None, max_attempts: int = 3,
@@ -137,19 +166,24 @@ class Questions:
         return ask_llm(question, context, self._llm_client, max_attempts=max_attempts, candidates=candidates,
                        repair=repair)
 
-    def schema_linker(self, name_or_id: str, *, tenant: Tenant = None
+    def schema_linker(self, name_or_id: str, *, tenant: Tenant = None, policy: Any = None
                       ) -> tuple[SchemaLinker, Any, dict[str, Any]]:
-        """See :meth:`nlquery.Engine.schema_linker`."""
+        """See :meth:`nlquery.Engine.schema_linker`. With ``policy``, the linker (and so
+        the prompt) knows only what that policy shows: hidden tables, hidden columns and
+        their values and mappings never reach the model."""
         record = self._host.record(name_or_id, tenant)
         snapshot = self._host.snapshot(record.id)
         mappings = self._host.store().get_mappings(record.id)
         fingerprint = repr(sorted((k, m.description, tuple(m.synonyms), m.sql, m.table, m.where)
                                   for k, m in mappings.items()))
-        key = (record.id, snapshot.version, fingerprint)
+        key = (record.id, snapshot.version, fingerprint, policy)
         if key not in self._linkers:
-            self._linkers = {k: v for k, v in self._linkers.items() if k[0] != record.id}
-            self._linkers[key] = SchemaLinker(snapshot.schema, mappings, snapshot.value_hints)
-        return self._linkers[key], snapshot, mappings
+            self._linkers = {k: v for k, v in self._linkers.items()
+                             if k[0] != record.id or (k[1:3] == key[1:3] and len(self._linkers) < 64)}
+            schema, hints, shown = visible_to(policy, snapshot.schema, snapshot.value_hints, mappings)
+            self._linkers[key] = (SchemaLinker(schema, shown, hints), shown)
+        linker, shown = self._linkers[key]
+        return linker, snapshot, shown
 
     def _policy_for(self, source: str, tenant: Tenant) -> Any:
         """The policy ``tenant`` sees ``source`` through: the source's, with a token's overlay."""
@@ -238,9 +272,10 @@ class Questions:
     def _planning_context(self, record: SourceRecord, connector: connectors.Connector, max_rows: int | None,
                           timezone: str | None, today: Any, overlay: Any = None) -> PlanningContext:
         host = self._host
-        linker, snapshot, mappings = self.schema_linker(record.id)
+        policy = merge_policy(record.policy, overlay)
+        linker, snapshot, mappings = self.schema_linker(record.id, policy=policy)
         cap = host.max_rows if max_rows is None else max_rows
-        policy, schema = merge_policy(record.policy, overlay), snapshot.schema
+        schema = snapshot.schema  # the guard checks against everything, hidden columns included
 
         def validate(sql: str) -> SafeQuery:
             return host.check(connector, sql, policy=policy, schema=schema, max_rows=cap + 1)
@@ -248,7 +283,8 @@ class Questions:
         def execute(safe: SafeQuery, params: Sequence[Any]) -> connectors.QueryResult:
             return host.run(connector, safe, params, cap)
 
-        return PlanningContext(dialect=connector.dialect, schema=schema, mappings=mappings,
-                               value_hints=snapshot.value_hints, linker=linker, validate=validate,
+        # The model and the rules planner see the schema as this caller may see it.
+        return PlanningContext(dialect=connector.dialect, schema=linker.schema, mappings=mappings,
+                               value_hints=linker.value_hints, linker=linker, validate=validate,
                                execute=execute, today=today, timezone=timezone,
                                dialect_note=connectors.dialect_facts(connector).prompt_notes)
