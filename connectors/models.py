@@ -123,6 +123,9 @@ class Schema:
 
     tables: list[Table] = field(default_factory=list)
     default_schema: str | None = None
+    # Built-in functions the database itself declares free of side effects (PostgreSQL:
+    # IMMUTABLE or STABLE in pg_catalog), read at introspection; the guard admits them.
+    read_only_functions: list[str] = field(default_factory=list)
     _lookup: Any = field(default=None, init=False, repr=False, compare=False)
 
     def qualified_name(self, table: Table) -> str:
@@ -154,16 +157,20 @@ class Schema:
         return self._lookup[1], self._lookup[2]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "default_schema": self.default_schema,
             "tables": [t.to_dict() for t in self.tables],
         }
+        if self.read_only_functions:
+            data["read_only_functions"] = list(self.read_only_functions)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Schema:
         return cls(
             tables=[Table.from_dict(t) for t in data.get("tables", [])],
             default_schema=data.get("default_schema"),
+            read_only_functions=list(data.get("read_only_functions") or []),
         )
 
 

@@ -329,10 +329,23 @@ class PostgreSQLConnector(DeadlineExecution, DBAPIConnector):
                     tables[oid].indexes.append(Index(name=name, columns=columns, unique=unique))
                 step("indexes")
                 default_schema = cursor.execute("SELECT current_schema()").fetchone()[0]
+                read_only = [row[0] for row in cursor.execute(_READ_ONLY_FUNCTIONS_SQL).fetchall()]
         finally:
             if not conn.closed:
                 conn.rollback()
-        return Schema(tables=list(tables.values()), default_schema=default_schema)
+        return Schema(tables=list(tables.values()), default_schema=default_schema, read_only_functions=read_only)
+
+
+# The database's own word on which built-ins have no side effects: IMMUTABLE and STABLE
+# functions of pg_catalog (VOLATILE ones stay refused unless a source allows them; the
+# guard's deny list still wins, e.g. query_to_xml runs a query string).
+_READ_ONLY_FUNCTIONS_SQL = """
+SELECT DISTINCT p.proname FROM pg_catalog.pg_proc AS p
+WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.provolatile IN ('i', 's') AND p.prokind IN ('f', 'a', 'w')
+  -- read-only but reporting the server rather than the data: settings (custom ones may hold
+  -- an application's secrets), other sessions' statements, files, large objects, WAL
+  AND p.proname !~ '^(pg_(stat|show|ls|read|file|hba|ident|get_backend|current_logfile|log|wal|control|tablespace|get_wal|backup|get_replication|replication|snapshot|export_snapshot|options_to_table|settings|get_functiondef)|current_setting|lo_|txid_|inet_server_)'
+ORDER BY 1"""
 
 
 def _short_type(full: str) -> str:

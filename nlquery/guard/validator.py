@@ -251,6 +251,8 @@ def _reject_side_effects(
 ) -> None:
     allowed_by_source = policy.allowed_functions if policy else frozenset()
     extra_allowed = facts.allowed_functions if facts else frozenset()
+    if schema is not None and schema.read_only_functions:  # what the database itself says is read-only
+        extra_allowed = extra_allowed | frozenset(n.lower() for n in schema.read_only_functions)
     extra_denied = facts.denied_functions if facts else frozenset()
     for node in tree.walk():
         construct = _forbidden(node)
