@@ -105,6 +105,7 @@ def _measure(count: int, seconds: float | None, postgres_url: str | None, as_jso
                "NLQUERY_RATE_LIMIT_QUERIES": "100000000", "NLQUERY_RATE_LIMIT_GLOBAL": "100000000",
                "NLQUERY_DATA_DIRS": str(home), "NLQUERY_EGRESS_ALLOW": "127.0.0.1,::1,localhost"}
         os.environ["NLQUERY_HOME"] = str(home)
+        os.environ["NLQUERY_EGRESS_ALLOW"] = env["NLQUERY_EGRESS_ALLOW"]  # the direct peer opens the same sources
         shop, _ = demo_database()
         sources = {"sqlite": {"url": f"sqlite:///{shop}"}}
         if postgres_url:
