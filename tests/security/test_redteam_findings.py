@@ -131,37 +131,15 @@ def test_duckdb_runs_with_bounded_memory_and_threads():
 
 
 def test_x_forwarded_for_cannot_reset_the_failed_auth_limit(tmp_path):
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
-
     import httpx
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    env = {**os.environ, "NLQUERY_HOME": str(tmp_path / "home"), "NLQUERY_API_TOKENS": "right-token",
-           "NLQUERY_AUTH_FAILURE_LIMIT": "3"}
-    server = subprocess.Popen([sys.executable, "-m", "nlquery.cli", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        codes = [httpx.get(f"{base}/api/v1/data-sources", timeout=10,
+    from tests.faults.serving import Served
+
+    with Served(env={"NLQUERY_HOME": str(tmp_path / "home"), "NLQUERY_AUTH_FAILURE_LIMIT": "3"}) as served:
+        codes = [httpx.get(f"{served.base}/api/v1/data-sources", timeout=10,
                            headers={"Authorization": f"Bearer wrong{i}", "X-Forwarded-For": f"10.9.8.{i}"}).status_code
                  for i in range(6)]
-        assert 429 in codes, codes
-    finally:
-        server.terminate()
-        server.wait(10)
+    assert 429 in codes, codes
 
 
 def test_a_did_you_mean_never_names_a_hidden_column(shop_path):
