@@ -25,7 +25,7 @@ import connectors
 from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, ProgressCallback
 from connectors.egress import EgressPolicy
 from nlquery import breaker, semantic
-from nlquery.asking import Questions
+from nlquery.asking import Questions, visible_to
 from nlquery.catalog import Catalog, SourceRecord
 from nlquery.catalog import hints as value_hints
 from nlquery import audit
@@ -186,13 +186,17 @@ class Engine:
 
     def get_source(self, name_or_id: str, *, tables: bool = False,
                    tenant: str | Principal | None = None) -> dict[str, Any]:
-        """The source as the API shows it; with ``tables``, its latest schema too."""
+        """The source as the API shows it; with ``tables``, its latest schema too (for a
+        token, without what the source's policy and the token's overlay hide)."""
         record = self._lookup(name_or_id, tenant)
         data = record.to_dict()
         if tables:
             snapshot = self._catalog.latest_snapshot(record.id)
+            schema = snapshot.schema if snapshot else None
+            if schema is not None and isinstance(tenant, Principal):
+                schema = visible_to(merge_policy(record.policy, tenant.overlay), schema, {}, {})[0]
             data["schema_version"] = snapshot.version if snapshot else None
-            data["tables"] = snapshot.schema.to_dict()["tables"] if snapshot else []
+            data["tables"] = schema.to_dict()["tables"] if schema else []
         return data
 
     @audited("source.update")
