@@ -222,9 +222,10 @@ class Engine:
         self._forget(record.id)
         return record.to_dict()
 
-    def check_connection(self, name_or_id: str) -> str:
-        """Connect and set ``status``: connected | disconnected | error (with the reason)."""
-        record = self._catalog.get_source(name_or_id)
+    def check_connection(self, name_or_id: str, *, tenant: str | Principal | None = None) -> str:
+        """Connect and set ``status``: connected | disconnected | error (with the reason).
+        Works for every kind of source (the connector's own ping: MongoDB, REST APIs too)."""
+        record = self._lookup(name_or_id, tenant)
         try:
             with connector_errors():
                 self._connector(record).ping()
@@ -310,10 +311,35 @@ class Engine:
         snapshot = self._catalog.latest_snapshot(record.id)
         return snapshot.schema if snapshot else self.refresh_schema(record.id).schema
 
-    def value_hints(self, name_or_id: str) -> dict[str, list[Any]]:
-        record = self._catalog.get_source(name_or_id)
+    def value_hints(self, name_or_id: str, *, tenant: str | Principal | None = None) -> dict[str, list[Any]]:
+        """``{"table.column": [values]}`` stored with the latest snapshot (empty before the
+        first extraction); columns the source's policy (and a token's overlay) hides are left out."""
+        record = self._lookup(name_or_id, tenant)
         snapshot = self._catalog.latest_snapshot(record.id)
-        return snapshot.value_hints if snapshot else {}
+        if snapshot is None:
+            return {}
+        return visible_to(self._policy_seen_by(record, tenant), snapshot.schema, snapshot.value_hints, {})[1]
+
+    def schema_diff(self, name_or_id: str, *, tenant: str | Principal | None = None) -> dict[str, Any]:
+        """What the refresh that made the latest schema version changed: ``{"schema_version",
+        "created_at", "diff"}`` (``diff`` as in :attr:`RefreshResult.diff`; all None before the
+        first extraction; a refresh that changes nothing keeps the version and its diff). For a
+        token, without the tables and columns the source's policy and its overlay hide."""
+        record = self._lookup(name_or_id, tenant)
+        snapshot = self._catalog.latest_snapshot(record.id)
+        if snapshot is None:
+            return {"schema_version": None, "created_at": None, "diff": None}
+        diff = snapshot.diff
+        if isinstance(tenant, Principal):
+            diff = _visible_diff(diff, self._policy_seen_by(record, tenant), snapshot.schema)
+        created = snapshot.created_at
+        return {"schema_version": snapshot.version, "diff": diff,
+                "created_at": created.isoformat() if hasattr(created, "isoformat") else created}
+
+    @staticmethod
+    def _policy_seen_by(record: SourceRecord, tenant: str | Principal | None) -> Policy | None:
+        """The source's policy, with a token's overlay (the stricter wins)."""
+        return merge_policy(record.policy, tenant.overlay if isinstance(tenant, Principal) else None)
 
     def _value_hints(self, record: SourceRecord, connector: connectors.Connector,
                      schema: connectors.Schema) -> dict[str, list[Any]]:
@@ -327,11 +353,15 @@ class Engine:
 
     # -- semantic mappings ---------------------------------------------------------------
     def mappings(self, name_or_id: str, *, tenant: str | Principal | None = None) -> dict[str, Any]:
-        """``{"mappings": {key: {description, synonyms}}, "stale": [keys]}``."""
+        """``{"mappings": {key: {description, synonyms}}, "stale": [keys]}``; for a token,
+        without the mappings of what the source's policy and its overlay hide."""
         record = self._lookup(name_or_id, tenant)
         current = self._catalog.get_mappings(record.id)
         snapshot = self._catalog.latest_snapshot(record.id)
         stale = semantic.stale_keys(current, snapshot.schema) if snapshot else []
+        if isinstance(tenant, Principal) and snapshot is not None:
+            current = visible_to(self._policy_seen_by(record, tenant), snapshot.schema, {}, current)[2]
+            stale = [k for k in stale if k in current]
         return {"mappings": {k: m.to_dict() for k, m in current.items()}, "stale": stale}
 
     @audited("mappings.update")
@@ -342,7 +372,7 @@ class Engine:
         record = self._lookup(name_or_id, tenant)
         merged = semantic.merge(self._catalog.get_mappings(record.id), patch, self.schema(record.id))
         self._catalog.save_mappings(record.id, merged)
-        return self.mappings(record.id)
+        return self.mappings(record.id, tenant=tenant)
 
     def resolver(self, name_or_id: str) -> semantic.Resolver:
         """Maps what people say ("clients", "signup date") to schema keys."""
@@ -711,6 +741,29 @@ class Engine:
         """Record that a background extraction failed outside the Engine's own handling."""
         record = self._catalog.get_source(name_or_id)
         self._catalog.set_status(record.id, schema_status="error", schema_error=reason)
+
+
+def _visible_diff(diff: dict[str, Any], policy: Policy | None, schema: connectors.Schema) -> dict[str, Any]:
+    """A snapshot diff without the tables and columns ``policy`` hides (removed ones too:
+    judged by their names)."""
+    if policy is None:
+        return diff
+
+    def table(name: str) -> connectors.Table:
+        owner, _, bare = name.rpartition(".")
+        return connectors.Table(name=bare, schema=owner or schema.default_schema)
+
+    def column_shown(key: str) -> bool:
+        name, _, column = key.rpartition(".")
+        return policy.table_visible(table(name)) and policy.column_visible(table(name), column)
+
+    shown = dict(diff)
+    for key in ("tables_added", "tables_removed"):
+        shown[key] = [n for n in diff.get(key, []) if policy.table_visible(table(n))]
+    for key in ("columns_added", "columns_removed"):
+        shown[key] = [n for n in diff.get(key, []) if column_shown(n)]
+    shown["columns_changed"] = [c for c in diff.get("columns_changed", []) if column_shown(c["column"])]
+    return shown
 
 
 class _QuestionsHost:

@@ -32,7 +32,7 @@ from nlquery.service.ratelimit import (
     RateLimiter,
     RedisCounter,
 )
-from nlquery.service.routes import Service, audit, health, query, sources, tools
+from nlquery.service.routes import Service, audit, health, query, schema, sources, tools
 
 log = logging.getLogger("nlquery.service")
 DISCONNECTED_RETRY_AFTER_S = 1  # a disconnection's Retry-After: about a circuit breaker's back-off
@@ -165,7 +165,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         return JSONResponse({"error": {"code": "internal_error", "message": "internal error"}}, status_code=500)
 
     service = Service(engine=engine, settings=settings)
-    routers = [module.router(service) for module in (health, sources, query, tools, audit)]
+    routers = [module.router(service) for module in (health, sources, query, tools, audit, schema)]
     for router in routers:
         app.include_router(router)
     console.mount(app)  # the console at / (static assets over the public API)
