@@ -51,6 +51,10 @@ REDACTED = "[redacted]"
 MAX_VALUE_CHARS = 200
 QUEUE_SIZE = 10_000
 BATCH = 500
+# The writer waits this long after a record for others to join its transaction: under load
+# one commit per ~20 ms instead of one per request (a commit costs about as much CPU as
+# the request it records); flush() and close() still store everything.
+LINGER_S = 0.02
 PRUNE_EVERY_S = 3600.0
 DEFAULT_RETENTION_DAYS = 90
 
@@ -256,8 +260,9 @@ class AuditWriter:
 
     def __init__(self, write: Callable[[list[dict[str, Any]]], None],
                  prune: Callable[[dt.datetime], int] | None = None, *, retention_days: int = DEFAULT_RETENTION_DAYS,
-                 max_queue: int = QUEUE_SIZE, batch: int = BATCH) -> None:
+                 max_queue: int = QUEUE_SIZE, batch: int = BATCH, linger_s: float = LINGER_S) -> None:
         self._write, self._prune, self.retention_days, self.batch = write, prune, retention_days, batch
+        self.linger_s = linger_s
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_queue)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -312,11 +317,18 @@ class AuditWriter:
         while True:
             first = self._queue.get()
             batch = [first]
-            while len(batch) < self.batch:
+            deadline = time.monotonic() + self.linger_s
+            while len(batch) < self.batch and batch[-1] is not None:  # None: close() asked to stop
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
-                    break
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        batch.append(self._queue.get(timeout=remaining))
+                    except queue.Empty:
+                        break
             stop = None in batch
             records = [entry for entry in batch if entry is not None]
             try:

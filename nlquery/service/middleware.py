@@ -163,8 +163,9 @@ class Hygiene:
         started = time.perf_counter()
         headers = Headers(scope=scope)
         client_id = headers.get("x-client-request-id", "")
-        request_id = client_id if _SAFE_ID.match(client_id) else f"req_{secrets.token_hex(8)}"
-        trace_id = f"trace_{secrets.token_hex(8)}"
+        random = secrets.token_hex(16)  # one call for both ids
+        request_id = client_id if _SAFE_ID.match(client_id) else f"req_{random[:16]}"
+        trace_id = f"trace_{random[16:]}"
         extra = [(b"x-request-id", request_id.encode()), (b"x-trace-id", trace_id.encode())]
         address = (scope.get("client") or ("unknown", 0))[0] or "unknown"
         guarded = self.guarded(scope["path"])
