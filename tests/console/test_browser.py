@@ -190,9 +190,21 @@ def test_ask_chart_edit_refuse_export_map_and_ask_again(page, tmp_path):
     # -> edit a mapping: an invalid one shows the API's message, a valid one is saved
     page.click("button.tab[data-page=schema]")
     page.wait_for_selector("article[aria-label='table customers']")
+    # value hints (GET /value-hints) are shown and searched: the country codes of customers
+    country = page.locator("article[aria-label='table customers'] tr[data-key='customers.country'] td.values")
+    assert "US" in country.inner_text()
     page.fill("#schema-search", "signup")
     assert page.locator("article.table-card").count() == 1  # only customers mentions a signup date
+    page.fill("#schema-search", "Berlin")
+    assert page.locator("article.table-card").all_inner_texts()[0].startswith("customers")
+    assert page.locator("article.table-card").count() == 1
+    # no table or column mentions the phrase: the planner's linker (GET /schema/search) picks the tables
+    page.fill("#schema-search", "customers who signed up")
+    page.wait_for_selector("#schema-linked button[aria-label='Go to table customers']")
+    page.wait_for_selector("article[data-table='customers']")
+    assert page.locator("article.table-card").first.get_attribute("data-table") == "customers"
     page.fill("#schema-search", "")
+    page.wait_for_selector("#schema-linked", state="hidden")
     page.click("button[aria-label='Edit mapping of customers']")
     synonyms = page.locator("#edit-customers-synonyms")
     synonyms.fill(synonyms.input_value() + ", " + "x" * 201)
@@ -269,7 +281,8 @@ def test_sources_page_register_test_and_delete(page, shop_path):
     page.wait_for_selector("#sources-table tr[data-source='demo-shop']")
     page.click("button[aria-label='Test the connection of demo-shop']")
     page.wait_for_selector("#sources-table .ok")
-    assert "demo-shop: connected" in page.inner_text("#sources-table .ok")
+    assert "demo-shop: connected" in page.inner_text("#sources-table .ok")  # POST /test-connection
+    assert "SELECT 1" not in page.inner_text("#sources-table .ok")
 
     # the API's validation shown as is: a duplicate name
     page.fill("#add-name", "demo-shop")
@@ -299,7 +312,21 @@ def test_sources_page_register_test_and_delete(page, shop_path):
     page.wait_for_selector("#schema-diff:not([hidden])")
     diff = page.locator("#schema-diff li").all_inner_texts()
     assert "added: table returns" in diff and "added: column products.colour text" in diff, diff
+    assert "version 2" in page.inner_text("#schema-diff h3")
     page.wait_for_selector("article[aria-label='table returns']")
+    # the diff comes from the server (GET /schema/diff): shown again on demand, after a reload too
+    page.reload()
+    page.click("button.tab[data-page=schema]")
+    page.select_option("#schema-source", label="second-shop")
+    page.wait_for_selector("article[aria-label='table returns']")
+    page.click("#schema-diff-show")
+    page.wait_for_selector("#schema-diff li.added")
+    assert "added: table returns" in page.locator("#schema-diff li").all_inner_texts()
+    # a refresh that changes nothing says so
+    page.click("#schema-refresh")
+    page.wait_for_selector("#schema-diff p.muted")
+    assert "No change since the previous version." in page.inner_text("#schema-diff")
+    assert page.locator("#schema-diff li").count() == 0
 
     page.click("button.tab[data-page=sources]")
     page.click("button[aria-label='Delete second-shop']")
@@ -360,3 +387,24 @@ def test_accessibility_basics(page):
     page.keyboard.press("Tab")
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline not in ("", "none")
+
+
+def test_csv_export_defuses_formulas(page):
+    """Cells a spreadsheet would run as formulas get a leading quote; numbers stay numbers."""
+    open_console(page)
+    cells = ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)", "\tx", "\rx", "plain", "a=b"]
+    got = page.evaluate("(cells) => cells.map(window.nlqConsole.csvCell)", cells)
+    assert got == ['"\'=HYPERLINK(""http://x"")"', "'+1+1", "'-2+3+cmd|' /C calc'!A0", "'@SUM(A1)", "'\tx",
+                   '"\'\rx"', "plain", "a=b"]
+    assert page.evaluate("[-5, 3.5, null].map(window.nlqConsole.csvCell)") == ["-5", "3.5", ""]
+    page.fill("#ask-question", "How many orders per status?")
+    page.press("#ask-question", "Enter")
+    page.wait_for_selector("#result-table tbody tr")
+    page.fill("#sql-editor", "SELECT '=1+2' AS \"=x\", -3 AS n, '-4' AS t")
+    page.click("#run-sql")
+    page.wait_for_function("() => document.querySelector('#result-table thead th').textContent === '=x'")
+    with page.expect_download() as download_info:
+        page.click("#export-csv")
+    text = Path(download_info.value.path()).read_text()
+    assert list(csv.reader(io.StringIO(text))) == [["'=x", "n", "t"], ["'=1+2", "-3", "'-4"]]
+    assert page.problems == []

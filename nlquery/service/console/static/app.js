@@ -5,7 +5,7 @@
   var TOKEN_KEY = "nlq.token", HISTORY_KEY = "nlq.history.", HISTORY_MAX = 20;
   var $ = function (id) { return document.getElementById(id); };
   var state = {token: null, sources: [], answer: null, result: null, source: null, origParams: [],
-    schema: null, mappings: {}, stale: [], editing: null};
+    schema: null, mappings: {}, stale: [], hints: {}, linked: null, searchSeq: 0, editing: null};
 
   // -- helpers ----------------------------------------------------------------------------------
   function h(tag, attrs) {
@@ -298,9 +298,11 @@
     if (type === "none") { drawChart(null); return; }
     drawChart(window.nlqChart.build(type, $("chart-x").value, $("chart-y").value, r.types));
   }
-  function csvCell(v) {
+  var FORMULA = /^[=+\-@\t\r]/;
+  function csvCell(v) {  // text a spreadsheet would run as a formula gets a leading ' (numbers stay numbers)
     if (v === null || v === undefined) return "";
     var text = typeof v === "object" ? JSON.stringify(v) : String(v);
+    if (typeof v === "string" && FORMULA.test(text)) text = "'" + text;
     return /[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
   }
   function exportCsv() {
@@ -340,17 +342,61 @@
     if (!source) return Promise.resolve();
     showError($("schema-error"), null);
     $("schema-status").textContent = "Loading\u2026";
-    return Promise.all([api("GET", sourcePath(source)),
-      // The API has no GET for mappings: an empty PATCH changes nothing and answers the current set.
-      api("PATCH", sourcePath(source) + "/semantic-mappings", {mappings: {}}).catch(function (err) { return {mappings: {}, stale: [], error: err}; })
-    ]).then(function (both) {
-      state.schema = both[0];
-      state.mappings = both[1].mappings || {};
-      state.stale = both[1].stale || [];
-      if (both[1].error) showError($("schema-error"), both[1].error);
+    var base = sourcePath(source);
+    return Promise.all([api("GET", base),
+      api("GET", base + "/semantic-mappings").catch(function (err) { return {mappings: {}, stale: [], error: err}; }),
+      api("GET", base + "/value-hints").catch(function (err) { return {value_hints: {}, error: err}; })
+    ]).then(function (all) {
+      state.schema = all[0];
+      state.mappings = all[1].mappings || {};
+      state.stale = all[1].stale || [];
+      state.hints = all[2].value_hints || {};
+      state.linked = null;
+      var failed = all[1].error || all[2].error;
+      if (failed) showError($("schema-error"), failed);
       $("schema-status").textContent = describeSchema(state.schema);
       renderSchema();
+      if ($("schema-search").value.trim()) searchSchema();
     }, function (err) { $("schema-status").textContent = ""; showError($("schema-error"), err); });
+  }
+  function hintsFor(table, column) {
+    var key = mappingKey(table, column).toLowerCase(), found = null;
+    Object.keys(state.hints).forEach(function (k) { if (k.toLowerCase() === key) found = state.hints[k]; });
+    return found;
+  }
+  function hintText(values) {
+    if (!values || !values.length) return "";
+    var shown = values.slice(0, 12).map(function (v) { return typeof v === "object" ? JSON.stringify(v) : String(v); });
+    return shown.join(", ") + (values.length > 12 ? ", \u2026 (" + values.length + " in all)" : "");
+  }
+  var searchTimer = null;
+  function scheduleSearch() {
+    if (state.schema) renderSchema();
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(searchSchema, 250);
+  }
+  function searchSchema() {  // the planner's own schema linker (what MCP's search_schema answers)
+    var source = $("schema-source").value, q = $("schema-search").value.trim(), seq = ++state.searchSeq;
+    if (!source || !q) { state.linked = null; renderLinked(); if (state.schema) renderSchema(); return Promise.resolve(); }
+    return api("GET", sourcePath(source) + "/schema/search?" + new URLSearchParams({q: q, limit: "5"}).toString()).then(function (data) {
+      if (seq !== state.searchSeq) return;  // a newer search answered (or will)
+      state.linked = {query: q, tables: data.tables.map(function (t) { return t.table; })};
+      renderLinked();
+      renderSchema();
+    }, function (err) { if (seq === state.searchSeq) showError($("schema-error"), err); });
+  }
+  function renderLinked() {
+    var box = clear($("schema-linked")), l = state.linked;
+    show(box, !!(l && l.tables.length));
+    if (!l || !l.tables.length) return;
+    box.appendChild(h("span", {"class": "muted", text: "The planner links \u201c" + l.query + "\u201d to: "}));
+    l.tables.forEach(function (name) {
+      box.appendChild(h("button", {type: "button", "class": "secondary", text: name, "aria-label": "Go to table " + name,
+        onclick: function () {
+          var card = document.querySelector("article[data-table='" + name.replace(/['\\]/g, "") + "']");
+          if (card) { card.scrollIntoView(); card.focus(); }
+        }}));
+    });
   }
   function describeSchema(s) {
     return (s.tables || []).length + " table(s), schema version " + (s.schema_version === null ? "none" : s.schema_version) +
@@ -361,20 +407,30 @@
   function mappingText(m) { return m ? (m.description || "") + " " + (m.synonyms || []).join(" ") : ""; }
   function renderSchema() {
     var box = clear($("schema-tables")), q = $("schema-search").value.trim().toLowerCase();
-    var shown = 0;
-    (state.schema.tables || []).forEach(function (table) {
-      var key = mappingKey(table), tm = mappingFor(key);
-      var tableHit = !q || matches(key, q) || matches(table.comment, q) || matches(mappingText(tm), q);
-      var columns = table.columns.filter(function (c) {
+    var tables = state.schema.tables || [];
+    var literal = function (table) {
+      var tableHit = !q || matches(mappingKey(table), q) || matches(table.comment, q) || matches(mappingText(mappingFor(mappingKey(table))), q);
+      return {table: table, hit: tableHit, columns: table.columns.filter(function (c) {
         return tableHit || matches(c.name, q) || matches(c.type, q) || matches(c.comment, q) ||
-          matches(mappingText(mappingFor(mappingKey(table, c.name))), q);
-      });
-      if (!tableHit && !columns.length) return;
+          matches(mappingText(mappingFor(mappingKey(table, c.name))), q) || matches((hintsFor(table, c.name) || []).join("\n"), q);
+      })};
+    };
+    var picked = tables.map(literal).filter(function (m) { return m.hit || m.columns.length; });
+    var linked = state.linked && state.linked.query.toLowerCase() === q ? state.linked.tables : null;
+    if (q && !picked.length && linked && linked.length) {  // no literal match: the linker's tables, best first
+      picked = linked.map(function (name) {
+        return tables.filter(function (t) { return mappingKey(t).toLowerCase() === name.toLowerCase(); })[0];
+      }).filter(Boolean).map(function (t) { return {table: t, hit: true, columns: t.columns}; });
+      box.appendChild(h("p", {"class": "muted", text: "No table or column mentions \u201c" + q + "\u201d: the tables the planner links to it, best first."}));
+    }
+    var shown = 0;
+    picked.forEach(function (m) {
+      var table = m.table, columns = m.columns, key = mappingKey(table), tm = mappingFor(key);
       shown++;
       var fks = {};
       (table.foreign_keys || []).forEach(function (fk) { fk.columns.forEach(function (c, i) { fks[c] = fk.ref_table + "." + (fk.ref_columns[i] || "?"); }); });
       var pk = table.primary_key || [];
-      var card = h("article", {"class": "table-card", "aria-label": "table " + key},
+      var card = h("article", {"class": "table-card", "aria-label": "table " + key, "data-table": key, tabindex: "-1"},
         h("div", {"class": "row between"}, h("h3", {text: key}), editButton(key, tm)),
         h("div", {"class": "meta", text: [table.kind, table.comment, pk.length ? "primary key (" + pk.join(", ") + ")" : "",
           (table.indexes || []).length ? (table.indexes.length + " index(es)") : ""].filter(Boolean).join(" \u00b7 ")}),
@@ -390,10 +446,12 @@
           h("td", {text: c.nullable ? "null" : "not null"}),
           h("td", {text: keys.join(", ")}),
           h("td", {}, c.comment ? h("div", {"class": "muted", text: c.comment}) : null, describe(cm), editorSlot(ckey)),
+          h("td", {"class": "values", text: hintText(hintsFor(table, c.name)),
+            title: (hintsFor(table, c.name) || []).length > 12 ? hintsFor(table, c.name).join(", ") : null}),
           h("td", {}, editButton(ckey, cm))));
       });
       card.appendChild(h("table", {}, h("thead", {}, h("tr", {},
-        ...["Column", "Type", "Nullable", "Keys", "Description and synonyms", ""].map(function (t) { return h("th", {scope: "col", text: t}); }))), rows));
+        ...["Column", "Type", "Nullable", "Keys", "Description and synonyms", "Known values", ""].map(function (t) { return h("th", {scope: "col", text: t}); }))), rows));
       box.appendChild(card);
     });
     if (!shown) box.appendChild(h("p", {"class": "muted", text: q ? "Nothing matches \u201c" + q + "\u201d." : "No tables yet: refresh the schema."}));
@@ -439,27 +497,52 @@
     slot.appendChild(error);
     desc.focus();
   }
-  function diffSchemas(before, after) {
-    var index = function (s) { var o = {}; (s.tables || []).forEach(function (t) { o[mappingKey(t)] = t; }); return o; };
-    var a = index(before), b = index(after), out = [];
-    Object.keys(b).forEach(function (k) { if (!a[k]) out.push(["added", "table " + k]); });
-    Object.keys(a).forEach(function (k) {
-      if (!b[k]) { out.push(["removed", "table " + k]); return; }
-      var ca = {}, cb = {};
-      a[k].columns.forEach(function (c) { ca[c.name] = c; });
-      b[k].columns.forEach(function (c) { cb[c.name] = c; });
-      Object.keys(cb).forEach(function (c) { if (!ca[c]) out.push(["added", "column " + k + "." + c + " " + (cb[c].full_type || cb[c].type)]); });
-      Object.keys(ca).forEach(function (c) {
-        if (!cb[c]) out.push(["removed", "column " + k + "." + c]);
-        else if ((ca[c].full_type || ca[c].type) !== (cb[c].full_type || cb[c].type) || ca[c].nullable !== cb[c].nullable)
-          out.push(["changed", "column " + k + "." + c + ": " + (ca[c].full_type || ca[c].type) + " \u2192 " + (cb[c].full_type || cb[c].type)]);
-      });
+  function diffLines(diff) {  // the server's snapshot diff as ["added" | "removed" | "changed", text]
+    var out = [], typeOf = function (key) {
+      var name = key.slice(0, key.lastIndexOf(".")), column = key.slice(key.lastIndexOf(".") + 1);
+      var table = ((state.schema && state.schema.tables) || []).filter(function (t) { return mappingKey(t) === name; })[0];
+      var c = table && table.columns.filter(function (col) { return col.name === column; })[0];
+      return c ? " " + (c.full_type || c.type) : "";
+    };
+    (diff.tables_added || []).forEach(function (t) { out.push(["added", "table " + t]); });
+    (diff.tables_removed || []).forEach(function (t) { out.push(["removed", "table " + t]); });
+    (diff.columns_added || []).forEach(function (c) { out.push(["added", "column " + c + typeOf(c)]); });
+    (diff.columns_removed || []).forEach(function (c) { out.push(["removed", "column " + c]); });
+    (diff.columns_changed || []).forEach(function (c) {
+      var b = c.before || {}, a = c.after || {};
+      out.push(["changed", "column " + c.column + ": " + b.type + (b.nullable ? " null" : " not null") + " \u2192 " +
+        a.type + (a.nullable ? " null" : " not null")]);
     });
     return out;
   }
+  function showDiff(data, previousVersion) {
+    var box = clear($("schema-diff"));
+    if (!data || data.schema_version === null) {
+      box.appendChild(h("p", {"class": "muted", text: "No schema extracted yet."}));
+      show(box, true);
+      return;
+    }
+    var unchanged = previousVersion !== undefined && previousVersion === data.schema_version;
+    box.appendChild(h("h3", {text: "Last refresh: version " + data.schema_version +
+      (data.created_at ? " (" + String(data.created_at).slice(0, 19).replace("T", " ") + ")" : "")}));
+    var changes = unchanged ? [] : diffLines(data.diff || {});
+    if (!changes.length) box.appendChild(h("p", {"class": "muted", text: "No change since the previous version."}));
+    else if (data.schema_version === 1) box.appendChild(h("p", {"class": "muted", text: "The first extraction: every table is new."}));
+    var list = h("ul", {"class": "diff"});
+    changes.forEach(function (c) { list.appendChild(h("li", {"class": c[0], text: c[0] + ": " + c[1]})); });
+    box.appendChild(list);
+    show(box, true);
+  }
+  function loadDiff(previousVersion) {
+    var source = $("schema-source").value;
+    if (!source) return Promise.resolve();
+    return api("GET", sourcePath(source) + "/schema/diff").then(function (data) { showDiff(data, previousVersion); },
+      function (err) { showError($("schema-error"), err); });
+  }
   function refreshSchema() {
-    var source = $("schema-source").value, before = state.schema, button = $("schema-refresh");
+    var source = $("schema-source").value, button = $("schema-refresh");
     if (!source) return;
+    var before = state.schema && state.schema.id === source ? state.schema.schema_version : undefined;
     button.disabled = true;
     showError($("schema-error"), null);
     var started = Date.now();
@@ -473,13 +556,7 @@
       });
     };
     api("POST", sourcePath(source) + "/refresh-schema").then(poll).then(function () { return loadSchema(); }).then(function () {
-      var box = clear($("schema-diff")), changes = before ? diffSchemas(before, state.schema) : [];
-      box.appendChild(h("h3", {text: "Last refresh: version " + state.schema.schema_version}));
-      if (!changes.length) box.appendChild(h("p", {"class": "muted", text: "No change since the previous version."}));
-      var list = h("ul", {"class": "diff"});
-      changes.forEach(function (c) { list.appendChild(h("li", {"class": c[0], text: c[0] + ": " + c[1]})); });
-      box.appendChild(list);
-      show(box, true);
+      return loadDiff(before === null ? undefined : before);
     }, function (err) { showError($("schema-error"), err); }).then(function () { button.disabled = false; });
   }
 
@@ -500,17 +577,24 @@
       actions.appendChild(h("button", {type: "button", "class": "danger", text: "Delete", "aria-label": "Delete " + s.name,
         onclick: function () { confirmDelete(s, actions); }}));
       body.appendChild(h("tr", {"data-source": s.name}, h("th", {scope: "row", text: s.name}), h("td", {text: s.type}),
-        h("td", {text: s.status}), h("td", {text: s.schema_status + (s.schema_error ? ": " + s.schema_error : "")}),
+        h("td", {"class": "status", text: s.status}), h("td", {text: s.schema_status + (s.schema_error ? ": " + s.schema_error : "")}),
         h("td", {text: s.description || ""}), h("td", {}, actions)));
       body.appendChild(h("tr", {"class": "result-row"}, h("td", {colspan: 6}, result)));
     });
     table.appendChild(body);
   }
-  function testSource(s, out) {
+  function testSource(s, out) {  // the connector's own ping: SQL, MongoDB and REST sources alike
+    out.className = "muted";
     out.textContent = "Testing\u2026";
-    api("POST", sourcePath(s.id) + "/query", {query: "SELECT 1", parameters: []}).then(function (data) {
-      out.className = "ok";
-      out.textContent = s.name + ": connected (SELECT 1 in " + Number(data.execution_time_ms).toFixed(1) + " ms)";
+    var started = performance.now();
+    api("POST", sourcePath(s.id) + "/test-connection").then(function (data) {
+      var ok = data.status === "connected";
+      out.className = ok ? "ok" : "error";
+      out.textContent = s.name + ": " + data.status + (data.status_reason ? ": " + data.status_reason : "") +
+        " (" + Math.round(performance.now() - started) + " ms)";
+      state.sources.forEach(function (known) { if (known.id === data.id) known.status = data.status; });
+      var cell = document.querySelector("#sources-table tr[data-source='" + s.name.replace(/['\\]/g, "") + "'] td.status");
+      if (cell) cell.textContent = data.status;
     }, function (err) { out.className = "error"; out.textContent = s.name + ": error[" + err.code + "]: " + err.message; });
   }
   function confirmDelete(s, cell) {
@@ -605,8 +689,9 @@
       });
     });
     $("schema-source").addEventListener("change", loadSchema);
-    $("schema-search").addEventListener("input", function () { if (state.schema) renderSchema(); });
+    $("schema-search").addEventListener("input", scheduleSearch);
     $("schema-refresh").addEventListener("click", refreshSchema);
+    $("schema-diff-show").addEventListener("click", function () { loadDiff(); });
     $("add-form").addEventListener("submit", addSource);
     window.addEventListener("hashchange", fromHash);
 
@@ -624,6 +709,6 @@
     showPage("ask");
     ask();
   }
-  window.nlqConsole = {formatSql: formatSql, diffSchemas: diffSchemas};
+  window.nlqConsole = {formatSql: formatSql, diffLines: diffLines, csvCell: csvCell};
   start();
 })();
