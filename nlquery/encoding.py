@@ -26,6 +26,14 @@ converted values. A value orjson refuses (an integer past 64 bits, a ``time`` wi
 zone, a dict with non-string keys) makes that one document go the stdlib way: same output.
 Known difference: orjson writes UTC offsets to the minute (historic local-mean-time
 offsets with seconds, pre-1900 in non-UTC sessions, lose their seconds).
+
+CSV and formula injection: a spreadsheet opening a CSV file runs a cell that starts with
+``=``, ``+``, ``-`` or ``@`` as a formula (``=HYPERLINK(...)``, ``-2+3+cmd|...``), and one
+that starts with a tab or a carriage return may be read the same way. Every CSV writer of
+nlquery (HTTP ``/query`` as CSV, the CLI's ``--format csv``, the console's download) puts a
+``'`` before such text cells, column names included (:func:`csv_text`); numbers (integers,
+floats, decimals) are written as they are, so ``-5`` stays a number. The JSON, JSON lines
+and Arrow outputs carry the values untouched.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import csv
 import io
 import json
 import math
+from decimal import Decimal
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -44,7 +53,7 @@ try:  # optional: the fast path
 except ImportError:  # pragma: no cover - exercised where orjson is absent
     orjson = None  # type: ignore[assignment]
 
-__all__ = ["ARROW_STREAM", "arrow_ipc", "arrow_table", "csv_lines", "dumps", "jsonl_lines", "loads"]
+__all__ = ["ARROW_STREAM", "arrow_ipc", "arrow_table", "csv_lines", "csv_text", "dumps", "jsonl_lines", "loads"]
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
@@ -98,10 +107,18 @@ def csv_lines(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, chunk: i
     lists and objects as their JSON text."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([str(c) for c in columns])
+    # The csv module quotes a field holding "\n" (the line end) but not one holding a bare
+    # "\r", which readers take for a line end: rows with one are written fully quoted.
+    quoted = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+    header = [csv_text(str(c)) for c in columns]
+    (quoted if any("\r" in c for c in header) else writer).writerow(header)
     count = 0
     for row in rows:
-        writer.writerow([_csv_value(v) for v in row])
+        cells = [_csv_value(v) for v in row]
+        if any(type(c) is str and "\r" in c for c in cells):
+            quoted.writerow(cells)
+        else:
+            writer.writerow(cells)
         count += 1
         if count % chunk == 0:
             yield buffer.getvalue()
@@ -110,11 +127,22 @@ def csv_lines(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, chunk: i
     yield buffer.getvalue()
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(text: str) -> str:
+    """``text`` as a CSV cell a spreadsheet will not run as a formula: a ``'`` before text
+    that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
     kind = type(value)
-    if kind is str or kind is int:
+    if kind is str:
+        return csv_text(value)
+    if kind is int:
         return value
     if kind is bool:
         return "true" if value else "false"
@@ -123,6 +151,8 @@ def _csv_value(value: Any) -> Any:
     safe = json_safe(value)
     if isinstance(safe, (dict, list)):
         return dumps(value).decode("utf-8")
+    if isinstance(safe, str) and not isinstance(value, (int, float, Decimal)):
+        return csv_text(safe)  # text of a UUID, bytes (base64 may start with +), an enum ...
     return safe
 
 

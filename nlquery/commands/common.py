@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import os
@@ -120,11 +119,13 @@ def format_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def print_csv(columns: list[Any], rows: list[list[Any]]) -> None:
-    """CSV on stdout (csv module quoting; NULL is an empty field)."""
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow([str(c) for c in columns])
-    for row in rows:
-        writer.writerow(["" if v is None else str(v).lower() if isinstance(v, bool) else v for v in row])
+    """CSV on stdout, written by :func:`nlquery.encoding.csv_lines` like HTTP and ``nlquery
+    query`` (NULL is an empty field; text a spreadsheet would run as a formula gets a leading
+    ``'``)."""
+    from nlquery.encoding import csv_lines
+
+    for text in csv_lines(columns, rows):
+        sys.stdout.write(text)
 
 
 @contextmanager

@@ -14,10 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from nlquery import Engine  # noqa: E402
-from nlquery.service import Settings, create_app  # noqa: E402
+from nlquery import Engine
+from nlquery.service import Settings, create_app
 
 ADMIN = "routes-admin-token"
 
@@ -184,7 +184,7 @@ class TinyAPI:
 
     def __init__(self) -> None:
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 body = json.dumps([{"id": 1, "name": "one"}]).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
