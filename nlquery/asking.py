@@ -193,8 +193,10 @@ class Questions:
     def search_schema(self, source: str, phrase: str, *, limit: int = 5,
                       tenant: Tenant = None) -> list[dict[str, Any]]:
         """See :meth:`nlquery.Engine.search_schema`."""
-        linker, snapshot, _ = self.schema_linker(source, tenant=tenant)
         policy = self._policy_for(source, tenant)
+        # Linked on the schema as the caller may see it: hidden columns' values and
+        # synonyms must not even steer the ranking.
+        linker, snapshot, _ = self.schema_linker(source, tenant=tenant, policy=policy)
         linked = linker.link(phrase, max_tables=max(1, min(limit, 20)))
         found = []
         for table in linked.tables:
