@@ -10,6 +10,7 @@ the order the driver will see them, and string literals are never touched.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Sequence
@@ -22,6 +23,10 @@ from sqlglot.dialects.dialect import Dialect
 from nlquery.errors import InvalidRequest
 
 _DOLLAR = re.compile(r"^\$(\d+)$")
+# Every marker has this shape (see _unused_marker): one pattern compiled once, and a match
+# counts only when its marker is the template's own (a fresh pattern per statement cost a
+# regex compile per validation and flushed ``re``'s cache).
+_MARKERS = re.compile(r"(nlqparam[0-9a-f]{8}x)(\d+)_(\d+)")
 DRIVER_PLACEHOLDERS = {"qmark": "?", "format": "%s", "numeric": ":{n}", "dollar": "${n}"}
 
 
@@ -59,7 +64,8 @@ class Template:
 
     def display(self) -> str:
         """The SQL with ``$n`` placeholders, for people."""
-        return self._pattern().sub(lambda m: f"${m.group(2)}", self.text)
+        marker = self.marker
+        return _MARKERS.sub(lambda m: f"${m.group(3)}" if m.group(1) == marker else m.group(0), self.text)
 
     def bind(self, params: Sequence[Any], paramstyle: str) -> tuple[str, list[Any]]:
         if len(params) != self.count:
@@ -74,33 +80,42 @@ class Template:
         if paramstyle == "format" and params:
             text = text.replace("%", "%%")  # the driver %-formats the whole statement
         ordered: list[Any] = []
+        marker = self.marker
 
         def substitute(match: re.Match[str]) -> str:
-            ordered.append(params[int(match.group(2)) - 1])
+            if match.group(1) != marker:
+                return match.group(0)
+            ordered.append(params[int(match.group(3)) - 1])
             return placeholder.format(n=len(ordered))
 
-        return self._pattern().sub(substitute, text), ordered
-
-    def _pattern(self) -> re.Pattern[str]:
-        return re.compile(rf"{self.marker}(\d+)_(\d+)")
+        return _MARKERS.sub(substitute, text), ordered
 
 
-def render_template(tree: exp.Expression, dialect: str, original: str) -> Template:
+def render_template(tree: exp.Expression, dialect: str, original: str,
+                    placeholders: list[tuple[exp.Expression, int]] | None = None) -> Template:
     """Render ``tree`` (without comments) with markers in place of ``$n``.
 
     ``tree`` is consumed: its placeholders are replaced in place (copying a large
-    tree would cost more than validating it).
+    tree would cost more than validating it). ``placeholders``: every ``(node, n)`` of
+    ``tree`` when the caller already walked it (the guard's one pass), else found here.
     """
     marker = _unused_marker(original)
-    found = [(node, parameter_index(node)) for node in tree.walk()]
-    for occurrence, (node, index) in enumerate((n, i) for n, i in found if i is not None):
+    if placeholders is None:
+        placeholders = [(node, index) for node in tree.walk() if (index := parameter_index(node)) is not None]
+    for occurrence, (node, index) in enumerate(placeholders):
         if index == 0:
             raise InvalidRequest("parameters are numbered from $1")
         node.replace(exp.Var(this=f"{marker}{occurrence}_{index}"))
     # copy=False: the generator would otherwise deep-copy the tree before rendering it.
-    text = Dialect.get_or_raise(dialect).generate(tree, copy=False, comments=False)
-    order = tuple(int(m.group(2)) for m in re.finditer(rf"{marker}(\d+)_(\d+)", text))
+    text = dialect_of(dialect).generate(tree, copy=False, comments=False)
+    order = tuple(int(m.group(3)) for m in _MARKERS.finditer(text) if m.group(1) == marker)
     return Template(text=text, marker=marker, order=order)
+
+
+@functools.lru_cache(maxsize=64)
+def dialect_of(name: str) -> Dialect:
+    """``Dialect.get_or_raise(name)``, built once per name (it makes a new instance per call)."""
+    return Dialect.get_or_raise(name)
 
 
 def _unused_marker(sql: str) -> str:

@@ -2,14 +2,16 @@
 
 Order of checks: size, lexical tricks sqlglot would hide (MySQL executable comments,
 ``INTO OUTFILE``), parse (never pass through), exactly one statement, a query at the
-root, every node of the tree (statements, clauses, functions, hints), exposure
-against the known schema, then the row cap in the AST.
+root, every node of the tree (statements, clauses, functions, hints: one walk, which also
+collects the placeholders, tables and columns the later steps use), exposure against the
+known schema, then the row cap in the AST.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +27,7 @@ from connectors.models import Schema
 from nlquery.errors import AccessDenied, InvalidQuery, InvalidRequest, NLQueryError, UnsafeQueryError
 from nlquery.guard import functions
 from nlquery.guard.exposure import Policy, check_exposure, reference
-from nlquery.guard.parameters import Template, parameter_index, render_template
+from nlquery.guard.parameters import Template, dialect_of, parameter_index, render_template
 
 # sqlglot logs a warning when it falls back to an opaque Command; we reject those anyway.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -139,9 +141,12 @@ def _validate(
         raise InvalidRequest(f"the dialect facts are for {facts.dialect!r}, not {dialect!r}")
     tree = _parse_one(sql, dialect, policy.max_sql_bytes if policy else MAX_SQL_BYTES)
     rewrites: list[str] = []
-    if _drop_hints(tree):
+    # One walk over the tree for every node check; it also collects what later steps need.
+    seen = _reject_side_effects(tree, dialect, policy, schema, facts, sql=sql)
+    if seen.hints:
+        for hint in seen.hints:
+            hint.pop()
         rewrites.append("optimizer hints dropped")
-    _reject_side_effects(tree, dialect, policy, schema, facts)
     if schema is None and policy is not None and policy.restricts:
         raise AccessDenied(
             "the schema of this source is not known yet; refresh it before querying a restricted source"
@@ -152,13 +157,13 @@ def _validate(
         tree, capped = _cap_rows(tree, max_rows)
         if capped:
             rewrites.append(f"row cap: at most {max_rows} rows")
-    template = render_template(tree, dialect, sql)
+    template = render_template(tree, dialect, sql, seen.placeholders)
     if resolution is not None:
         tables = tuple(schema.qualified_name(t) for t in resolution.tables)  # type: ignore[union-attr]
         columns = tuple(resolution.columns)
     else:
-        tables = tuple(dict.fromkeys(reference(t) for t in tree.find_all(exp.Table) if t.name))
-        columns = tuple(dict.fromkeys(c.name for c in tree.find_all(exp.Column) if c.name))
+        tables = tuple(dict.fromkeys(reference(t) for t in seen.tables if t.name))
+        columns = tuple(dict.fromkeys(c.name for c in seen.columns if c.name))
     return SafeQuery(
         sql=template.display(), dialect=dialect, parameter_count=template.count,
         parameter_order=template.order, tables=tables, columns=columns,
@@ -172,17 +177,17 @@ def _parse_one(sql: str, dialect: str, max_bytes: int) -> exp.Expression:
     if len(sql.encode("utf-8", "surrogatepass")) > max_bytes:
         raise InvalidQuery(f"the query is larger than the {max_bytes:,} byte limit")
     try:
-        parser_dialect = Dialect.get_or_raise(dialect)
+        parser_dialect = dialect_of(dialect)
     except ValueError:
         raise InvalidRequest(f"unknown SQL dialect {dialect!r}") from None
+    tokenizer, parser = _workers(parser_dialect, dialect)
     try:
-        tokens = parser_dialect.tokenize(sql)
+        tokens = tokenizer.tokenize(sql)
     except TokenError as exc:
         raise InvalidQuery(f"could not read the query as {dialect} SQL: {_error_message(exc)}") from None
-    _reject_lexical_tricks(tokens, dialect)
-    _reject_deep_nesting(tokens)
+    _reject_lexical_tricks(tokens, dialect, sql)  # and, in the same pass over the tokens, deep nesting
     try:
-        statements = [s for s in parser_dialect.parser().parse(tokens, sql) if s is not None]
+        statements = [s for s in parser.parse(tokens, sql) if s is not None]
     except ParseError as exc:
         if tokens and _starts_other_statement(tokens[0]):
             raise UnsafeQueryError(f"only queries are allowed, not {tokens[0].text.upper()}") from None
@@ -197,6 +202,19 @@ def _parse_one(sql: str, dialect: str, max_bytes: int) -> exp.Expression:
     return tree
 
 
+_THREAD = threading.local()
+
+
+def _workers(parser_dialect: Dialect, dialect: str) -> tuple[Any, Any]:
+    """This thread's tokenizer and parser for ``dialect`` (both reset their state on every
+    call; building them costs about a tenth of parsing a short query)."""
+    workers = _THREAD.__dict__.setdefault("workers", {})
+    pair = workers.get(dialect)
+    if pair is None:
+        pair = workers[dialect] = (parser_dialect.tokenizer(), parser_dialect.parser())
+    return pair
+
+
 def _starts_other_statement(first: Token) -> bool:
     if first.token_type in _QUERY_STARTS or not first.text.isalpha():
         return False
@@ -207,68 +225,125 @@ def _starts_other_statement(first: Token) -> bool:
 _EXECUTABLE_COMMENT = re.compile(r"\s*m?!", re.IGNORECASE)
 
 
-def _reject_lexical_tricks(tokens: list[Token], dialect: str) -> None:
-    mysql_family = isinstance(Dialect.get_or_raise(dialect), MySQL)
+def _reject_lexical_tricks(tokens: list[Token], dialect: str, sql: str | None = None) -> None:
+    """Executable comments and ``INTO OUTFILE`` (unsafe), then nesting deeper than
+    :data:`MAX_NESTING` (invalid): one pass over the tokens, the unsafe verdict first.
+    With ``sql`` (the tokens' text), the pass is skipped when the text cannot hold any of
+    them: no ``!`` (every executable comment has one), no ``into``, and fewer opening
+    brackets than the limit (characters in strings only make these counts larger)."""
+    mysql_family = isinstance(dialect_of(dialect), MySQL)
+    if sql is not None and not (mysql_family and "!" in sql) and "into" not in sql.lower() and (
+            sql.count("(") + sql.count("[") + sql.count("{") <= MAX_NESTING):
+        return
+    depth, too_deep = 0, None
     for position, token in enumerate(tokens):
-        if mysql_family and any(_EXECUTABLE_COMMENT.match(comment) for comment in token.comments):
+        kind = token.token_type
+        if mysql_family and token.comments and any(_EXECUTABLE_COMMENT.match(c) for c in token.comments):
             raise UnsafeQueryError("MySQL/MariaDB executable comments (/*! ... */, /*M! ... */) are not allowed")
-        if token.token_type == TokenType.INTO and position + 1 < len(tokens):
+        if kind == TokenType.INTO and position + 1 < len(tokens):
             following = tokens[position + 1].text.upper()
             if following in ("OUTFILE", "DUMPFILE"):
                 raise UnsafeQueryError(f"SELECT ... INTO {following} writes a file and is not allowed")
-
-
-def _reject_deep_nesting(tokens: list[Token]) -> None:
-    depth = 0
-    for token in tokens:
-        if token.token_type in _OPENING:
+        if kind in _OPENING:
             depth += 1
-            if depth > MAX_NESTING:
-                raise InvalidQuery(
-                    f"the query nests brackets more than {MAX_NESTING} levels deep "
-                    f"(line {token.line}, column {token.col}); simplify it"
-                )
-        elif token.token_type in _CLOSING:
+            if depth > MAX_NESTING and too_deep is None:
+                too_deep = token
+        elif kind in _CLOSING:
             depth = max(0, depth - 1)
+    if too_deep is not None:
+        raise InvalidQuery(
+            f"the query nests brackets more than {MAX_NESTING} levels deep "
+            f"(line {too_deep.line}, column {too_deep.col}); simplify it"
+        )
 
 
 _OPENING = {TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE}
 _CLOSING = {TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE}
 
 
-def _drop_hints(tree: exp.Expression) -> bool:
-    """Optimizer hints (``/*+ ... */``) are dropped, never passed on: MySQL's can set
-    session variables (``SET_VAR``) or lift the statement timeout (``MAX_EXECUTION_TIME``)."""
-    hints = list(tree.find_all(exp.Hint))
-    for hint in hints:
-        hint.pop()
-    return bool(hints)
+@dataclass
+class _Seen:
+    """What the guard's one walk collected besides its verdict."""
+
+    hints: list[exp.Expression] = field(default_factory=list)
+    placeholders: list[tuple[exp.Expression, int]] = field(default_factory=list)
+    tables: list[exp.Table] = field(default_factory=list)
+    columns: list[exp.Column] = field(default_factory=list)
+
+
+_PARAMETER_TYPES = (exp.Parameter, exp.Placeholder, exp.Column)
+
+
+def _is_hint(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Hint)
+
+
+# What the walk must do with a node, decided once per node class (isinstance against the
+# forbidden classes and the rest cost more than the whole walk otherwise).
+_HINT, _FORBIDS, _PARAM, _COLUMN, _TABLE, _TABLE_HINT, _FUNC, _PLACEHOLDER = (1 << i for i in range(8))
+_KINDS: dict[type, int] = {}
+
+
+def _kind(cls: type) -> int:
+    kind = _KINDS.get(cls)
+    if kind is None:
+        kind = ((_HINT if issubclass(cls, exp.Hint) else 0) | (_FORBIDS if issubclass(cls, _FORBIDDEN_TYPES) else 0)
+                | (_PARAM if issubclass(cls, _PARAMETER_TYPES) else 0) | (_COLUMN if issubclass(cls, exp.Column) else 0)
+                | (_TABLE if issubclass(cls, exp.Table) else 0)
+                | (_TABLE_HINT if issubclass(cls, exp.WithTableHint) else 0)
+                | (_FUNC if issubclass(cls, exp.Func) else 0)
+                | (_PLACEHOLDER if issubclass(cls, exp.Placeholder) else 0))
+        _KINDS[cls] = kind
+    return kind
 
 
 def _reject_side_effects(
     tree: exp.Expression, dialect: str, policy: Policy | None, schema: Schema | None = None,
-    facts: DialectFacts | None = None,
-) -> None:
+    facts: DialectFacts | None = None, *, sql: str | None = None,
+) -> _Seen:
+    """Every node (breadth first) but the insides of optimizer hints, which are dropped:
+    no statement, clause or function with side effects, only ``$n`` placeholders. Returns
+    the hints, placeholders, tables and columns met on the way."""
+    seen = _Seen()
     allowed_by_source = policy.allowed_functions if policy else frozenset()
     extra_allowed = facts.allowed_functions if facts else frozenset()
     if schema is not None and schema.read_only_functions:  # what the database itself says is read-only
         extra_allowed = extra_allowed | frozenset(n.lower() for n in schema.read_only_functions)
     extra_denied = facts.denied_functions if facts else frozenset()
-    for node in tree.walk():
-        construct = _forbidden(node)
-        if construct and not _is_struct_field(node, dialect):
-            raise UnsafeQueryError(f"the query contains {construct}, which is not read-only")
-        if isinstance(node, exp.Table) and dialect == "duckdb":
-            _reject_replacement_scan(node, schema)
-        if isinstance(node, exp.WithTableHint):
+    kinds = _KINDS
+    # Hints come from /*+ ... */ comments: without one in ``sql`` there is nothing to prune
+    # (a Hint met anyway is still recorded and dropped, its insides checked too).
+    for node in tree.walk(prune=_is_hint if sql is None or "/*+" in sql else None):
+        kind = kinds.get(type(node))
+        if kind is None:
+            kind = _kind(type(node))
+        if not kind:
+            continue  # identifiers, literals, operators, clauses: nothing to check or collect
+        if kind & _HINT:
+            seen.hints.append(node)
+            continue
+        if kind & _FORBIDS and not _is_struct_field(node, dialect):
+            raise UnsafeQueryError(f"the query contains {_forbidden(node)}, which is not read-only")
+        if kind & _PARAM:
+            index = parameter_index(node)
+            if index is not None:
+                seen.placeholders.append((node, index))
+            elif kind & _COLUMN:
+                seen.columns.append(node)
+        if kind & _TABLE:
+            seen.tables.append(node)
+            if dialect == "duckdb":
+                _reject_replacement_scan(node, schema)
+        if kind & _TABLE_HINT:
             for hint in node.expressions:
                 name = hint.name.lower()
                 if name in functions.LOCKING_TABLE_HINTS:
                     raise UnsafeQueryError(f"the table hint {name.upper()} takes locks and is not allowed")
-        elif isinstance(node, exp.Func):
+        elif kind & _FUNC:
             _check_function(node, dialect, allowed_by_source, extra_allowed, extra_denied)
-        elif isinstance(node, exp.Placeholder) and parameter_index(node) is None:
+        elif kind & _PLACEHOLDER and parameter_index(node) is None:
             raise InvalidRequest("use $1, $2 ... placeholders for parameters")
+    return seen
 
 
 def _check_function(node: exp.Func, dialect: str, allowed_by_source: frozenset[str],
@@ -307,7 +382,7 @@ _DENIED_MODELED = frozenset(n.lower() for cls in functions.DENIED_EXPRESSIONS fo
 def _modeled_built_in(name: str, dialect: str) -> bool:
     """``pg_catalog.lower(x)``: a built-in sqlglot models when unqualified (so not on the
     allow lists), reached here as an unknown function because of its schema."""
-    return name.upper() in Dialect.get_or_raise(dialect).parser_class.FUNCTIONS and name.lower() not in _DENIED_MODELED
+    return name.upper() in dialect_of(dialect).parser_class.FUNCTIONS and name.lower() not in _DENIED_MODELED
 
 
 def _function_schema(node: exp.Func) -> str | None:
@@ -359,11 +434,13 @@ def _cap_rows(tree: exp.Expression, max_rows: int) -> tuple[exp.Expression, bool
         return tree, False
     fetch = tree.args.get("fetch") if isinstance(tree, exp.Query) else None
     if isinstance(tree, exp.Query) and fetch is None and (limit is None or isinstance(value, exp.Literal)):
-        return tree.limit(max_rows, copy=False), True
+        tree.set("limit", exp.Limit(expression=exp.Literal.number(max_rows)))  # no parse of the number
+        return tree, True
     # LIMIT $1, FETCH FIRST ..., bare VALUES: cap from outside, semantics intact.
     capped = exp.Subquery(this=tree, alias=exp.TableAlias(this=exp.to_identifier("nlquery_capped")))
-    wrapped = exp.select("*").from_(capped)
-    return wrapped.limit(max_rows, copy=False), True
+    wrapped = exp.Select(expressions=[exp.Star()]).from_(capped, copy=False)
+    wrapped.set("limit", exp.Limit(expression=exp.Literal.number(max_rows)))
+    return wrapped, True
 
 
 def _describe(tree: exp.Expression, tokens: list[Token]) -> str:
