@@ -17,7 +17,7 @@ import click
 import httpx
 
 from benchmarks.harness import report
-from benchmarks.http import QUERY, TOKEN, _port, _run_http
+from benchmarks.http import TOKEN, _port, _run_http
 from nlquery import Engine
 from nlquery.demo import demo_database
 

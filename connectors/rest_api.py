@@ -691,7 +691,8 @@ def _transport_class() -> type:
         """httpx's transport over a connection pool whose network backend is GuardedBackend
         (httpcore's public ``network_backend`` hook; the pool is HTTPTransport's ``_pool``)."""
 
-        def __init__(self, policy: EgressPolicy | None) -> None:  # noqa: super().__init__ would build a pool to discard
+        # super().__init__ is not called: it would build a pool only to discard it.
+        def __init__(self, policy: EgressPolicy | None) -> None:
             limits = httpx.Limits(max_connections=20, max_keepalive_connections=5)
             self._pool = httpcore.ConnectionPool(
                 ssl_context=httpx.create_ssl_context(), max_connections=limits.max_connections,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 
 from tests.backends.backends import transpile
 from tests.backends.markers import cannot, not_yet
-from tests.backends.nonsql import MONGO, NOT_SQL
+from tests.backends.nonsql import NOT_SQL
 
 # duckdb-engine's key and index reflection runs PostgreSQL catalog queries DuckDB cannot
 # answer (REGCLASS) and it warns it reflects no indexes: the connector records the gaps.

@@ -48,7 +48,7 @@ def test_concurrent_writes_through_four_workers_never_surface_a_locked_catalog(n
                     check("update", client.put(f"/api/v1/data-sources/{source}",
                                                json={"description": f"round {round_}"}), 200)
                     check("refresh", client.post(f"/api/v1/data-sources/{source}/refresh-schema"), 202)
-                    check("mappings", client.patch(f"/api/v1/data-sources/shop/semantic-mappings", json={
+                    check("mappings", client.patch("/api/v1/data-sources/shop/semantic-mappings", json={
                         "mappings": {"customers": {"description": f"buyers {worker}.{round_}",
                                                    "synonyms": [f"client{worker}"]}}}), 200)
                     check("tool call", tool_call(client, {"data_source": "shop",
