@@ -193,54 +193,48 @@ class Questions:
     def search_schema(self, source: str, phrase: str, *, limit: int = 5,
                       tenant: Tenant = None) -> list[dict[str, Any]]:
         """See :meth:`nlquery.Engine.search_schema`."""
-        policy = self._policy_for(source, tenant)
         # Linked on the schema as the caller may see it: hidden columns' values and
         # synonyms must not even steer the ranking.
-        linker, snapshot, _ = self.schema_linker(source, tenant=tenant, policy=policy)
-        linked = linker.link(phrase, max_tables=max(1, min(limit, 20)))
+        linker = self._visible_linker(source, tenant)
         found = []
-        for table in linked.tables:
-            if policy is not None and not policy.table_visible(table):
-                continue
-            name = snapshot.schema.qualified_name(table)
+        for table in linker.link(phrase, max_tables=max(1, min(limit, 20))).tables[:limit]:
+            name = linker.schema.qualified_name(table)
             note = linker.mappings.get(name)
             found.append({
                 "table": name,
                 "description": note.description if note and note.description else None,
                 "synonyms": list(note.synonyms) if note else [],
-                "columns": [{"name": c.name, "type": c.type} for c in table.columns
-                            if policy is None or policy.column_visible(table, c.name)],
+                "columns": [{"name": c.name, "type": c.type} for c in table.columns],
             })
-        return found[:limit]
+        return found
 
     def list_tables(self, source: str, *, tenant: Tenant = None) -> list[str]:
         """See :meth:`nlquery.Engine.list_tables`."""
-        snapshot = self.schema_linker(source, tenant=tenant)[1]
-        policy = self._policy_for(source, tenant)
-        return [snapshot.schema.qualified_name(t) for t in snapshot.schema.tables
-                if policy is None or policy.table_visible(t)]
+        schema = self._visible_linker(source, tenant).schema
+        return [schema.qualified_name(t) for t in schema.tables]
 
     def find_table(self, source: str, table: str, *, apply_policy: bool = True,
                    tenant: Tenant = None) -> connectors.Table:
         """See :meth:`nlquery.Engine.find_table`."""
-        snapshot = self.schema_linker(source, tenant=tenant)[1]
-        policy = self._policy_for(source, tenant) if apply_policy else None
-        found = snapshot.schema.table(table)
-        if found is not None and (policy is None or policy.table_visible(found)):
+        schema = (self._visible_linker(source, tenant) if apply_policy
+                  else self.schema_linker(source, tenant=tenant)[0]).schema
+        found = schema.table(table)
+        if found is not None:
             return found
-        names = sorted({snapshot.schema.qualified_name(t) for t in snapshot.schema.tables
-                        if policy is None or policy.table_visible(t)})
+        names = sorted({schema.qualified_name(t) for t in schema.tables})
         raise InvalidRequest(f"no table {table!r} in {source}{did_you_mean(table, names)}")
 
     def describe_table(self, source: str, table: str, *, tenant: Tenant = None) -> str:
         """See :meth:`nlquery.Engine.describe_table`."""
-        linker, snapshot, _ = self.schema_linker(source, tenant=tenant)
-        found = self.find_table(source, table, tenant=tenant)
-        policy = self._policy_for(source, tenant)
-        if policy is not None:
-            found = _visible_copy(found, policy)
-        linked = LinkedSchema(schema=snapshot.schema, tables=[found], scores={})
-        return render_schema(linked, linker.mappings, snapshot.value_hints)
+        linker = self._visible_linker(source, tenant)
+        found = self.find_table(source, table, tenant=tenant)  # visible columns only
+        linked = LinkedSchema(schema=linker.schema, tables=[found], scores={})
+        return render_schema(linked, linker.mappings, linker.value_hints)
+
+    def _visible_linker(self, source: str, tenant: Tenant) -> SchemaLinker:
+        """The linker over the schema ``tenant`` may see (the source's policy and a
+        token's overlay applied): what every schema lookup answers from."""
+        return self.schema_linker(source, tenant=tenant, policy=self._policy_for(source, tenant))[0]
 
     def _reuse_example(self, question: str, example: Any, context: PlanningContext) -> Answer | None:
         safe = context.validate(example.sql)
