@@ -68,8 +68,6 @@ class ConnectionModel(BaseModel):
 
     ``remote_options``
         option names a remote caller may set (anything else is refused, named);
-    ``forbidden_options``
-        options refused from every caller (they would undo the read-only hardening);
     ``destination_fields``
         fields that say where the connection goes; changing one drops the stored secret.
     """
@@ -86,7 +84,6 @@ class ConnectionModel(BaseModel):
     options: dict[str, Scalar] = Field(default_factory=dict)
 
     remote_options: ClassVar[frozenset[str]] = frozenset()
-    forbidden_options: ClassVar[frozenset[str]] = frozenset()
     destination_fields: ClassVar[tuple[str, ...]] = ("url", "host", "port", "database", "username",
                                                      "options.hostaddr")
     secret_fields: ClassVar[tuple[str, ...]] = ("password",)
@@ -106,9 +103,6 @@ class ConnectionModel(BaseModel):
     def _complete(self) -> ConnectionModel:
         if self.password is not None and self.password_env:
             raise ValueError("give password or password_env, not both")
-        forbidden = sorted(set(self.options) & self.forbidden_options | set(self.url_params()) & self.forbidden_options)
-        if forbidden:
-            raise ValueError(f"option {forbidden[0]!r} is not allowed: it would undo the read-only session")
         self.require()
         return self
 
