@@ -200,6 +200,12 @@ class Capability(str, Enum):
     ``DISTINCT_VALUES``
         ``distinct_values(table, fields, *, limit, sample, timeout_s) -> {field: [values]}``:
         value hints read natively, for sources without SQL subqueries.
+    ``ARROW``
+        ``execute_arrow(sql, params, *, max_rows, timeout_s) -> pyarrow.Table`` (SQL with
+        ``arrow_paramstyle`` placeholders, default ``paramstyle``; ``nlquery.truncated`` in
+        the schema metadata): the driver's own columnar read, used by ``Engine.query_arrow``
+        unless ``arrow_available()`` says its driver is missing; without the capability the
+        table is built from ``execute``'s rows.
 
     Facts about what ``introspect()`` reports (where the database has them):
 
@@ -211,6 +217,7 @@ class Capability(str, Enum):
     EXPLAIN = "explain"
     DATE_BUCKETS = "date_buckets"
     DISTINCT_VALUES = "distinct_values"
+    ARROW = "arrow"
     COMMENTS = "comments"
     MATERIALIZED_VIEWS = "materialized_views"
     ROW_ESTIMATES = "row_estimates"
@@ -222,6 +229,7 @@ _IMPLIED_BY_MEMBER: dict[Capability, str] = {
     Capability.EXPLAIN: "explain",
     Capability.DATE_BUCKETS: "date_buckets",
     Capability.DISTINCT_VALUES: "distinct_values",
+    Capability.ARROW: "execute_arrow",
 }
 
 

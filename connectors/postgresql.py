@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from connectors import postgresql_arrow
 from connectors.base import DEFAULT_TIMEOUT_S, DBAPIConnector, take_rows
 from connectors.base import Capability, DialectFacts
 from connectors.connection import ConnectionModel
@@ -22,6 +23,7 @@ from connectors.errors import (
     ConnectorError,
     DataSourceDisconnected,
     DriverNotInstalled,
+    InvalidConnection,
     QueryExecutionFailed,
     QueryTimeout,
 )
@@ -144,7 +146,8 @@ class PostgreSQLConnector(DeadlineExecution, DBAPIConnector):
                      "case-insensitive matching, || for concatenation.")
     paramstyle = "format"
     capabilities = frozenset({Capability.DATE_BUCKETS, Capability.COMMENTS, Capability.MATERIALIZED_VIEWS,
-                              Capability.ROW_ESTIMATES})
+                              Capability.ROW_ESTIMATES, Capability.ARROW})
+    arrow_paramstyle = "dollar"
     default_port = 5432
     introspection_steps = ("tables", "columns", "constraints", "indexes")
     # SQL grouping a timestamp column by period.
@@ -153,8 +156,39 @@ class PostgreSQLConnector(DeadlineExecution, DBAPIConnector):
         "month": "to_char({column}, 'YYYY-MM')", "year": "to_char({column}, 'YYYY')",
     }
 
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self._arrow = postgresql_arrow.ArrowReader(self)
+
     def _connect(self) -> Any:
         psycopg = _driver()
+        conn = psycopg.connect(autocommit=False, **self.libpq_settings(self._time_left(DEFAULT_TIMEOUT_S)))
+        conn.read_only = True  # every transaction this connection starts is READ ONLY
+        return conn
+
+    def arrow_available(self) -> bool:
+        """Whether ADBC can read this source's results as Arrow (``nlquery[arrow]``)."""
+        return postgresql_arrow.available()
+
+    def execute_arrow(self, sql: str, params: Sequence[Any] = (), *, max_rows: int = 1000,
+                      timeout_s: float = DEFAULT_TIMEOUT_S) -> Any:
+        """``execute`` as a ``pyarrow.Table`` read by ADBC (``$n`` placeholders): the
+        same read-only session and statement timeout, decoded in C++ from binary COPY."""
+        if max_rows < 0:
+            raise InvalidConnection("max_rows must be >= 0")
+        with self._errors():
+            return self._arrow.read(sql, params, max_rows=max_rows, timeout_s=timeout_s,
+                                    max_bytes=self.max_result_bytes)
+
+    def close(self) -> None:
+        super().close()
+        self._arrow.close()
+
+    def libpq_settings(self, call_timeout: float) -> dict[str, Any]:
+        """The libpq keywords of a connection (``psycopg.connect(**settings)``; the ADBC
+        path of :mod:`connectors.postgresql_arrow` renders the same as a conninfo string):
+        read-only session, keepalives and a connect timeout bounded by ``call_timeout``,
+        and for an untrusted source only what its owner gave."""
         config = self.config
         libpq_options = {k: v for k, v in config.options.items() if k not in _NLQUERY_OPTIONS}
         # The fields win over the same settings given again as options (?password=...).
@@ -164,7 +198,6 @@ class PostgreSQLConnector(DeadlineExecution, DBAPIConnector):
         # A call's deadline bounds its connect too; keepalives and tcp_user_timeout end a
         # wait on a dead peer at the kernel level (the watchdog in _read_only_rows is the
         # last resort when the peer's kernel still acknowledges, e.g. a stalled proxy).
-        call_timeout = self._time_left(DEFAULT_TIMEOUT_S)
         libpq_options["connect_timeout"] = connect_timeout_s(call_timeout, libpq_options.get("connect_timeout"))
         libpq_options.setdefault("keepalives", 1)
         libpq_options.setdefault("keepalives_idle", 5)
@@ -186,17 +219,8 @@ class PostgreSQLConnector(DeadlineExecution, DBAPIConnector):
             password = password or ""
             libpq_options["passfile"] = os.devnull
             libpq_options["sslpassword"] = ""
-        conn = psycopg.connect(
-            host=host,
-            port=port,
-            dbname=config.database,
-            user=config.username,
-            password=password,
-            autocommit=False,
-            **libpq_options,
-        )
-        conn.read_only = True  # every transaction this connection starts is READ ONLY
-        return conn
+        return {"host": host, "port": port, "dbname": config.database, "user": config.username,
+                "password": password, **libpq_options}
 
     def _classify_error(self, exc: BaseException) -> type[ConnectorError] | None:
         psycopg = _driver()

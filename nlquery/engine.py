@@ -506,12 +506,21 @@ class Engine:
                     policy: Policy | None = None, schema: connectors.Schema | None = None,
                     tenant: str | Principal | None = None) -> Any:
         """:meth:`query` as a ``pyarrow.Table`` (extra ``arrow``): the same guard, session,
-        caps and values, built column by column from the driver's values (types in
-        :func:`nlquery.encoding.arrow_table`); schema metadata ``nlquery.truncated``."""
+        caps and values; schema metadata ``nlquery.truncated``. Read by the driver's own
+        columnar path where the connector has one (PostgreSQL: ADBC, decoded in C++ from
+        binary COPY), else built column by column from the driver's values (types in
+        :func:`nlquery.encoding.arrow_table`)."""
         from nlquery import encoding
 
         encoding._pyarrow()  # a missing pyarrow is driver_not_installed before anything runs
         cap, connector, safe = self._guarded(source, sql, params, max_rows, policy, schema, tenant)
+        if connectors.supports(connector, connectors.Capability.ARROW) and \
+                getattr(connector, "arrow_available", lambda: True)():
+            driver_sql, ordered = safe.bind(list(params or []),
+                                            getattr(connector, "arrow_paramstyle", connector.paramstyle))
+            with breaker.guarded(connector), connector_errors():
+                return connector.execute_arrow(driver_sql, ordered, max_rows=cap,
+                                               timeout_s=self.timeout_s if timeout_s is None else timeout_s)
         native = self._run(connector, safe, params or [], cap, timeout_s, convert=False)
         return encoding.arrow_table(native.columns, native.rows, truncated=native.truncated)
 

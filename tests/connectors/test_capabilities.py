@@ -17,12 +17,12 @@ from tests.backends.nonsql import MongomockConnector
 
 # the member a capability promises (the others are facts about introspection)
 MEMBERS = {Capability.EXPLAIN: "explain", Capability.DATE_BUCKETS: "date_buckets",
-           Capability.DISTINCT_VALUES: "distinct_values"}
+           Capability.DISTINCT_VALUES: "distinct_values", Capability.ARROW: "execute_arrow"}
 
 EXPECTED = {
     "sqlite": {Capability.DATE_BUCKETS, Capability.ROW_ESTIMATES},
     "postgresql": {Capability.DATE_BUCKETS, Capability.COMMENTS, Capability.MATERIALIZED_VIEWS,
-                   Capability.ROW_ESTIMATES},
+                   Capability.ROW_ESTIMATES, Capability.ARROW},
     "mysql": {Capability.DATE_BUCKETS, Capability.COMMENTS, Capability.ROW_ESTIMATES},
     "mssql": {Capability.DATE_BUCKETS, Capability.COMMENTS, Capability.ROW_ESTIMATES},
     "sqlalchemy": {Capability.COMMENTS, Capability.MATERIALIZED_VIEWS},
