@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import contextvars
 import gc
 import itertools
 import operator
@@ -292,15 +293,52 @@ def dialect_facts(connector: Any) -> DialectFacts:
     return facts
 
 
-def take_rows(source: Any, limit: int, max_bytes: int) -> list[Any]:
+RowSink = Callable[[Sequence[str], list[Any]], None]
+"""Takes ``(columns, chunk)`` as rows arrive: a stream's consumer (see :func:`rows_to`)."""
+
+_row_sink: contextvars.ContextVar[RowSink | None] = contextvars.ContextVar("nlquery_row_sink", default=None)
+
+
+@contextlib.contextmanager
+def rows_to(sink: RowSink) -> Iterator[None]:
+    """Within the block, the next :func:`take_rows` of this thread hands its chunks to
+    ``sink`` as they are fetched instead of collecting them (and returns no rows): a
+    result streams from the driver's cursor to its reader with only a chunk in memory.
+    The sink may raise to end the read (the connector rolls back as for any error)."""
+    token = _row_sink.set(sink)
+    try:
+        yield
+    finally:
+        _row_sink.reset(token)
+
+
+class StreamedRows(list):  # type: ignore[type-arg]
+    """What :func:`take_rows` returns inside :func:`rows_to`: no rows (the sink has them),
+    and how many it ``taken``."""
+
+    taken = 0
+
+
+def rows_taken(rows: list[Any]) -> int:
+    """How many rows a read took: ``len(rows)``, or a streamed read's count."""
+    return rows.taken if isinstance(rows, StreamedRows) else len(rows)
+
+
+def take_rows(source: Any, limit: int, max_bytes: int, *, as_row: Callable[[Any], Any] | None = None
+              ) -> list[Any]:
     """Up to ``limit`` rows from a DB-API cursor (or any iterator of rows), fetched in
     chunks and counted as they arrive: once they pass ``max_bytes`` (text and binary
     lengths plus a little per value, roughly their JSON size), :class:`ResultTooLarge`
-    ends the read before more of the result is loaded.
+    ends the read before more of the result is loaded. ``as_row`` converts each row
+    (a driver's row objects to tuples).
 
     Chunks start at one row and grow eight times a step, never beyond what the byte
     budget left can hold at the rows' average size: a result of five 100 MB values
-    stops after the first row (one row in memory), not after a chunk of all five."""
+    stops after the first row (one row in memory), not after a chunk of all five.
+    Inside :func:`rows_to`, each chunk goes to the sink and the rows are not kept."""
+    sink = _row_sink.get()
+    if sink is not None:
+        _row_sink.set(None)  # one read streams: statements the connector runs after it do not
     if hasattr(source, "fetchmany"):
         fetch = source.fetchmany
     else:
@@ -308,20 +346,28 @@ def take_rows(source: Any, limit: int, max_bytes: int) -> list[Any]:
 
         def fetch(n: int) -> list[Any]:
             return list(itertools.islice(rows_iter, n))
-    rows: list[Any] = []
-    size = 0
+    rows: list[Any] = StreamedRows() if sink is not None else []
+    size = taken = 0
     step = 1
-    while len(rows) < limit:
-        chunk = fetch(min(step, limit - len(rows)))
+    while taken < limit:
+        chunk = fetch(min(step, limit - taken))
         if not chunk:
             break
         size += _chunk_size(chunk)
         if size > max_bytes:
-            raise ResultTooLarge(f"the result passed {max_bytes:,} bytes after {len(rows) + len(chunk):,} rows "
+            raise ResultTooLarge(f"the result passed {max_bytes:,} bytes after {taken + len(chunk):,} rows "
                                  "(max_result_bytes): select fewer rows or columns")
-        rows.extend(chunk)
-        fits = (max_bytes - size) // max(1, size // len(rows)) // 2  # rows the budget still holds, halved
+        if as_row is not None:
+            chunk = list(map(as_row, chunk))
+        taken += len(chunk)
+        if sink is not None:  # the description is complete once rows arrive (server-side cursors)
+            sink([d[0] for d in getattr(source, "description", None) or ()], chunk)
+        else:
+            rows.extend(chunk)
+        fits = (max_bytes - size) // max(1, size // taken) // 2  # rows the budget still holds, halved
         step = max(1, min(step * 8, FETCH_CHUNK_ROWS, fits))
+    if isinstance(rows, StreamedRows):
+        rows.taken = taken
     return rows
 
 
@@ -368,15 +414,17 @@ def finish_result(columns: list[str], rows: list[Any], max_rows: int, started: f
     """The one end of every execute path (DB-API, MongoDB, REST, third-party connectors).
 
     ``rows`` holds at most ``max_rows + 1`` rows (fetch one more than the cap: the extra
-    row only tells that the result was ``truncated``; it is dropped, in place). Values
+    row only tells that the result was ``truncated``; it is dropped, in place; a streamed
+    read's :class:`StreamedRows` only counts them). Values
     become JSON-safe (:func:`connectors.values.json_safe_rows`) unless ``convert=False``;
     ``execution_time_ms`` counts from ``started``, a :func:`time.perf_counter` reading."""
-    truncated = len(rows) > max_rows
+    taken = rows_taken(rows)
+    truncated = taken > max_rows
     del rows[max_rows:]
     return QueryResult(
         columns=columns,
         rows=json_safe_rows(rows) if convert else rows,
-        row_count=len(rows),
+        row_count=min(taken, max_rows),
         execution_time_ms=round((time.perf_counter() - started) * 1000, 3),
         truncated=truncated,
     )

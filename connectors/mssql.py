@@ -239,8 +239,7 @@ class MSSQLConnector(DBAPIConnector):
             cursor.execute(f"SET LOCK_TIMEOUT {max(1, int(timeout_s * 1000))}")
             cursor.execute(sql, *params)
             columns = [d[0] for d in cursor.description or ()]
-            rows = [tuple(row) for row in take_rows(cursor, fetch_limit, self.max_result_bytes)] \
-                if cursor.description else []
+            rows = take_rows(cursor, fetch_limit, self.max_result_bytes, as_row=tuple) if cursor.description else []
             return columns, rows
         finally:
             cursor.close()

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from connectors.base import DEFAULT_TIMEOUT_S, DBAPIConnector, take_rows
+from connectors.base import DEFAULT_TIMEOUT_S, DBAPIConnector, rows_taken, take_rows
 from connectors.base import Capability, DialectFacts
 from connectors.connection import ConnectionModel
 from connectors.deadline import GRACE_S, DeadlineExecution, Watchdog, connect_timeout_s, socket_readable
@@ -185,7 +185,7 @@ class MySQLConnector(DeadlineExecution, DBAPIConnector):
             cursor.execute(sql, params or None)
             columns = [d[0] for d in cursor.description or ()]
             rows = take_rows(cursor, fetch_limit, self.max_result_bytes) if cursor.description else []
-            complete = len(rows) < fetch_limit
+            complete = rows_taken(rows) < fetch_limit
             if complete:
                 cursor.close()
                 conn.rollback()

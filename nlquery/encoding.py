@@ -101,17 +101,19 @@ def jsonl_lines(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, chunk:
         yield b"\n".join(batch) + b"\n"
 
 
-def csv_lines(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, chunk: int = 1000) -> Iterator[str]:
-    """CSV text (header first), yielded in chunks of ``chunk`` rows. Values are written as
-    in JSON (the same mapping), NULL is an empty field, booleans ``true`` / ``false``,
-    lists and objects as their JSON text."""
+def csv_lines(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, chunk: int = 1000,
+              header: bool = True) -> Iterator[str]:
+    """CSV text (header first unless ``header=False``: the rows of a later chunk), yielded
+    in chunks of ``chunk`` rows. Values are written as in JSON (the same mapping), NULL
+    is an empty field, booleans ``true`` / ``false``, lists and objects as their JSON text."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     # The csv module quotes a field holding "\n" (the line end) but not one holding a bare
     # "\r", which readers take for a line end: rows with one are written fully quoted.
     quoted = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
-    header = [csv_text(str(c)) for c in columns]
-    (quoted if any("\r" in c for c in header) else writer).writerow(header)
+    if header:
+        names = [csv_text(str(c)) for c in columns]
+        (quoted if any("\r" in c for c in names) else writer).writerow(names)
     count = 0
     for row in rows:
         cells = [_csv_value(v) for v in row]

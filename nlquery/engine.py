@@ -31,6 +31,7 @@ from nlquery.catalog import hints as value_hints
 from nlquery import audit
 from nlquery.audit import audited
 from nlquery.principal import Principal, merge_policy
+from nlquery.streaming import ResultStream
 from nlquery.errors import DataSourceNotFound, InvalidRequest, NLQueryError, connector_errors
 from nlquery.extraction import Extractions
 from nlquery.guard import Policy, SafeQuery, cached_validate, validate_sql
@@ -524,14 +525,54 @@ class Engine:
         native = self._run(connector, safe, params or [], cap, timeout_s, convert=False)
         return encoding.arrow_table(native.columns, native.rows, truncated=native.truncated)
 
-    def _guarded(self, source: Source, sql: str, params: Sequence[Any] | None, max_rows: int | None,
-                 policy: Policy | None, schema: connectors.Schema | None,
-                 tenant: str | Principal | None = None) -> tuple[int, Any, SafeQuery]:
+    def stream(self, source: Source, sql: str, params: Sequence[Any] | None = None, *,
+               max_rows: int | None = None, timeout_s: float | None = None,
+               policy: Policy | None = None, schema: connectors.Schema | None = None,
+               tenant: str | Principal | None = None) -> ResultStream:
+        """:meth:`query` with the rows streamed from the source's cursor as they are
+        fetched (driver values, as ``result="native"``): memory holds a few chunks
+        whatever the row count. Errors before the first row raise here; later ones from
+        the iteration. The stream must be read within ``timeout_s`` (the source's
+        connection is held meanwhile); close it (``with``) to stop early::
+
+            with engine.stream("shop", "SELECT * FROM orders", max_rows=1_000_000) as rows:
+                print(rows.columns)
+                for chunk in rows:
+                    ...
+                print(rows.row_count, rows.truncated)
+        """
+        return self._stream(source, sql, params, max_rows, timeout_s, policy, schema, tenant).open()
+
+    async def stream_async(self, source: Source, sql: str, params: Sequence[Any] | None = None, *,
+                           max_rows: int | None = None, timeout_s: float | None = None,
+                           policy: Policy | None = None, schema: connectors.Schema | None = None,
+                           tenant: str | Principal | None = None) -> ResultStream:
+        """:meth:`stream` for an event loop: the read runs in a worker thread, the caller
+        awaits its first rows (``await``) and its chunks (``async for chunk in
+        stream.achunks()``) without blocking the loop."""
+        return await self._stream(source, sql, params, max_rows, timeout_s, policy, schema, tenant).aopen()
+
+    def _stream(self, source: Source, sql: str, params: Sequence[Any] | None, max_rows: int | None,
+                timeout_s: float | None, policy: Policy | None, schema: connectors.Schema | None,
+                tenant: str | Principal | None) -> ResultStream:
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        cap = self._row_cap(max_rows, tenant)
+        return ResultStream(lambda: self.query(source, sql, params, max_rows=cap, timeout_s=timeout, policy=policy,
+                                               schema=schema, result="native", tenant=tenant),
+                            max_rows=cap, timeout_s=timeout)
+
+    def _row_cap(self, max_rows: int | None, tenant: str | Principal | None) -> int:
         cap = self.max_rows if max_rows is None else max_rows
         if isinstance(tenant, Principal):
             cap = tenant.max_rows(cap, self.max_rows)
         if cap < 0:
             raise InvalidRequest("max_rows must be >= 0")
+        return cap
+
+    def _guarded(self, source: Source, sql: str, params: Sequence[Any] | None, max_rows: int | None,
+                 policy: Policy | None, schema: connectors.Schema | None,
+                 tenant: str | Principal | None = None) -> tuple[int, Any, SafeQuery]:
+        cap = self._row_cap(max_rows, tenant)
         if params is not None and (isinstance(params, (str, bytes)) or not isinstance(params, Sequence)):
             raise InvalidRequest("parameters must be a list of values")
         connector, policy, schema = self._resolve(source, policy, schema, tenant)

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from nlquery import encoding
+from nlquery.streaming import ResultStream
 from nlquery.commands.common import (
     ad_hoc_connector,
     connection_options,
@@ -54,10 +55,9 @@ def query(args: tuple[str, ...], params: tuple[str, ...], max_rows: int, timeout
             print_json(e.explain(source, args[-1], list(params), max_rows=max_rows))
             return
         if fmt in ("csv", "jsonl"):
-            # Driver values straight to the encoder, written out in chunks as they are encoded.
-            result = e.query(source, args[-1], list(params), max_rows=max_rows, timeout_s=timeout_s,
-                             result="native")
-            _stream(fmt, result)
+            # Driver values from the source's cursor to stdout, chunk by chunk as they are fetched.
+            with e.stream(source, args[-1], list(params), max_rows=max_rows, timeout_s=timeout_s) as rows:
+                _write(fmt, rows)
             return
         result = e.query(source, args[-1], list(params), max_rows=max_rows, timeout_s=timeout_s)
     data = result.to_dict()
@@ -67,14 +67,14 @@ def query(args: tuple[str, ...], params: tuple[str, ...], max_rows: int, timeout
         print_rows(data)
 
 
-def _stream(fmt: str, result: Any) -> None:
+def _write(fmt: str, rows: ResultStream) -> None:
     """CSV or JSON lines on stdout, chunk by chunk (the mapping of :mod:`nlquery.encoding`)."""
     out = click.get_binary_stream("stdout")
     if fmt == "jsonl":
-        for chunk in encoding.jsonl_lines(result.columns, result.rows):
+        for chunk in encoding.jsonl_lines(rows.columns, rows.rows()):
             out.write(chunk)
     else:
-        for text in encoding.csv_lines(result.columns, result.rows):
+        for text in encoding.csv_lines(rows.columns, rows.rows()):
             out.write(text.encode("utf-8"))
     out.flush()
 

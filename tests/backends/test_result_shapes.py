@@ -91,3 +91,15 @@ def test_an_empty_result_keeps_its_columns(connector, engine):
     native = engine.query(connector, sql, result="native")
     assert table.column_names == native.columns == ["id", "status"]
     assert table.num_rows == native.row_count == 0
+
+
+def test_a_stream_reads_the_same_rows_as_query(connector, engine):
+    sql = "SELECT * FROM orders ORDER BY id"
+    native = engine.query(connector, sql, max_rows=40, result="native")
+    with engine.stream(connector, sql, max_rows=40) as stream:
+        rows = [list(row) for row in stream.rows()]
+    assert stream.columns == native.columns
+    assert rows == [list(row) for row in native.rows]
+    assert (stream.row_count, stream.truncated) == (40, True)
+    with engine.stream(connector, "SELECT id, status FROM orders WHERE id < 0") as empty:
+        assert list(empty) == [] and empty.columns == ["id", "status"] and empty.row_count == 0

@@ -82,3 +82,30 @@ def test_errors_keep_their_envelope_over_the_wire(server):
     assert response.json() == {"error": {"code": "data_source_not_found",
                                          "message": "no data source named or with id 'ds_missing'"}}
     assert server.get("/api/v1/data-sources", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_a_large_result_streams_and_an_error_mid_stream_cuts_the_response(server, postgres_shop):
+    created = server.post("/api/v1/data-sources", json={"name": "pg", "type": "postgresql",
+                                                         "connection": {"url": postgres_shop.url}})
+    source_id = created.json()["data"]["id"]
+    rows_sql = "SELECT g AS n, md5(g::text) AS pad FROM generate_series(1, 60000) AS g ORDER BY g"
+    with server.stream("POST", f"/api/v1/data-sources/{source_id}/query",
+                       json={"query": rows_sql, "max_rows": 100000}) as response:
+        assert response.status_code == 200
+        assert response.headers.get("transfer-encoding") == "chunked" and "content-length" not in response.headers
+        body = response.read()
+    data = httpx.Response(200, content=body).json()["data"]
+    assert data["row_count"] == len(data["rows"]) == 60000 and data["truncated"] is False
+    assert data["rows"][59999][0] == 60000 and data["columns"] == ["n", "pad"]
+
+    # Division by zero at row 50,000: after the first MiB went out, the response is cut
+    # (no final chunk), so the client cannot take the partial body for a whole one.
+    failing = "SELECT g AS n, md5(g::text) AS pad, 1 / (50000 - g) AS x FROM generate_series(1, 60000) AS g"
+    with pytest.raises(httpx.RemoteProtocolError):
+        with server.stream("POST", f"/api/v1/data-sources/{source_id}/query",
+                           json={"query": failing, "max_rows": 100000}) as response:
+            assert response.status_code == 200
+            response.read()
+    # The source is free again at once.
+    after = server.post(f"/api/v1/data-sources/{source_id}/query", json={"query": "SELECT 1 AS one"})
+    assert after.status_code == 200 and after.json()["data"]["rows"] == [[1]]

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 from pydantic import Field
 
 from nlquery import chart, encoding
 from nlquery.errors import InvalidRequest
 from nlquery.principal import Principal
+from nlquery.streaming import ResultStream
 from nlquery.service.routes import ERROR_RESPONSES, Body, Service, need
 
-_FORMATS = ("json", "csv", "arrow")
-_ACCEPTED = {"text/csv": "csv", encoding.ARROW_STREAM: "arrow", "application/json": "json"}
+_FORMATS = ("json", "csv", "jsonl", "arrow")
+_ACCEPTED = {"text/csv": "csv", encoding.ARROW_STREAM: "arrow", "application/json": "json",
+             "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
+_MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+
+STREAM_AFTER_BYTES = 1 << 20
+"""A body that reaches this size before the result ended is sent as it is encoded
+(chunked), from then on straight from the source's cursor; a smaller one goes out whole,
+with its ``Content-Length`` (and, for CSV and JSON lines, ``X-Row-Count`` / ``X-Truncated``)."""
 
 
 def _result_format(requested: str | None, accept: str) -> str:
@@ -33,6 +43,77 @@ def _result_format(requested: str | None, accept: str) -> str:
 def _result_headers(row_count: int, truncated: bool) -> dict[str, str]:
     """What the JSON body says besides the rows, for CSV and Arrow answers."""
     return {"X-Row-Count": str(row_count), "X-Truncated": "true" if truncated else "false"}
+
+
+class _Encoder:
+    """A result format written piece by piece: the start (from the columns), each chunk of
+    rows as it arrives, and the end (from the counts, known last)."""
+
+    def __init__(self, start: Callable[[list[str]], bytes], rows: Callable[[list[str], list[Any], bool], bytes],
+                 end: Callable[[ResultStream], bytes]) -> None:
+        self.start, self.rows, self.end = start, rows, end
+
+
+def _json_tail(stream: ResultStream) -> bytes:
+    tail = {"row_count": stream.row_count, "execution_time_ms": stream.execution_time_ms,
+            "truncated": stream.truncated}
+    return b"]," + encoding.dumps(tail)[1:] + b"}"
+
+
+# ``{"data": {columns, rows, row_count, execution_time_ms, truncated}}``: the rows written
+# as they arrive, the counts after them.
+_ENCODERS = {
+    "json": _Encoder(lambda columns: b'{"data":{"columns":' + encoding.dumps(columns) + b',"rows":[',
+                     lambda columns, chunk, first: (b"" if first else b",") + encoding.dumps(chunk)[1:-1],
+                     _json_tail),
+    "csv": _Encoder(lambda columns: "".join(encoding.csv_lines(columns, [])).encode("utf-8"),
+                    lambda columns, chunk, first: "".join(
+                        encoding.csv_lines(columns, chunk, header=False, chunk=len(chunk) + 1)).encode("utf-8"),
+                    lambda stream: b""),
+    "jsonl": _Encoder(lambda columns: b"",
+                      lambda columns, chunk, first: b"".join(encoding.jsonl_lines(columns, chunk, chunk=len(chunk))),
+                      lambda stream: b""),
+}
+
+
+async def _pieces(encoder: _Encoder, stream: ResultStream) -> AsyncIterator[bytes]:
+    yield encoder.start(stream.columns)
+    first = True
+    async for chunk in stream.achunks():
+        yield encoder.rows(stream.columns, chunk, first)
+        first = False
+    yield encoder.end(stream)
+
+
+async def _respond(kind: str, stream: ResultStream) -> Response:
+    """The whole body when the result ends within :data:`STREAM_AFTER_BYTES`; else a
+    chunked response that goes on reading the stream. An error before then is the
+    usual error response; one after it cuts the response short (no final chunk), so a
+    client never takes a partial body for a whole one."""
+    pieces = _pieces(_ENCODERS[kind], stream)
+    head: list[bytes] = []
+    size = 0
+    try:
+        async for piece in pieces:
+            head.append(piece)
+            size += len(piece)
+            if size >= STREAM_AFTER_BYTES:
+                return StreamingResponse(_rest(head, pieces, stream), media_type=_MEDIA_TYPES[kind])
+    finally:
+        if size < STREAM_AFTER_BYTES:
+            stream.close()
+    headers = {} if kind == "json" else _result_headers(stream.row_count, stream.truncated)
+    return Response(b"".join(head), media_type=_MEDIA_TYPES[kind], headers=headers)
+
+
+async def _rest(head: list[bytes], pieces: AsyncIterator[bytes], stream: ResultStream) -> AsyncIterator[bytes]:
+    try:
+        yield b"".join(head)
+        head.clear()
+        async for piece in pieces:
+            yield piece
+    finally:
+        stream.close()
 
 
 class QueryBody(Body):
@@ -54,26 +135,23 @@ def router(service: Service) -> APIRouter:
     api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
     @api.post("/data-sources/{source_id}/query",
-              responses={200: {"content": {"text/csv": {}, encoding.ARROW_STREAM: {}},
-                               "description": "JSON (default), CSV or an Arrow IPC stream"}})
-    def query(source_id: str, body: QueryBody, request: Request,
-              format: str | None = Query(default=None, description="json (default), csv or arrow"),
+              responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}, encoding.ARROW_STREAM: {}},
+                               "description": "JSON (default), CSV, JSON lines or an Arrow IPC stream; "
+                                              "results over 1 MiB stream (chunked)"}})
+    async def query(source_id: str, body: QueryBody, request: Request,
+              format: str | None = Query(default=None, description="json (default), csv, jsonl or arrow"),
               who: Principal = need("query")) -> Response:
         kind = _result_format(format, request.headers.get("accept", ""))
         if kind == "arrow":
-            table = engine.query_arrow(source_id, body.query, body.parameters, max_rows=body.max_rows,
-                                       tenant=who)
+            table = await run_in_threadpool(engine.query_arrow, source_id, body.query, body.parameters,
+                                            max_rows=body.max_rows, tenant=who)
             truncated = (table.schema.metadata or {}).get(b"nlquery.truncated") == b"true"
             return Response(encoding.arrow_ipc(table), media_type=encoding.ARROW_STREAM,
                             headers=_result_headers(table.num_rows, truncated))
-        # Driver values, encoded once by the fast encoder (no converted copy of the rows).
-        result = engine.query(source_id, body.query, body.parameters, max_rows=body.max_rows, result="native",
-                              tenant=who)
-        if kind == "csv":
-            return StreamingResponse(encoding.csv_lines(result.columns, result.rows),
-                                     media_type="text/csv; charset=utf-8",
-                                     headers=_result_headers(result.row_count, result.truncated))
-        return Response(encoding.dumps({"data": result.to_dict()}), media_type="application/json")
+        # Driver values from the source's cursor, encoded chunk by chunk by the fast encoder.
+        stream = await engine.stream_async(source_id, body.query, body.parameters, max_rows=body.max_rows,
+                                           tenant=who)
+        return await _respond(kind, stream)
 
     @api.post("/data-sources/{source_id}/ask")
     def ask(source_id: str, body: AskBody, who: Principal = need("ask")) -> dict[str, Any]:

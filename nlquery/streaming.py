@@ -1,0 +1,238 @@
+"""Results that stream from the source's cursor to their reader.
+
+:meth:`nlquery.Engine.stream` runs one guarded query (the same guard, session, caps,
+breaker and audit as :meth:`~nlquery.Engine.query`) in a worker thread. The connector
+fetches in chunks (:func:`connectors.base.take_rows`); inside
+:func:`connectors.base.rows_to` each chunk goes through a small bounded queue to the
+reader instead of into a list, so memory holds a few chunks whatever the row count.
+
+The reader sets the pace: a full queue holds the fetch back. It must finish within the
+query's timeout (the source's connection is in use meanwhile); past it the read ends
+with ``query_timeout``. A reader that stops early closes the stream: the worker stops
+fetching and the connector rolls back as after any read.
+
+Connectors that do not fetch through ``take_rows`` (MongoDB, REST) hand their whole
+capped result at the end: it arrives as one chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
+
+from connectors.base import rows_to
+from connectors.errors import ConnectorError, QueryTimeout
+from connectors.models import QueryResult
+
+HANDOVER_ROWS = 2000
+"""Rows the worker gathers before handing them to the reader (fewer at the end)."""
+
+QUEUED_CHUNKS = 4
+"""Hand-overs waiting for the reader: at most ``QUEUED_CHUNKS * HANDOVER_ROWS`` rows
+(plus a fetch chunk) are in memory whatever the row count."""
+
+MAX_WORKERS = 64
+"""Streamed reads running at once (each holds a source connection while its reader reads)."""
+
+_POLL_S = 0.1
+_END_GRACE_S = 5.0  # past the deadline, for the worker's last word (the connector's grace, its rollback)
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _workers() -> ThreadPoolExecutor:
+    """The threads that run streamed reads: reused (a new thread per read cost more than a
+    small read), created as needed up to :data:`MAX_WORKERS`; past that a read waits for
+    one, within its own timeout."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="nlquery-stream")
+        return _pool
+
+
+class _Abandoned(ConnectorError):
+    """The reader closed the stream: the worker stops fetching (never seen by a caller)."""
+
+
+class ResultStream:
+    """One query's rows as they arrive: iterate for chunks (lists of driver rows).
+
+    ``columns`` is known once :meth:`open` returned; ``row_count``, ``truncated`` and
+    ``execution_time_ms`` once the iteration ended. Use it as a context manager (or call
+    :meth:`close`) so that a reader that stops early releases the source at once."""
+
+    def __init__(self, run: Callable[[], QueryResult], *, max_rows: int, timeout_s: float) -> None:
+        self.columns: list[str] = []
+        self.row_count = 0
+        self.truncated = False
+        self.execution_time_ms: float | None = None
+        self._max_rows = max_rows
+        self._deadline = time.monotonic() + timeout_s
+        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=QUEUED_CHUNKS)
+        self._closed = threading.Event()
+        self._ahead: list[tuple[Any, ...]] = []  # events open() read before the iteration
+        self._sent = 0  # the worker's count of rows taken (the cap applies to it)
+        self._cut = False
+        self._columns: list[str] = []
+        self._batch: list[Any] = []  # rows taken, not yet handed over
+        self._notify: Callable[[], Any] | None = None
+        self._finished = False
+        context = contextvars.copy_context()  # the caller's audit and request context
+        _workers().submit(context.run, self._produce, run)
+
+    # -- the worker --------------------------------------------------------------------
+    def _produce(self, run: Callable[[], QueryResult]) -> None:
+        try:
+            with rows_to(self._take):
+                result = run()
+            if result.rows:  # a connector that does not stream: its capped rows at once
+                self._take(result.columns, result.rows)
+            # The last rows travel with the end: a small result is one hand-over.
+            self._put(("done", result, self._cut, self._columns, self._batch), grace_s=_END_GRACE_S)
+        except BaseException as exc:  # handed to the reader, raised there
+            if self._closed.is_set():  # nobody is reading (whatever the connector made of _Abandoned)
+                return
+            try:
+                self._put(("error", exc), grace_s=_END_GRACE_S)
+            except ConnectorError:
+                pass
+
+    def _take(self, columns: Sequence[str], chunk: list[Any]) -> None:
+        room = self._max_rows - self._sent
+        if len(chunk) > room:  # the row past the cap only tells that the result was truncated
+            self._cut = True
+            chunk = chunk[:room]
+        self._sent += len(chunk)
+        self._columns = list(columns)
+        self._batch.extend(chunk)
+        if len(self._batch) >= HANDOVER_ROWS:
+            batch, self._batch = self._batch, []
+            self._put(("rows", self._columns, batch))
+
+    def _put(self, event: tuple[Any, ...], grace_s: float = 0.0) -> None:
+        while True:
+            if self._closed.is_set():
+                raise _Abandoned("the reader closed the stream")
+            left = self._deadline + grace_s - time.monotonic()
+            if left <= 0:
+                raise QueryTimeout("the result was not read within the query's timeout")
+            try:
+                self._queue.put(event, timeout=min(_POLL_S, left))
+            except queue.Full:
+                continue
+            notify = self._notify  # an event loop waiting for it
+            if notify is not None:
+                try:
+                    notify()
+                except RuntimeError:  # its loop is closed: nobody is reading any more
+                    pass
+            return
+
+    # -- the reader --------------------------------------------------------------------
+    def open(self) -> ResultStream:
+        """Wait for the first rows (or the end): a failure before any row (the guard, the
+        connection, the statement) raises here, before the caller commits to a response."""
+        return self._opened(self._next())
+
+    async def aopen(self) -> ResultStream:
+        """:meth:`open` for an event loop: waits without blocking it."""
+        return self._opened(await self._anext())
+
+    def _opened(self, event: tuple[Any, ...]) -> ResultStream:
+        if event[0] == "error":
+            self._finished = True
+            raise event[1]
+        self._ahead.append(event)
+        self.columns = event[1] if event[0] == "rows" else event[3] or event[1].columns
+        return self
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        while not self._finished:
+            chunk = self._consume(self._ahead.pop(0) if self._ahead else self._next())
+            if chunk:
+                yield chunk
+
+    async def achunks(self) -> AsyncIterator[list[Any]]:
+        """The chunks, for an event loop (``async for``)."""
+        while not self._finished:
+            chunk = self._consume(self._ahead.pop(0) if self._ahead else await self._anext())
+            if chunk:
+                yield chunk
+
+    def _consume(self, event: tuple[Any, ...]) -> list[Any] | None:
+        """The rows an event brings (None: none); the end's counts; a failure raised."""
+        kind = event[0]
+        if kind == "rows":
+            _, columns, chunk = event
+            self.columns = self.columns or columns
+            self.row_count += len(chunk)
+            return chunk
+        self._finished = True
+        if kind == "error":
+            raise event[1]
+        _, result, cut, columns, last = event
+        self.columns = self.columns or columns or result.columns
+        self.row_count += len(last)
+        self.truncated = cut or result.truncated
+        self.execution_time_ms = result.execution_time_ms
+        return last
+
+    def rows(self) -> Iterator[Any]:
+        """The rows one by one (the chunks flattened)."""
+        for chunk in self:
+            yield from chunk
+
+    def _next(self) -> tuple[Any, ...]:
+        # The worker ends by the query's deadline (the connector's own timeout and watchdog).
+        try:
+            return self._queue.get(timeout=self._wait_left())
+        except queue.Empty:
+            self.close()
+            raise QueryTimeout("the source sent nothing within the query's timeout") from None
+
+    async def _anext(self) -> tuple[Any, ...]:
+        loop = asyncio.get_running_loop()
+        woken = asyncio.Event()
+        self._notify = lambda: loop.call_soon_threadsafe(woken.set)
+        try:
+            while True:
+                try:
+                    return self._queue.get_nowait()
+                except queue.Empty:  # checked again after _notify was set: no hand-over is missed
+                    pass
+                try:
+                    await asyncio.wait_for(woken.wait(), self._wait_left())
+                except asyncio.TimeoutError:
+                    self.close()
+                    raise QueryTimeout("the source sent nothing within the query's timeout") from None
+                woken.clear()
+        finally:
+            self._notify = None
+
+    def _wait_left(self) -> float:
+        return max(0.0, self._deadline - time.monotonic()) + 2 * _END_GRACE_S
+
+    def close(self) -> None:
+        """Stop reading: the worker stops fetching and the connector rolls back."""
+        self._closed.set()
+        self._finished = True
+        while True:  # unblock a worker waiting on a full queue
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+
+    def __enter__(self) -> ResultStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
