@@ -163,15 +163,21 @@ class ConnectionModel(BaseModel):
         return found
 
     # -- checks for callers who are not the operator -------------------------------
+    def accepted_remote_options(self) -> frozenset[str]:
+        """The options and URL parameters a remote caller may set (``remote_options``;
+        a connector whose accepted set depends on the settings overrides this)."""
+        return self.remote_options
+
     def check_remote(self) -> None:
         """Raise ValueError naming the first setting a remote caller may not use."""
         if self.password_env:
             raise ValueError("password_env: reading the server's environment is allowed from the CLI and "
                              "Python API only; send the password itself")
+        accepted = self.accepted_remote_options()
         for source, names in (("options", self.options), ("url", self.url_params())):
-            refused = sorted(set(names) - self.remote_options - _ALWAYS_ACCEPTED)
+            refused = sorted(set(names) - accepted - _ALWAYS_ACCEPTED)
             if refused:
-                allowed = ", ".join(sorted(self.remote_options)) or "none"
+                allowed = ", ".join(sorted(accepted)) or "none"
                 raise ValueError(f"{source}: option {refused[0]!r} is not accepted from a remote caller "
                                  f"(accepted: {allowed})")
         for host, _ in self.destinations():

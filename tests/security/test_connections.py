@@ -173,6 +173,18 @@ def test_sqlalchemy_url_parameters_are_filtered_for_remote_callers(api, url):
     assert response.json()["error"]["code"] == "invalid_request"
 
 
+@pytest.mark.parametrize("url", [
+    "postgresql+psycopg://x@db.example.com:5432/x?sslmode=require&connect_timeout=5",
+    "mysql+pymysql://x@db.example.com:3306/x?charset=utf8mb4",
+])
+def test_sqlalchemy_url_parameters_a_remote_caller_may_set_are_accepted(url):
+    from connectors.sqlalchemy import SQLAlchemyConnection
+
+    SQLAlchemyConnection(url=url).check_remote()  # raises ValueError on a refused parameter
+    with pytest.raises(ValueError, match="passfile"):
+        SQLAlchemyConnection(url=url + "&passfile=/etc/shadow").check_remote()
+
+
 def test_mysql_local_infile_is_off_even_for_the_operator():
     import connectors
     from connectors.sqlalchemy import SQLAlchemyConnector
