@@ -9,9 +9,12 @@ PostgreSQL and MariaDB, in one run; each result shape against its own peer:
   ``default=str`` (no mapping);
 * ``query json`` (``result="json"``, JSON-safe values) and ``connector json``
   (``connector.execute``, no guard) vs the raw cursor;
-* ``query_arrow`` (``Engine.query_arrow``) vs the raw cursor or, on PostgreSQL with
-  ``adbc-driver-postgresql`` installed, ``ADBC arrow``: ADBC's own ``fetch_arrow_table``
-  (no guard, no read-only session: the driver's fastest path).
+* ``streamed JSON`` (``Engine.stream``, each chunk through the same encoder, as HTTP sends
+  a large result) vs ``JSON bytes``; ``peak_mb`` is the peak Python memory (tracemalloc)
+  of one call of each: the streamed path holds a few chunks, the other the whole result;
+* ``query_arrow`` (``Engine.query_arrow``: ADBC on PostgreSQL) vs the raw cursor or, on
+  PostgreSQL with ``adbc-driver-postgresql`` installed, ``ADBC arrow``: ADBC's own
+  ``fetch_arrow_table`` (no guard, no read-only session: the driver's fastest path).
 
 ``x_peer`` = our time / the peer's time (1.10 = 10% slower than the peer).
 """
@@ -25,6 +28,7 @@ import json
 import sqlite3
 import sys
 import tempfile
+import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -103,6 +107,25 @@ def _adbc_read(conn: Any, sql: str) -> Any:
     return table
 
 
+def _stream_encoded(engine: Engine, source: str, sql: str, size: int) -> int:
+    """What HTTP does with a large result: JSON bytes chunk by chunk from Engine.stream."""
+    written = 0
+    with engine.stream(source, sql, max_rows=size) as stream:
+        for chunk in stream:
+            written += len(encoding.dumps(chunk))
+    return written
+
+
+def _peak_mb(fn: Callable[[], Any]) -> float:
+    """Peak Python memory (tracemalloc) of one call, in MB: what a result path holds at once."""
+    tracemalloc.start()
+    try:
+        fn()
+        return round(tracemalloc.get_traced_memory()[1] / 1e6, 2)
+    finally:
+        tracemalloc.stop()
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
 
@@ -142,6 +165,7 @@ def run_backend(kind: str, sizes: list[int], repeat: int, workdir: Path) -> list
                         lambda: encoding.dumps(engine.query(kind, sql, max_rows=size, result="native").to_dict()),
                         "raw + encoder"),
                 }
+                contenders["streamed JSON"] = (lambda: _stream_encoded(engine, kind, sql, size), "JSON bytes")
                 if _has("pyarrow"):
                     contenders["query_arrow"] = (lambda: engine.query_arrow(kind, sql, max_rows=size),
                                                         "raw cursor")
@@ -153,6 +177,7 @@ def run_backend(kind: str, sizes: list[int], repeat: int, workdir: Path) -> list
                 results: dict[str, Measurement] = {
                     name: measure(name, fn, repeat=repeat, warmup=1) for name, (fn, _) in contenders.items()}
                 bare = results["raw cursor"]
+                peaks = {name: _peak_mb(contenders[name][0]) for name in ("JSON bytes", "streamed JSON")}
                 for name, result in results.items():
                     peer_name = contenders[name][1]
                     peer = results[peer_name] if peer_name else None
@@ -160,7 +185,7 @@ def run_backend(kind: str, sizes: list[int], repeat: int, workdir: Path) -> list
                                  "median_ms": _ms(result.median_s), "min_ms": _ms(result.min_s),
                                  "added_ms": _ms(result.median_s - bare.median_s)
                                  if result.median_s is not None and bare.median_s is not None else None,
-                                 "peer": peer_name,
+                                 "peer": peer_name, "peak_mb": peaks.get(name),
                                  "x_peer": 1 / ratio(result, peer) if peer and ratio(result, peer) else None})
                 print(f"  {kind}: {size} rows done", file=sys.stderr)
         finally:
@@ -187,5 +212,5 @@ def main(sizes: str, backends: tuple[str, ...], repeat: int, as_json: bool) -> N
             rows.extend(run_backend(kind, counts, repeat, Path(tmp)))
     report("Execution: milliseconds per query; added_ms = over the raw cursor; x_peer = our time / the "
            "peer's time (1.10: 10% slower)", rows,
-           ["backend", "rows", "name", "median_ms", "min_ms", "added_ms", "peer", "x_peer", "error"],
+           ["backend", "rows", "name", "median_ms", "min_ms", "added_ms", "peer", "x_peer", "peak_mb", "error"],
            as_json=as_json)
