@@ -532,8 +532,9 @@ class Engine:
         """:meth:`query` with the rows streamed from the source's cursor as they are
         fetched (driver values, as ``result="native"``): memory holds a few chunks
         whatever the row count. Errors before the first row raise here; later ones from
-        the iteration. The stream must be read within ``timeout_s`` (the source's
-        connection is held meanwhile); close it (``with``) to stop early::
+        the iteration. The reader sets the pace for half of ``timeout_s`` (the source's
+        connection is held meanwhile); then the rest is read into memory, within the
+        caps, and the source freed. Close it (``with``) to stop early::
 
             with engine.stream("shop", "SELECT * FROM orders", max_rows=1_000_000) as rows:
                 print(rows.columns)

@@ -6,10 +6,11 @@ fetches in chunks (:func:`connectors.base.take_rows`); inside
 :func:`connectors.base.rows_to` each chunk goes through a small bounded queue to the
 reader instead of into a list, so memory holds a few chunks whatever the row count.
 
-The reader sets the pace: a full queue holds the fetch back. It must finish within the
-query's timeout (the source's connection is in use meanwhile); past it the read ends
-with ``query_timeout``. A reader that stops early closes the stream: the worker stops
-fetching and the connector rolls back as after any read.
+The reader sets the pace: a full queue holds the fetch back, for half the query's timeout
+(the source's connection is in use meanwhile; the read keeps the other half). A reader
+still behind then does not lose the rest: the worker reads it into memory (within the row
+and byte caps, as a whole read would) and frees the source. A reader that stops early
+closes the stream: the worker stops fetching and the connector rolls back.
 
 Connectors that do not fetch through ``take_rows`` (MongoDB, REST) hand their whole
 capped result at the end: it arrives as one chunk.
@@ -77,6 +78,8 @@ class ResultStream:
         self.execution_time_ms: float | None = None
         self._max_rows = max_rows
         self._deadline = time.monotonic() + timeout_s
+        # Back-pressure lasts half the timeout: the read keeps the other half for the rest.
+        self._patience = time.monotonic() + timeout_s / 2
         self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=QUEUED_CHUNKS)
         self._closed = threading.Event()
         self._ahead: list[tuple[Any, ...]] = []  # events open() read before the iteration
@@ -97,13 +100,13 @@ class ResultStream:
             if result.rows:  # a connector that does not stream: its capped rows at once
                 self._take(result.columns, result.rows)
             # The last rows travel with the end: a small result is one hand-over.
-            self._put(("done", result, self._cut, self._columns, self._batch), grace_s=_END_GRACE_S)
+            self._put(("done", result, self._cut, self._columns, self._batch))
         except BaseException as exc:  # handed to the reader, raised there
             if self._closed.is_set():  # nobody is reading (whatever the connector made of _Abandoned)
                 return
             try:
-                self._put(("error", exc), grace_s=_END_GRACE_S)
-            except ConnectorError:
+                self._put(("error", exc))
+            except _Abandoned:
                 pass
 
     def _take(self, columns: Sequence[str], chunk: list[Any]) -> None:
@@ -118,15 +121,18 @@ class ResultStream:
             batch, self._batch = self._batch, []
             self._put(("rows", self._columns, batch))
 
-    def _put(self, event: tuple[Any, ...], grace_s: float = 0.0) -> None:
+    def _put(self, event: tuple[Any, ...]) -> None:
         while True:
             if self._closed.is_set():
                 raise _Abandoned("the reader closed the stream")
-            left = self._deadline + grace_s - time.monotonic()
-            if left <= 0:
-                raise QueryTimeout("the result was not read within the query's timeout")
+            if time.monotonic() >= self._patience:
+                # The reader lags: the rest of the result is kept in memory (within the row
+                # and byte caps, as a whole read would) so that the read ends within its
+                # timeout, the source is freed, and a slow reader still gets every row.
+                with self._queue.mutex:
+                    self._queue.maxsize = 0
             try:
-                self._queue.put(event, timeout=min(_POLL_S, left))
+                self._queue.put(event, timeout=_POLL_S)
             except queue.Full:
                 continue
             notify = self._notify  # an event loop waiting for it

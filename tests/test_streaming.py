@@ -112,17 +112,17 @@ def test_a_reader_that_stops_early_releases_the_source():
         assert source.fetched < 1_000_000
 
 
-def test_a_reader_slower_than_the_timeout_gets_query_timeout():
+def test_a_reader_slower_than_the_timeout_frees_the_source_and_still_gets_every_row():
     source = CountingConnector()
     with Engine() as engine:
-        with engine.stream(source, COUNTING_SQL, max_rows=1_000_000, timeout_s=0.5) as stream:
+        with engine.stream(source, COUNTING_SQL, max_rows=50_000, timeout_s=0.5) as stream:
             chunks = iter(stream)
-            next(chunks)
-            source.finished.wait(3)  # the worker gave up waiting for the reader
-            with pytest.raises(QueryTimeout):
-                for _ in chunks:
-                    pass
-        assert source.finished.is_set()
+            first = next(chunks)
+            # Past the deadline the worker reads the rest into memory and the source's read ends
+            # while the reader has taken one chunk.
+            assert source.finished.wait(5)
+            total = len(first) + sum(len(c) for c in chunks)
+        assert total == stream.row_count == 50_000 and stream.truncated
 
 
 def test_an_error_after_the_first_rows_comes_from_the_iteration():
@@ -180,3 +180,23 @@ def shop_engine(shop_path):
         engine.add_source("shop", "sqlite", {"database": str(shop_path)})
         engine.refresh_schema("shop")
         yield engine
+
+
+def test_a_slow_reader_on_postgresql_gets_every_row_and_frees_the_connection():
+    from tests.conftest import scratch_postgres
+
+    backend = scratch_postgres(with_data=False)
+    connector = backend.connect()
+    try:
+        with Engine() as engine:
+            sql = "SELECT g AS n, md5(g::text) AS pad FROM generate_series(1, 60000) AS g ORDER BY g"
+            with engine.stream(connector, sql, max_rows=100_000, timeout_s=2) as stream:
+                chunks = iter(stream)
+                first = next(chunks)
+                time.sleep(2.5)  # past the timeout: the worker has read the rest into memory
+                rest = [row for chunk in chunks for row in chunk]
+            assert len(first) + len(rest) == stream.row_count == 60000 and rest[-1][0] == 60000
+            assert engine.query(connector, "SELECT 1 AS one").rows == [[1]]
+    finally:
+        connector.close()
+        backend.drop_database()
