@@ -12,6 +12,8 @@ PostgreSQL and MariaDB, in one run; each result shape against its own peer:
 * ``streamed JSON`` (``Engine.stream``, each chunk through the same encoder, as HTTP sends
   a large result) vs ``JSON bytes``; ``peak_mb`` is the peak Python memory (tracemalloc)
   of one call of each: the streamed path holds a few chunks, the other the whole result;
+* ``psycopg COPY`` (PostgreSQL): psycopg's own fastest path to Python rows, binary ``COPY``
+  with the column types given, for reference beside the raw cursor;
 * ``query_arrow`` (``Engine.query_arrow``: ADBC on PostgreSQL) vs the raw cursor or, on
   PostgreSQL with ``adbc-driver-postgresql`` installed, ``ADBC arrow``: ADBC's own
   ``fetch_arrow_table`` (no guard, no read-only session: the driver's fastest path).
@@ -107,6 +109,16 @@ def _adbc_read(conn: Any, sql: str) -> Any:
     return table
 
 
+def _copy_binary(conn: Any, sql: str) -> list[tuple[Any, ...]]:
+    """psycopg's fastest path to Python rows: binary ``COPY`` with the column types given."""
+    with conn.cursor() as cursor:
+        with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)") as copy:
+            copy.set_types(["integer", "text", "numeric", "timestamp", "boolean"])
+            rows = list(copy.rows())
+    conn.rollback()
+    return rows
+
+
 def _stream_encoded(engine: Engine, source: str, sql: str, size: int) -> int:
     """What HTTP does with a large result: JSON bytes chunk by chunk from Engine.stream."""
     written = 0
@@ -169,6 +181,8 @@ def run_backend(kind: str, sizes: list[int], repeat: int, workdir: Path) -> list
                 if _has("pyarrow"):
                     contenders["query_arrow"] = (lambda: engine.query_arrow(kind, sql, max_rows=size),
                                                         "raw cursor")
+                if kind == "postgresql":
+                    contenders["psycopg COPY"] = (lambda: _copy_binary(raw, sql), None)
                 if kind == "postgresql" and adbc is not None:
                     contenders["ADBC arrow"] = (lambda: _adbc_read(adbc, sql), None)
                     if "query_arrow" in contenders:
