@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from connectors.errors import (
     ConnectorError,
+    DataSourceDisconnected,
     InvalidConnection,
     QueryExecutionFailed,
     QueryTimeout,
@@ -41,6 +42,7 @@ from connectors.models import (  # re-exported: the public models of the contrac
     Table,
     UniqueConstraint,
 )
+from connectors.pool import ConnectionPool, Lease, pool_size
 from connectors.values import json_safe_rows
 
 __all__ = [
@@ -64,6 +66,7 @@ __all__ = [
 
 DEFAULT_MAX_ROWS = 1000
 DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_INTROSPECTION_TIMEOUT_S = 300.0
 DEFAULT_MAX_RESULT_BYTES = 64 * 2**20
 FETCH_CHUNK_ROWS = 2000  # the largest chunk; the first is one row, then eight times more
 
@@ -167,6 +170,8 @@ class Connector(Protocol):
     def introspect(
         self, *, schemas: Sequence[str] | None = None, progress: ProgressCallback | None = None
     ) -> Schema: ...
+    # Optional: ``introspect(..., timeout_s=)`` bounds the extraction (the Engine passes
+    # NLQUERY_EXTRACTION_TIMEOUT_S); connectors without the keyword are called as before.
 
     def execute(
         self,
@@ -443,14 +448,28 @@ class ClosesOnExit:
         self.close()
 
 
+@dataclass
+class _Call:
+    """The call a thread is running on a connector: its lease on a pooled connection and
+    its deadline (monotonic)."""
+
+    lease: Lease
+    deadline: float
+
+
 class DBAPIConnector(ClosesOnExit, abc.ABC):
     """Shared skeleton of the DB-API connectors.
 
     A subclass declares its behaviour as class attributes (``type_name``, ``dialect``
     for sqlglot and its ``dialect_facts``, ``paramstyle`` the driver expects: ``qmark``
-    or ``format``) and
-    implements the database-specific parts: ``_connect``, ``_classify_error``,
-    ``_read_only_rows`` and ``introspect``.
+    or ``format``, ``default_pool_size``) and implements the database-specific parts:
+    ``_connect``, ``_classify_error``, ``_read_only_rows`` and ``_introspect`` (and
+    ``_usable`` where the driver can tell a connection the server closed).
+
+    Every call (``execute``, ``introspect``, ``ping``) checks a connection out of the
+    source's pool (:mod:`connectors.pool`) for its duration, waiting for a free one no
+    longer than its own timeout; inside the call, :attr:`connection` is that connection
+    (opened on first use) and :meth:`_time_left` the time to the call's deadline.
     """
 
     type_name: ClassVar[str]
@@ -458,37 +477,82 @@ class DBAPIConnector(ClosesOnExit, abc.ABC):
     paramstyle: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     default_port: ClassVar[int | None] = None
+    default_pool_size: ClassVar[int] = 1
+    """Connections per source unless its ``pool_size`` option says otherwise. One for
+    connectors whose connections share state in the connector (the csvdir example loads
+    its files on connect); the built-in connectors take :data:`~connectors.pool.DEFAULT_POOL_SIZE`."""
 
     def __init__(self, config: ConnectionConfig) -> None:
         self.config = config
         self.max_result_bytes = result_byte_cap(config)
-        self._conn: Any = None
-        # DB-API connections are not safe to share between threads mid-statement.
-        self._lock = threading.RLock()
+        size = pool_size(config.options, self.default_pool_size, untrusted=config.untrusted)
+        # Late-bound: a test (or a subclass after __init__) may replace _connect / _usable.
+        self._pool = ConnectionPool(size, connect=lambda: self._connect(), usable=lambda conn: self._usable(conn),
+                                    close_conn=_close_quietly)
+        self._calls = threading.local()  # .current: the _Call this thread runs, if any
 
     # -- lifecycle ---------------------------------------------------------------
     @property
     def connection(self) -> Any:
-        """The open driver connection, connecting on first use."""
-        if self._conn is None:
+        """The driver connection of the call this thread is running (opened on first
+        use); only inside ``execute``, ``introspect`` and ``ping``."""
+        call = self._current_call()
+        if call is None:
+            raise RuntimeError(f"{type(self).__name__}.connection is only available inside a call "
+                               "(execute, introspect, ping)")
+        if call.lease.conn is None:
             with self._errors():
-                self._conn = self._connect()
-        return self._conn
+                self._pool.connect(call.lease)
+        return call.lease.conn
 
     def ping(self) -> None:
         """Raise :class:`DataSourceDisconnected` unless the source answers."""
         self.execute("SELECT 1", max_rows=1, timeout_s=10)
 
     def close(self) -> None:
-        # Under the lock: closing a connection another thread is reading from crashes
-        # some drivers (sqlite3 segfaults).
-        with self._lock:
-            if self._conn is not None:
-                conn, self._conn = self._conn, None
-                try:
-                    conn.close()
-                except Exception:  # closing a broken connection must not mask the real error
-                    pass
+        """Close every connection: idle ones now, those in use when their call ends (the
+        calling thread's own at once). A later call opens new ones."""
+        self._discard_connection()
+        self._pool.close()
+
+    def _discard_connection(self) -> None:
+        """The current call's connection is broken (or must not be reused): close it; it
+        never goes back to the pool, and a later use in the same call reconnects."""
+        call = self._current_call()
+        if call is not None:
+            self._pool.discard(call.lease)
+
+    def _current_call(self) -> _Call | None:
+        return getattr(self._calls, "current", None)
+
+    def _time_left(self, timeout_s: float) -> float:
+        """Seconds to the current call's deadline (``timeout_s`` outside a call)."""
+        call = self._current_call()
+        if call is None:
+            return timeout_s
+        return max(0.0, call.deadline - time.monotonic())
+
+    @contextlib.contextmanager
+    def _call(self, timeout_s: float, what: str) -> Iterator[float]:
+        """Check a connection out for one call of at most ``timeout_s`` seconds (the wait
+        for a free connection included) and yield the seconds left for the work; the
+        connection goes back to the pool after it. ``what`` names the call in errors."""
+        started = time.monotonic()
+        lease = self._pool.acquire(timeout_s)
+        if lease is None:
+            raise DataSourceDisconnected(
+                f"all {self._pool.size} connections of the source stayed busy for the whole {timeout_s:g} s "
+                f"timeout of the {what} (earlier calls are still waiting on them)")
+        outer = self._current_call()
+        self._calls.current = _Call(lease, started + timeout_s)
+        try:
+            left = timeout_s - (time.monotonic() - started)
+            if left <= 0.05:
+                raise QueryTimeout(f"{what} cancelled: it ran past its {timeout_s:g} s timeout")
+            yield left
+        finally:
+            self._calls.current = outer
+            self._pool.release(lease)
 
     # -- execution -----------------------------------------------------------------
     def execute(
@@ -510,8 +574,8 @@ class DBAPIConnector(ClosesOnExit, abc.ABC):
             raise InvalidConnection("max_rows must be >= 0")
         started = time.perf_counter()
         try:
-            with self._lock, self._errors():
-                columns, rows = self._read_only_rows(sql, tuple(params), max_rows + 1, timeout_s)
+            with self._call(timeout_s, "query") as left, self._errors():
+                columns, rows = self._read_only_rows(sql, tuple(params), max_rows + 1, left)
         except QueryTimeout:
             raise QueryTimeout(f"query cancelled: it ran past its {timeout_s:g} s timeout") from None
         return finish_result(columns, rows, max_rows, started, convert=convert)
@@ -535,6 +599,11 @@ class DBAPIConnector(ClosesOnExit, abc.ABC):
     def _connect(self) -> Any:
         """Open a driver connection (read-only where the database allows it)."""
 
+    def _usable(self, conn: Any) -> bool:
+        """Whether an idle pooled connection may serve another call (override where the
+        driver can tell one the server closed: it is replaced before use)."""
+        return True
+
     @abc.abstractmethod
     def _classify_error(self, exc: BaseException) -> type[ConnectorError] | None:
         """Map a driver exception to a ConnectorError class (None: not ours)."""
@@ -549,15 +618,19 @@ class DBAPIConnector(ClosesOnExit, abc.ABC):
     @abc.abstractmethod
     def _introspect(self, schemas: Sequence[str] | None, step: Callable[[str], None]) -> Schema:
         """Read the catalog in a constant number of queries (never one per table),
-        calling ``step(name)`` after each of the ``introspection_steps``."""
+        calling ``step(name)`` after each of the ``introspection_steps``; within
+        :meth:`_time_left` where the database takes a statement timeout."""
 
     introspection_steps: ClassVar[tuple[str, ...]] = ()
 
     def introspect(
-        self, *, schemas: Sequence[str] | None = None, progress: ProgressCallback | None = None
+        self, *, schemas: Sequence[str] | None = None, progress: ProgressCallback | None = None,
+        timeout_s: float = DEFAULT_INTROSPECTION_TIMEOUT_S,
     ) -> Schema:
         """Every table, view and materialized view of ``schemas`` (default: all
-        non-system schemas, or ``options["schemas"]``, comma-separated)."""
+        non-system schemas, or ``options["schemas"]``, comma-separated), within
+        ``timeout_s`` (a slow catalog: ``query_timeout``; a link that stopped answering:
+        ``data_source_disconnected``, for connectors with a deadline watchdog)."""
         if schemas is None and self.config.options.get("schemas"):
             schemas = [s.strip() for s in str(self.config.options["schemas"]).split(",") if s.strip()]
         done = 0
@@ -568,5 +641,15 @@ class DBAPIConnector(ClosesOnExit, abc.ABC):
             if progress is not None:
                 progress(name, done, len(self.introspection_steps))
 
-        with self._lock, self._errors(), _no_gc_pauses():
-            return self._introspect(schemas, step)
+        try:
+            with self._call(timeout_s, "schema extraction"), self._errors(), _no_gc_pauses():
+                return self._introspect(schemas, step)
+        except QueryTimeout:
+            raise QueryTimeout(f"schema extraction cancelled: it ran past its {timeout_s:g} s timeout") from None
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:  # closing a broken connection must not mask the real error
+        pass

@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-__all__ = ["ConnectionModel", "SECRET_NAME", "deep_merge", "is_secret_name"]
+__all__ = ["ConnectionModel", "NLQUERY_OPTIONS", "SECRET_NAME", "deep_merge", "is_secret_name"]
 
 Scalar = str | int | float | bool
 
@@ -42,8 +42,11 @@ HOST_PATTERN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.:-]+)$")
 NO_CONTROL = re.compile(r"^[^\x00-\x1f;{}]*$")
 
 
-# Options every connector takes from anyone: the password itself, and a lower result cap.
-_ALWAYS_ACCEPTED = frozenset({"password", "max_result_bytes"})
+# nlquery's own options, never passed to a driver: taken from anyone (a remote caller's
+# are clamped: a result cap may only be lowered, a pool no larger than the default).
+NLQUERY_OPTIONS = frozenset({"max_result_bytes", "pool_size"})
+# Options every connector takes from anyone: the password itself and nlquery's own.
+_ALWAYS_ACCEPTED = frozenset({"password"}) | NLQUERY_OPTIONS
 
 
 def is_secret_name(name: str) -> bool:
@@ -91,6 +94,14 @@ class ConnectionModel(BaseModel):
     url_fields: ClassVar[tuple[str, ...]] = ()
     """URL fields besides ``url`` (a REST ``base_url``) whose userinfo password and
     secret-like query parameters are secrets; they go back into that URL when joined."""
+
+    @field_validator("options")
+    @classmethod
+    def _pool_size(cls, options: dict[str, Scalar]) -> dict[str, Scalar]:
+        value = options.get("pool_size")
+        if value is not None and (isinstance(value, bool) or not str(value).isdigit() or int(value) < 1):
+            raise ValueError(f"pool_size must be a whole number of connections (at least 1), got {value!r}")
+        return options
 
     @field_validator("password_env")
     @classmethod

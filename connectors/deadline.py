@@ -4,27 +4,31 @@ stalled proxy, a host that vanished without a FIN). These helpers make every cal
 by ``timeout_s + GRACE_S`` whatever the network does:
 
 - :class:`DeadlineExecution` (a mixin before :class:`~connectors.base.DBAPIConnector`)
-  bounds the wait for the connector's connection lock by the same deadline and hands the
-  driver only the time that is left;
+  runs a :class:`Watchdog` around every call, on the call's own pooled connection;
 - :class:`Watchdog` shuts the connection's socket down (``shutdown(SHUT_RDWR)`` on a
-  duplicate of its descriptor, which wakes any thread blocked on it) once the deadline
-  passes, so the driver raises a disconnection instead of waiting for TCP to give up;
+  duplicate of its descriptor, :func:`shutdown_fd`, which wakes any thread blocked on it)
+  once the deadline passes, so the driver raises a disconnection instead of waiting for
+  TCP to give up;
 - :func:`socket_readable` tells a pooled idle connection the server already closed
   (a restart, ``kill -9``): it is dropped before use, so no stale-connection error
   reaches a caller.
+
+The wait for a pooled connection is bounded by the call's deadline too, and the driver
+gets only the time that is left (:meth:`~connectors.base.DBAPIConnector._call`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from connectors.errors import DataSourceDisconnected, QueryTimeout
+from connectors.errors import ConnectorError, DataSourceDisconnected
 
 GRACE_S = 0.5
 """How long past its timeout a call may wait for the server's own cancellation before
@@ -106,38 +110,37 @@ class Watchdog:
 
 
 class DeadlineExecution:
-    """Mixin (before ``DBAPIConnector``): ``execute`` waits for the connection lock only
-    until the call's deadline and runs the statement with the time that is left, so a
-    call queued behind a stuck one ends on time too. ``self._deadline`` (monotonic) is
-    what ``_connect`` and ``_read_only_rows`` measure against."""
+    """Mixin (before ``DBAPIConnector``) of connectors reached over a network: a watchdog
+    ends every call (query, introspection, ping) by its deadline + :data:`GRACE_S`
+    whatever the link does. Past it, :meth:`_shutdown` wakes the thread blocked on the
+    call's connection, the connection is dropped (never returned to the pool) and the
+    call raises :class:`DataSourceDisconnected`. The connector implements
+    ``_shutdown(conn)``; the wait for a pooled connection and the connect are bounded by
+    the same deadline (:meth:`~connectors.base.DBAPIConnector._call`)."""
 
-    _deadline: float | None = None
+    @contextlib.contextmanager
+    def _call(self, timeout_s: float, what: str) -> Iterator[float]:
+        with super()._call(timeout_s, what) as left:  # type: ignore[misc]
+            lease = self._current_call().lease  # type: ignore[attr-defined]
 
-    def execute(self, sql: str, params: Sequence[Any] = (), *, max_rows: int = 1000,
-                timeout_s: float = 30.0, **options: Any) -> Any:
-        started = time.monotonic()
-        lock: Any = self._lock  # type: ignore[attr-defined]
-        if not lock.acquire(timeout=max(0.0, timeout_s)):
-            raise DataSourceDisconnected(
-                f"the source's connection stayed busy for the whole {timeout_s:g} s timeout "
-                "(an earlier call is still waiting on it)")
-        try:
-            left = timeout_s - (time.monotonic() - started)
-            if left <= 0.05:
-                raise QueryTimeout(f"query cancelled: it ran past its {timeout_s:g} s timeout")
-            previous, self._deadline = self._deadline, started + timeout_s
-            try:
-                return super().execute(sql, params, max_rows=max_rows, timeout_s=left,  # type: ignore[misc]
-                                       **options)  # convert=False: the driver's own values
-            except QueryTimeout:
-                raise QueryTimeout(f"query cancelled: it ran past its {timeout_s:g} s timeout") from None
-            finally:
-                self._deadline = previous
-        finally:
-            lock.release()
+            def cut() -> None:
+                if lease.conn is not None:
+                    self._shutdown(lease.conn)
 
-    def _time_left(self, timeout_s: float) -> float:
-        """Seconds to the current call's deadline (``timeout_s`` outside a call)."""
-        if self._deadline is None:
-            return timeout_s
-        return max(0.0, self._deadline - time.monotonic())
+            with Watchdog(time.monotonic() + left + GRACE_S, cut) as watchdog:
+                try:
+                    yield left
+                except ConnectorError:
+                    if not watchdog.fired:
+                        raise
+                    raise DataSourceDisconnected(
+                        f"no answer from the source within the {timeout_s:g} s timeout of the {what}: "
+                        "connection dropped") from None
+                finally:
+                    if watchdog.fired:  # its socket is shut down, whatever the call returned
+                        self._discard_connection()  # type: ignore[attr-defined]
+
+    def _shutdown(self, conn: Any) -> None:
+        """Wake any thread blocked on ``conn`` (shut its socket down); called from the
+        watchdog's thread."""
+        raise NotImplementedError

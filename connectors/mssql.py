@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from connectors.base import Capability, ConnectionConfig, DBAPIConnector, DialectFacts, take_rows
+from connectors.base import DEFAULT_TIMEOUT_S, Capability, ConnectionConfig, DBAPIConnector, DialectFacts, take_rows
 from connectors.connection import ConnectionModel
 from connectors.errors import (
     ConnectorError,
@@ -30,6 +30,7 @@ from connectors.errors import (
     QueryTimeout,
 )
 from connectors.models import Column, ForeignKey, Index, Schema, Table, UniqueConstraint
+from connectors.pool import DEFAULT_POOL_SIZE
 
 PREFERRED_DRIVERS = ("ODBC Driver 18 for SQL Server", "ODBC Driver 17 for SQL Server", "FreeTDS")
 _SYSTEM_SCHEMAS = ("sys", "INFORMATION_SCHEMA", "guest", "db_owner", "db_accessadmin", "db_securityadmin",
@@ -196,6 +197,7 @@ class MSSQLConnector(DBAPIConnector):
     paramstyle = "qmark"
     capabilities = frozenset({Capability.DATE_BUCKETS, Capability.COMMENTS, Capability.ROW_ESTIMATES})
     default_port = 1433
+    default_pool_size = DEFAULT_POOL_SIZE
     introspection_steps = ("tables", "columns", "keys and indexes", "foreign keys", "default schema")
     date_buckets = {
         "day": "CONVERT(char(10), {column}, 23)", "week": "FORMAT({column}, 'yyyy') + '-W' + "
@@ -221,6 +223,7 @@ class MSSQLConnector(DBAPIConnector):
         if state in _TIMEOUT_STATES or f"({_LOCK_TIMEOUT_ERROR})" in message:
             return QueryTimeout
         if state in _CONNECTION_STATES or isinstance(exc, pyodbc.InterfaceError):
+            self._discard_connection()  # broken: never back into the pool
             return DataSourceDisconnected
         return QueryExecutionFailed
 
@@ -236,7 +239,7 @@ class MSSQLConnector(DBAPIConnector):
         conn.timeout = max(1, math.ceil(timeout_s))  # pyodbc's query timeout, whole seconds
         cursor = conn.cursor()
         try:
-            cursor.execute(f"SET LOCK_TIMEOUT {max(1, int(timeout_s * 1000))}")
+            cursor.execute(f"SET LOCK_TIMEOUT {max(1, round(timeout_s * 1000))}")
             cursor.execute(sql, *params)
             columns = [d[0] for d in cursor.description or ()]
             rows = take_rows(cursor, fetch_limit, self.max_result_bytes, as_row=tuple) if cursor.description else []
@@ -247,6 +250,7 @@ class MSSQLConnector(DBAPIConnector):
 
     def _introspect(self, schemas: Sequence[str] | None, step: Callable[[str], None]) -> Schema:
         conn = self.connection
+        conn.timeout = max(1, math.ceil(self._time_left(DEFAULT_TIMEOUT_S)))  # the extraction's deadline
         system = ", ".join(f"'{name}'" for name in _SYSTEM_SCHEMAS)
         params: list[Any] = list(schemas or [])
         filter_sql = f" AND s.name IN ({', '.join('?' * len(params))})" if params else ""

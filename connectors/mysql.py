@@ -8,16 +8,16 @@ with an unbuffered cursor and always rolls back.
 
 from __future__ import annotations
 
+import contextlib
 import socket
-import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from connectors.base import DEFAULT_TIMEOUT_S, DBAPIConnector, rows_taken, take_rows
 from connectors.base import Capability, DialectFacts
 from connectors.connection import ConnectionModel
-from connectors.deadline import GRACE_S, DeadlineExecution, Watchdog, connect_timeout_s, socket_readable
+from connectors.deadline import GRACE_S, DeadlineExecution, connect_timeout_s, socket_readable
 from connectors.errors import (
     ConnectorError,
     DataSourceDisconnected,
@@ -26,6 +26,7 @@ from connectors.errors import (
     QueryTimeout,
 )
 from connectors.models import Column, ForeignKey, Index, Schema, Table, UniqueConstraint
+from connectors.pool import DEFAULT_POOL_SIZE
 
 _SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
 
@@ -90,6 +91,7 @@ class MySQLConnector(DeadlineExecution, DBAPIConnector):
     paramstyle = "format"
     capabilities = frozenset({Capability.DATE_BUCKETS, Capability.COMMENTS, Capability.ROW_ESTIMATES})
     default_port = 3306
+    default_pool_size = DEFAULT_POOL_SIZE
     introspection_steps = ("tables", "columns", "constraints", "indexes")
     # SQL grouping a timestamp column by period.
     date_buckets = {
@@ -138,7 +140,7 @@ class MySQLConnector(DeadlineExecution, DBAPIConnector):
         if errno in _TIMEOUT_ERRORS:
             return QueryTimeout
         if errno in _CONNECTION_ERRORS or isinstance(exc, pymysql.err.InterfaceError):
-            self.close()
+            self._discard_connection()  # broken: never back into the pool
             return DataSourceDisconnected
         return QueryExecutionFailed
 
@@ -148,27 +150,29 @@ class MySQLConnector(DeadlineExecution, DBAPIConnector):
             return exc.args[1]
         return str(exc)
 
+    def _usable(self, conn: Any) -> bool:
+        # An idle connection has nothing to read unless the server closed it (a restart,
+        # kill, wait_timeout).
+        return bool(conn.open) and not socket_readable(conn._sock.fileno())
+
+    def _shutdown(self, conn: Any) -> None:
+        conn._sock.shutdown(socket.SHUT_RDWR)
+
+    @contextlib.contextmanager
+    def _socket_timeouts(self, conn: Any) -> Iterator[Any]:
+        """Every socket read and write of ``conn`` bounded by the call's deadline (PyMySQL
+        has no statement-wide timeout of its own); the connection's default after."""
+        conn._read_timeout = conn._write_timeout = self._time_left(DEFAULT_TIMEOUT_S) + GRACE_S
+        try:
+            yield conn
+        finally:
+            conn._read_timeout = conn._write_timeout = DEFAULT_TIMEOUT_S + GRACE_S
+
     def _read_only_rows(
         self, sql: str, params: tuple[Any, ...], fetch_limit: int, timeout_s: float
     ) -> tuple[list[str], list[Any]]:
-        pymysql = _driver()
-        if self._conn is not None and (not self._conn.open or socket_readable(self._conn._sock.fileno())):
-            self.close()  # the server closed it while idle (restart, kill, wait_timeout): reconnect
-        conn = self.connection
-        left = self._time_left(timeout_s) + GRACE_S
-        conn._read_timeout = conn._write_timeout = left  # per socket operation
-        with Watchdog(time.monotonic() + left, lambda: conn._sock.shutdown(socket.SHUT_RDWR)) as watchdog:
-            try:
-                return self._read_only_rows_on(conn, sql, params, fetch_limit, timeout_s)
-            except pymysql.err.MySQLError:
-                if watchdog.fired:
-                    self.close()
-                    raise DataSourceDisconnected(
-                        f"no answer from the source within the {timeout_s:g} s timeout: connection dropped"
-                    ) from None
-                raise
-            finally:  # introspection and pings get the connection's own bound back
-                conn._read_timeout = conn._write_timeout = DEFAULT_TIMEOUT_S + GRACE_S
+        with self._socket_timeouts(self.connection) as conn:
+            return self._read_only_rows_on(conn, sql, params, fetch_limit, timeout_s)
 
     def _read_only_rows_on(
         self, conn: Any, sql: str, params: tuple[Any, ...], fetch_limit: int, timeout_s: float
@@ -177,10 +181,7 @@ class MySQLConnector(DeadlineExecution, DBAPIConnector):
         complete = False
         cursor = conn.cursor(pymysql.cursors.SSCursor)
         try:
-            if self._is_mariadb:
-                cursor.execute("SET SESSION max_statement_time = %s", (max(timeout_s, 0.001),))
-            else:
-                cursor.execute("SET SESSION max_execution_time = %s", (max(1, int(timeout_s * 1000)),))
+            self._statement_timeout(cursor, timeout_s)
             cursor.execute("START TRANSACTION READ ONLY")
             cursor.execute(sql, params or None)
             columns = [d[0] for d in cursor.description or ()]
@@ -197,6 +198,13 @@ class MySQLConnector(DeadlineExecution, DBAPIConnector):
                 # dropping the connection discards them and rolls back server-side.
                 self._abandon(cursor)
 
+    def _statement_timeout(self, cursor: Any, seconds: float) -> None:
+        """The server's own bound on every statement of this session from now on."""
+        if self._is_mariadb:
+            cursor.execute("SET SESSION max_statement_time = %s", (max(seconds, 0.001),))
+        else:
+            cursor.execute("SET SESSION max_execution_time = %s", (max(1, int(seconds * 1000)),))
+
     def _reset_session(self, conn: Any) -> None:
         """User locks (GET_LOCK) outlive a rollback: release them, or drop the connection.
         (A dropped connection, as in :meth:`_abandon`, releases everything server-side.)"""
@@ -207,7 +215,7 @@ class MySQLConnector(DeadlineExecution, DBAPIConnector):
                 cursor.fetchall()
             conn.rollback()  # end the transaction that SELECT opened
         except pymysql.err.MySQLError:
-            self.close()
+            self._discard_connection()
 
     def _abandon(self, cursor: Any) -> None:
         result = getattr(cursor, "_result", None)
@@ -215,10 +223,13 @@ class MySQLConnector(DeadlineExecution, DBAPIConnector):
             # PyMySQL would try to drain the dropped result on garbage collection.
             result.unbuffered_active = False
             cursor._result = None
-        self.close()
+        self._discard_connection()
 
     def _introspect(self, schemas: Sequence[str] | None, step: Callable[[str], None]) -> Schema:
-        conn = self.connection
+        with self._socket_timeouts(self.connection) as conn:
+            return self._introspect_on(conn, schemas, step)
+
+    def _introspect_on(self, conn: Any, schemas: Sequence[str] | None, step: Callable[[str], None]) -> Schema:
         if schemas:
             where, args = "{col} IN ({marks})", list(schemas)
         elif self.config.database:
@@ -233,6 +244,7 @@ class MySQLConnector(DeadlineExecution, DBAPIConnector):
 
         tables: dict[tuple[str, str], Table] = {}
         with conn.cursor() as cursor:
+            self._statement_timeout(cursor, self._time_left(DEFAULT_TIMEOUT_S))  # the extraction's deadline
             cursor.execute("START TRANSACTION READ ONLY")
             try:
                 for schema, name, kind, comment, estimate in run(_TABLES_SQL, "TABLE_SCHEMA"):

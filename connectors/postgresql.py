@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,7 +17,7 @@ from connectors import postgresql_arrow
 from connectors.base import DEFAULT_TIMEOUT_S, DBAPIConnector, take_rows
 from connectors.base import Capability, DialectFacts
 from connectors.connection import ConnectionModel
-from connectors.deadline import GRACE_S, DeadlineExecution, Watchdog, connect_timeout_s, shutdown_fd, socket_readable
+from connectors.deadline import GRACE_S, DeadlineExecution, connect_timeout_s, shutdown_fd, socket_readable
 from connectors.errors import (
     ConnectorError,
     DataSourceDisconnected,
@@ -28,9 +27,10 @@ from connectors.errors import (
     QueryTimeout,
 )
 from connectors.models import Column, ForeignKey, Index, Schema, Table, UniqueConstraint
+from connectors.pool import DEFAULT_POOL_SIZE
 
 # Options that are ours, not libpq's.
-_NLQUERY_OPTIONS = {"schemas", "max_result_bytes"}
+_NLQUERY_OPTIONS = {"schemas", "max_result_bytes", "pool_size"}
 # Statements a server-side cursor can run (DECLARE ... CURSOR FOR <query>): every query
 # the guard admits; anything else (SHOW, the operator's own statements) runs client-side.
 _DECLARABLE = {"SELECT", "WITH", "VALUES", "TABLE"}
@@ -149,6 +149,7 @@ class PostgreSQLConnector(DeadlineExecution, DBAPIConnector):
                               Capability.ROW_ESTIMATES, Capability.ARROW})
     arrow_paramstyle = "dollar"
     default_port = 5432
+    default_pool_size = DEFAULT_POOL_SIZE
     introspection_steps = ("tables", "columns", "constraints", "indexes")
     # SQL grouping a timestamp column by period.
     date_buckets = {
@@ -227,37 +228,24 @@ class PostgreSQLConnector(DeadlineExecution, DBAPIConnector):
         if isinstance(exc, psycopg.errors.QueryCanceled):
             return QueryTimeout
         if isinstance(exc, psycopg.OperationalError) or isinstance(exc, psycopg.InterfaceError):
-            self._drop_connection()
+            self._discard_connection()  # broken: never back into the pool
             return DataSourceDisconnected
         if isinstance(exc, psycopg.Error):
             return QueryExecutionFailed
         return None
 
-    def _drop_connection(self) -> None:
-        """Forget a broken connection so the next call reconnects."""
-        self.close()
+    def _usable(self, conn: Any) -> bool:
+        # An idle connection has nothing to read unless the server closed it (a restart,
+        # kill, idle timeout) or sent its termination notice.
+        return not conn.closed and not socket_readable(conn.fileno())
+
+    def _shutdown(self, conn: Any) -> None:
+        shutdown_fd(conn.fileno())
 
     def _read_only_rows(
         self, sql: str, params: tuple[Any, ...], fetch_limit: int, timeout_s: float
     ) -> tuple[list[str], list[Any]]:
-        if self._conn is not None and (self._conn.closed or socket_readable(self._conn.fileno())):
-            self._drop_connection()  # the server closed it while idle (restart, kill): reconnect
         conn = self.connection
-        deadline = time.monotonic() + self._time_left(timeout_s) + GRACE_S
-        with Watchdog(deadline, lambda: shutdown_fd(conn.fileno())) as watchdog:
-            try:
-                return self._read_only_rows_on(conn, sql, params, fetch_limit, timeout_s)
-            except _driver().Error:
-                if watchdog.fired:
-                    self._drop_connection()
-                    raise DataSourceDisconnected(
-                        f"no answer from the source within the {timeout_s:g} s timeout: connection dropped"
-                    ) from None
-                raise
-
-    def _read_only_rows_on(
-        self, conn: Any, sql: str, params: tuple[Any, ...], fetch_limit: int, timeout_s: float
-    ) -> tuple[list[str], list[Any]]:
         try:
             with conn.cursor() as cursor:
                 cursor.execute(
@@ -293,15 +281,18 @@ class PostgreSQLConnector(DeadlineExecution, DBAPIConnector):
             finally:
                 conn.autocommit = False
         except psycopg.Error:
-            self._drop_connection()
+            self._discard_connection()
 
     def _introspect(self, schemas: Sequence[str] | None, step: Callable[[str], None]) -> Schema:
         conn = self.connection
         args = {"schemas": list(schemas) if schemas else None}
         try:
             with conn.cursor() as cursor:
-                # Catalog result sets are large: sort in memory, not on disk.
-                cursor.execute("SELECT pg_catalog.set_config('work_mem', '64MB', true)")
+                # Catalog result sets are large: sort in memory, not on disk. The
+                # extraction's deadline is the server's statement timeout too.
+                cursor.execute("SELECT pg_catalog.set_config('work_mem', '64MB', true), "
+                               "pg_catalog.set_config('statement_timeout', %s, true)",
+                               (str(max(1, int(self._time_left(DEFAULT_TIMEOUT_S) * 1000))),))
                 tables: dict[int, Table] = {}
                 for oid, schema, name, relkind, comment, estimate in cursor.execute(
                     _TABLES_SQL, args

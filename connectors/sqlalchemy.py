@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from connectors.base import Capability, ConnectionConfig, DBAPIConnector, DialectFacts, take_rows
-from connectors.connection import ConnectionModel
+from connectors.connection import NLQUERY_OPTIONS, ConnectionModel
 from connectors.errors import (
     ConnectorError,
     DataSourceDisconnected,
@@ -133,8 +133,9 @@ class SQLAlchemyConnection(ConnectionModel):
         return REMOTE_URL_PARAMS.get(self.backend(), frozenset())
 
     def check_remote(self) -> None:
-        if self.options:
-            raise ValueError(f"options: {next(iter(self.options))!r} is not accepted from a remote caller; "
+        foreign = sorted(set(self.options) - NLQUERY_OPTIONS)
+        if foreign:
+            raise ValueError(f"options: {foreign[0]!r} is not accepted from a remote caller; "
                              "a sqlalchemy source takes everything in its URL")
         super().check_remote()
 
@@ -215,17 +216,17 @@ class SQLAlchemyConnector(DBAPIConnector):
             import sqlalchemy
         except ImportError:  # pragma: no cover - sqlalchemy is a core dependency
             raise DriverNotInstalled("sqlalchemy is not installed") from None
-        from sqlalchemy.pool import StaticPool
+        from sqlalchemy.pool import NullPool
 
         scheme = url.split("://", 1)[0]
         try:
             self.url = harden_url(sqlalchemy.engine.make_url(url), config)
             backend_name = self.url.get_dialect().name
-            # No connection yet: create_engine only loads the dialect and its driver. One
-            # DB-API connection (StaticPool) serves the inspector and our statements (the
-            # lock serialises them), so a DuckDB file is opened once.
+            # No connection yet: create_engine only loads the dialect and its driver. The
+            # connector's own pool holds the connections (NullPool: SQLAlchemy keeps none,
+            # a connection closed here is closed for real).
             self._engine = sqlalchemy.create_engine(
-                self.url, poolclass=StaticPool, connect_args=_connect_args(backend_name, self.url.database))
+                self.url, poolclass=NullPool, connect_args=_connect_args(backend_name, self.url.database))
         except (sqlalchemy.exc.NoSuchModuleError, ImportError) as exc:
             raise DriverNotInstalled(f"no SQLAlchemy dialect or driver installed for {scheme}:// ({exc}); "
                                      "for DuckDB: pip install 'nlquery[duckdb]'") from None
@@ -236,26 +237,29 @@ class SQLAlchemyConnector(DBAPIConnector):
         self.dialect_facts = facts_for(self.dialect)
         self.paramstyle = PARAMSTYLES.get(self._engine.dialect.paramstyle, "qmark")  # type: ignore[misc]
         self.reflection_gaps: dict[str, str] = {}
+        if self.url.database in (None, "", ":memory:") and backend_name in FILE_BACKENDS:
+            # every connection to an in-memory database is a database of its own: keep one
+            self._pool.size = 1
 
     # -- connection -------------------------------------------------------------
     def _connect(self) -> Any:
+        """A SQLAlchemy ``Connection`` (the inspector reflects through it; statements run
+        on its DB-API connection, ``.connection``)."""
+        conn = None
         try:
-            raw = self._engine.raw_connection()
+            conn = self._engine.connect()
             session_sql = READ_ONLY_SESSION_SQL.get(self.backend_name)
             if session_sql:
+                raw = conn.connection
                 cursor = raw.cursor()
                 cursor.execute(session_sql)
                 cursor.close()
                 raw.commit()
         except Exception as exc:
-            self._engine.dispose()
+            if conn is not None:
+                conn.close()
             raise DataSourceDisconnected(scrub(f"cannot connect: {_root(exc)}", self.config.secrets())) from None
-        return raw
-
-    def close(self) -> None:
-        with self._lock:
-            super().close()
-            self._engine.dispose()  # a later query reconnects
+        return conn
 
     def _classify_error(self, exc: BaseException) -> type[ConnectorError] | None:
         import sqlalchemy
@@ -264,9 +268,21 @@ class SQLAlchemyConnector(DBAPIConnector):
         names = {cls.__name__ for cls in type(driver_error).__mro__}
         if any(part in name for name in names for part in _TIMEOUT_NAMES):
             return QueryTimeout
+        if self._lost_connection(driver_error):
+            self._discard_connection()  # broken: never back into the pool
+            return DataSourceDisconnected
         if isinstance(exc, sqlalchemy.exc.SQLAlchemyError) or names & {"Error", "DatabaseError", "Warning"}:
             return QueryExecutionFailed
         return None
+
+    def _lost_connection(self, driver_error: BaseException) -> bool:
+        """Whether the dialect reads ``driver_error`` as the current call's connection lost."""
+        call = self._current_call()
+        try:
+            raw = call.lease.conn.connection.dbapi_connection if call and call.lease.conn is not None else None
+            return bool(self._engine.dialect.is_disconnect(driver_error, raw, None))
+        except Exception:  # a dialect that cannot tell: not a disconnection
+            return False
 
     def _describe_error(self, exc: BaseException) -> str:
         return str(_root(exc))
@@ -275,7 +291,7 @@ class SQLAlchemyConnector(DBAPIConnector):
     def _read_only_rows(
         self, sql: str, params: tuple[Any, ...], fetch_limit: int, timeout_s: float
     ) -> tuple[list[str], list[Any]]:
-        raw = self.connection
+        raw = self.connection.connection
         timer = _interrupt_after(raw, timeout_s)
         cursor = raw.cursor()
         try:
@@ -295,21 +311,24 @@ class SQLAlchemyConnector(DBAPIConnector):
 
     def _release_if_file_locked(self) -> None:
         if self.backend_name in RELEASE_AFTER_USE:
-            self.close()
+            self._discard_connection()  # closed, not pooled: the file is free between calls
 
     # -- introspection ---------------------------------------------------------------
     def _introspect(self, schemas: Sequence[str] | None, step: Callable[[str], None]) -> Schema:
+        import sqlalchemy
+
+        conn = self.connection
         try:
-            return self._reflect(schemas, step)
+            return self._reflect(conn, sqlalchemy.inspect(conn), schemas, step)
         finally:
+            _rollback(conn)  # the inspector's transaction: a pooled connection idles outside one
             self._release_if_file_locked()
 
-    def _reflect(self, schemas: Sequence[str] | None, step: Callable[[str], None]) -> Schema:
+    def _reflect(self, conn: Any, inspector: Any, schemas: Sequence[str] | None,
+                 step: Callable[[str], None]) -> Schema:
         import sqlalchemy
         from sqlalchemy.engine import ObjectKind
 
-        self.connection  # noqa: B018 - connects (and applies the read-only session) first
-        inspector = sqlalchemy.inspect(self._engine)
         default = inspector.default_schema_name
         wanted = list(schemas) if schemas else self._user_schemas(inspector, default)
         kinds = ObjectKind.TABLE | ObjectKind.VIEW | ObjectKind.MATERIALIZED_VIEW
@@ -347,7 +366,7 @@ class SQLAlchemyConnector(DBAPIConnector):
                     gap = str(_root(exc)).splitlines()[0][:200]
                     self.reflection_gaps[label] = gap
                     log.warning("%s cannot reflect %s: %s", self.backend_name, label, gap)
-                    _rollback(self.connection)
+                    _rollback(conn)
                     break
                 for (_, name), value in found.items():
                     if (schema, name) in tables and value:

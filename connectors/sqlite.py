@@ -27,6 +27,7 @@ from connectors.errors import (
     QueryTimeout,
 )
 from connectors.models import Column, ForeignKey, Index, Schema, Table, UniqueConstraint
+from connectors.pool import DEFAULT_POOL_SIZE
 
 # How many SQLite VM instructions run between two deadline checks.
 _PROGRESS_INTERVAL = 10_000
@@ -68,6 +69,7 @@ class SQLiteConnector(DBAPIConnector):
                      "col >= '2026-01-01'; there is no date_trunc or interval type.")
     paramstyle = "qmark"
     capabilities = frozenset({Capability.DATE_BUCKETS, Capability.ROW_ESTIMATES})
+    default_pool_size = DEFAULT_POOL_SIZE  # read-only connections to one file: readers run side by side
     introspection_steps = ("tables", "columns", "foreign keys", "indexes", "row estimates")
     # SQL grouping a timestamp column by period (ISO text in, text out).
     date_buckets = {
@@ -85,7 +87,7 @@ class SQLiteConnector(DBAPIConnector):
         conn = sqlite3.connect(
             f"file:{quote(str(path.resolve()))}?mode=ro",
             uri=True,
-            check_same_thread=False,  # the connector's lock serialises use
+            check_same_thread=False,  # pooled: one call at a time uses it, from any thread
             isolation_level=None,  # we issue BEGIN/ROLLBACK ourselves
         )
         conn.execute("PRAGMA query_only = ON")

@@ -187,13 +187,21 @@ def _count_statements(connector) -> int:
         finally:
             sqlalchemy.event.remove(connector._engine, "before_cursor_execute", listener)
         return len(seen)
-    real = connector.connection
-    counter = _Counting(real)
-    connector._conn = counter
+    counter = None
+
+    def counting_connect():
+        nonlocal counter
+        counter = _Counting(connect())
+        return counter
+
+    connect = connector._connect
+    connector.close()  # the introspection opens its connection through the counter
+    connector._connect = counting_connect
     try:
         connector.introspect()
     finally:
-        connector._conn = real
+        del connector._connect  # the class's own again
+        connector.close()
     return counter.count
 
 

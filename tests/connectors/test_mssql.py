@@ -113,7 +113,8 @@ class RecordedCursor:
 @pytest.fixture
 def recorded():
     connector = MSSQLConnector(ConnectionConfig(host="db", database="shop"))
-    connector._conn = RecordedConnection()
+    connector.wire = RecordedConnection()
+    connector._connect = lambda: connector.wire  # every pooled connection is the recording
     return connector
 
 
@@ -145,28 +146,28 @@ def test_introspection_builds_the_schema_from_catalog_rows(recorded):
 def test_catalog_is_read_in_five_statements_and_rolled_back(recorded):
     steps = []
     recorded.introspect(progress=lambda step, done, total: steps.append(step))
-    assert len(recorded._conn.statements) == 5  # whatever the number of tables
+    assert len(recorded.wire.statements) == 5  # whatever the number of tables
     assert steps == ["tables", "columns", "keys and indexes", "foreign keys", "default schema"]
-    assert recorded._conn.rollbacks == 1
-    for sql, _ in recorded._conn.statements[:4]:
+    assert recorded.wire.rollbacks == 1
+    for sql, _ in recorded.wire.statements[:4]:
         assert "s.name NOT IN ('sys', 'INFORMATION_SCHEMA'" in sql
 
 
 def test_schema_filter_is_a_parameter_not_text(recorded):
     schema = recorded.introspect(schemas=["sales"])
     assert [t.name for t in schema.tables] == ["targets"]
-    sql, params = recorded._conn.statements[0]
+    sql, params = recorded.wire.statements[0]
     assert params == ("sales",) and "s.name IN (?)" in sql and "'sales'" not in sql
 
 
 def test_execution_sets_lock_timeout_and_query_timeout_then_rolls_back(recorded):
     result = recorded.execute("SELECT TOP 3 id, name FROM customers WHERE id = ?", [7], timeout_s=2.5, max_rows=5)
     assert result.columns == ["id", "name"] and result.rows == [[1, "x"]]
-    statements = [s for s, _ in recorded._conn.statements]
+    statements = [s for s, _ in recorded.wire.statements]
     assert statements[0] == "SET LOCK_TIMEOUT 2500"
-    assert recorded._conn.statements[1] == ("SELECT TOP 3 id, name FROM customers WHERE id = ?", (7,))
-    assert recorded._conn.timeout == 3  # pyodbc counts whole seconds: rounded up
-    assert recorded._conn.rollbacks == 1
+    assert recorded.wire.statements[1] == ("SELECT TOP 3 id, name FROM customers WHERE id = ?", (7,))
+    assert recorded.wire.timeout == 3  # pyodbc counts whole seconds: rounded up
+    assert recorded.wire.rollbacks == 1
 
 
 @pytest.mark.parametrize(("raw", "short", "full"), [

@@ -3,7 +3,9 @@ fault proxies in front of them, all torn down after. Never the shared servers.""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -20,29 +22,39 @@ MARIA_SHOP = [
 ]
 
 
-@pytest.fixture
-def scratch_pg():
-    """A PostgreSQL 15 cluster of this test alone (killed and removed after)."""
+@contextlib.contextmanager
+def _scratch(server_class: type, service: str) -> Iterator:
+    """A started scratch server (stopped and removed after), or a skip (a failure under
+    NLQUERY_REQUIRE_SERVICES) when it cannot start."""
     try:
-        server = ScratchPostgres()
+        server = server_class()
     except Exception as exc:
-        service_unavailable("postgres", f"cannot start a scratch PostgreSQL: {type(exc).__name__}: {exc}")
+        service_unavailable(service, f"cannot start a scratch {server_class.__name__}: {type(exc).__name__}: {exc}")
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def scratch_pg():
+    """A PostgreSQL 15 cluster of this test alone (killed and removed after)."""
+    with _scratch(ScratchPostgres, "postgres") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def module_pg():
+    """A PostgreSQL 15 cluster shared by one module's tests (for tests that kill
+    connections, never the server)."""
+    with _scratch(ScratchPostgres, "postgres") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def scratch_maria():
-    try:
-        server = ScratchMariaDB()
-    except Exception as exc:
-        service_unavailable("mysql", f"cannot start a scratch MariaDB: {type(exc).__name__}: {exc}")
-    try:
+    with _scratch(ScratchMariaDB, "mysql") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

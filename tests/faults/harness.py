@@ -149,11 +149,13 @@ class ScratchPostgres:
         self.crash()
         self.start()
 
-    def execute(self, sql: str, database: str = "postgres") -> None:
+    def execute(self, sql: str, database: str = "postgres") -> list[tuple]:
+        """Run ``sql`` as the superuser (autocommit); its rows, if it returns any."""
         import psycopg
 
         with psycopg.connect(self.url(database), autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql)
+            cursor = conn.execute(sql)
+            return cursor.fetchall() if cursor.description else []
 
     def create_database(self, name: str, statements: list[str] = ()) -> str:
         self.execute(f'CREATE DATABASE "{name}"')
@@ -200,7 +202,8 @@ class ScratchMariaDB:
     def url(self, database: str = "") -> str:
         return f"mysql://root@127.0.0.1:{self.port}/{database}"
 
-    def execute(self, sql: str, database: str | None = None) -> None:
+    def execute(self, sql: str, database: str | None = None) -> list[tuple]:
+        """Run ``sql`` as root (autocommit); its rows, if it returns any."""
         import pymysql
 
         conn = pymysql.connect(host="127.0.0.1", port=self.port, user="root", database=database,
@@ -208,6 +211,7 @@ class ScratchMariaDB:
         try:
             with conn.cursor() as cursor:
                 cursor.execute(sql)
+                return list(cursor.fetchall()) if cursor.description else []
         finally:
             conn.close()
 
