@@ -4,8 +4,8 @@ Every query takes the same path, whoever sent it: the read-only guard
 (:func:`nlquery.guard.validate_sql`, with the source's exposure policy and known
 schema), ``$n`` placeholders bound through the AST, then the connector's read-only
 session. Connector errors become :class:`nlquery.errors.NLQueryError` here.
-Registered sources live in the catalog (:mod:`nlquery.catalog`); their connections
-are opened once and reused until :meth:`Engine.close`.
+Registered sources live in the catalog (:mod:`nlquery.catalog`); each one's connector
+(and its pool of connections) is made once and reused until :meth:`Engine.close`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import connectors
-from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, ProgressCallback
+from connectors.base import DEFAULT_INTROSPECTION_TIMEOUT_S, DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, ProgressCallback
 from connectors.egress import EgressPolicy
 from nlquery import breaker, semantic
 from nlquery.asking import Questions, visible_to
@@ -62,21 +62,22 @@ class RefreshResult:
                 "diff": self.diff, "stale_mappings": self.stale_mappings, "value_hints": self.value_hints}
 
 
-_TAKES_CONVERT: dict[type, bool] = {}
+_TAKES: dict[tuple[type, str, str], bool] = {}
 
 
-def _takes_convert(connector: Any) -> bool:
-    """Whether ``connector.execute`` takes ``convert=`` (third-party connectors written
-    before it existed do not: they are called as before)."""
-    kind = type(connector)
-    known = _TAKES_CONVERT.get(kind)
+def _takes(connector: Any, method: str, keyword: str) -> bool:
+    """Whether ``connector.<method>`` takes ``keyword=`` (``execute(convert=)``,
+    ``introspect(timeout_s=)``): third-party connectors written before it existed do
+    not, and are called as before."""
+    key = (type(connector), method, keyword)
+    known = _TAKES.get(key)
     if known is None:
         try:
-            parameters = inspect.signature(connector.execute).parameters.values()
+            parameters = inspect.signature(getattr(connector, method)).parameters.values()
         except (TypeError, ValueError):
             parameters = ()  # type: ignore[assignment]
-        known = any(p.name == "convert" or p.kind is p.VAR_KEYWORD for p in parameters)
-        _TAKES_CONVERT[kind] = known
+        known = any(p.name == keyword or p.kind is p.VAR_KEYWORD for p in parameters)
+        _TAKES[key] = known
     return known
 
 
@@ -99,6 +100,7 @@ class Engine:
         llm: LLMConfig | None = None,
         rules_first: bool = False,
         extraction_workers: int = 2,
+        extraction_timeout_s: float | None = None,
     ) -> None:
         self.home = Path(home) if home is not None else None
         self.llm = llm or LLMConfig.from_environment()
@@ -111,6 +113,13 @@ class Engine:
         # NLQUERY_QUERY_TIMEOUT_S: the default per-query timeout of a service (`nlquery serve`)
         self.timeout_s = (float(os.environ.get("NLQUERY_QUERY_TIMEOUT_S") or timeout_s)
                           if timeout_s == DEFAULT_TIMEOUT_S else timeout_s)
+        # NLQUERY_EXTRACTION_TIMEOUT_S: how long one schema extraction (catalog queries and
+        # value hints) may take before it ends in error, a dead link included
+        self.extraction_timeout_s = float(extraction_timeout_s or os.environ.get("NLQUERY_EXTRACTION_TIMEOUT_S")
+                                          or DEFAULT_INTROSPECTION_TIMEOUT_S)
+        if not self.extraction_timeout_s > 0:
+            raise ValueError("the extraction timeout (NLQUERY_EXTRACTION_TIMEOUT_S) must be a positive number "
+                             "of seconds")
         self._opened_catalog: Catalog | None = None
         self._open: list[connectors.Connector] = []
         self._extractions: Extractions | None = None
@@ -287,14 +296,16 @@ class Engine:
                        tenant: str | Principal | None = None) -> RefreshResult:
         """Extract the schema now: ``schema_status`` goes extracting -> ready | error.
         Stores a new snapshot version with its diff; mappings are kept (stale ones
-        are reported, not dropped)."""
+        are reported, not dropped). The extraction (catalog queries and value hints)
+        ends by :attr:`extraction_timeout_s`, a dead link included."""
         record = self._lookup(name_or_id, tenant)
         self._catalog.set_status(record.id, schema_status="extracting", schema_error=None)
         try:
             connector = self._connector(record)
+            deadline = time.monotonic() + self.extraction_timeout_s
             with connector_errors():
-                schema = connector.introspect(progress=progress)
-                hints = self._value_hints(record, connector, schema)
+                schema = self._introspect_within(connector, None, progress)
+                hints = self._value_hints(record, connector, schema, deadline)
             snapshot = self._catalog.save_snapshot(record.id, schema, hints)
         except NLQueryError as exc:
             self._catalog.set_status(record.id, schema_status="error", schema_error=exc.message)
@@ -342,14 +353,23 @@ class Engine:
         """The source's policy, with a token's overlay (the stricter wins)."""
         return merge_policy(record.policy, tenant.overlay if isinstance(tenant, Principal) else None)
 
+    def _introspect_within(self, connector: connectors.Connector, schemas: Sequence[str] | None,
+                           progress: ProgressCallback | None) -> connectors.Schema:
+        """``connector.introspect`` bounded by the extraction timeout where the connector
+        takes one (the DB-API connectors; REST sources have their own deadline)."""
+        if _takes(connector, "introspect", "timeout_s"):
+            return connector.introspect(schemas=schemas, progress=progress,  # type: ignore[call-arg]
+                                        timeout_s=self.extraction_timeout_s)
+        return connector.introspect(schemas=schemas, progress=progress)
+
     def _value_hints(self, record: SourceRecord, connector: connectors.Connector,
-                     schema: connectors.Schema) -> dict[str, list[Any]]:
+                     schema: connectors.Schema, deadline: float) -> dict[str, list[Any]]:
         options = record.settings.get("value_hints", {})
         if options.get("enabled", True) is False:
             return {}
         return value_hints.collect(
             connector, schema, policy=record.policy, max_distinct=int(options.get("max_distinct", 50)),
-            exclude=frozenset(c.lower() for c in options.get("exclude_columns", [])),
+            exclude=frozenset(c.lower() for c in options.get("exclude_columns", [])), deadline=deadline,
         )
 
     # -- semantic mappings ---------------------------------------------------------------
@@ -603,16 +623,17 @@ class Engine:
         driver_sql, ordered = safe.bind(list(params), connector.paramstyle)
         options: dict[str, Any] = {"max_rows": max_rows,
                                    "timeout_s": self.timeout_s if timeout_s is None else timeout_s}
-        if not convert and _takes_convert(connector):
+        if not convert and _takes(connector, "execute", "convert"):
             options["convert"] = False
         with breaker.guarded(connector), connector_errors():  # a failing source fails fast for a while
             return connector.execute(driver_sql, ordered, **options)
 
     def introspect(self, source: connectors.Connector, *, schemas: Sequence[str] | None = None,
                    progress: ProgressCallback | None = None) -> connectors.Schema:
-        """Read an unregistered source's schema (no catalog involved)."""
+        """Read an unregistered source's schema (no catalog involved), within
+        :attr:`extraction_timeout_s`."""
         with connector_errors():
-            return source.introspect(schemas=schemas, progress=progress)
+            return self._introspect_within(source, schemas, progress)
 
     RESOLVE_TTL_S = 1.0
     """How long a query may reuse a source's record and snapshot without asking the

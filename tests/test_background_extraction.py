@@ -57,3 +57,34 @@ def test_engine_refreshes_in_the_background_and_resumes_after_a_stop(shop_path):
         assert engine.resume_extractions() == 1
     with Engine() as engine:
         assert engine.get_source("shop")["schema_status"] == "ready"
+
+
+def test_value_hints_stop_at_the_extractions_deadline(shop_path):
+    import time
+
+    import connectors
+    from nlquery.catalog import hints
+
+    source = connectors.connect("sqlite", database=str(shop_path))
+    schema = source.introspect()
+    statements = []
+    execute = source.execute
+    source.execute = lambda sql, *args, **kwargs: statements.append(sql) or execute(sql, *args, **kwargs)
+    assert hints.collect(source, schema, deadline=time.monotonic() + 60)  # in time: hints found
+    found = len(statements)
+    assert found > 0
+    # A spent deadline (the catalog queries took the extraction's whole bound): no statement starts.
+    assert hints.collect(source, schema, deadline=time.monotonic() - 1) == {}
+    assert len(statements) == found
+    source.close()
+
+
+def test_the_extraction_timeout_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("NLQUERY_EXTRACTION_TIMEOUT_S", "12.5")
+    assert Engine().extraction_timeout_s == 12.5
+    assert Engine(extraction_timeout_s=3).extraction_timeout_s == 3
+    monkeypatch.setenv("NLQUERY_EXTRACTION_TIMEOUT_S", "-1")
+    with pytest.raises(ValueError, match="NLQUERY_EXTRACTION_TIMEOUT_S"):
+        Engine()
+    monkeypatch.delenv("NLQUERY_EXTRACTION_TIMEOUT_S")
+    assert Engine().extraction_timeout_s == 300

@@ -8,6 +8,7 @@ secrets or personal data, nor for columns a source opts out of.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from sqlglot import exp
@@ -34,16 +35,20 @@ def collect(
     exclude: frozenset[str] = frozenset(),
     timeout_s: float = 10.0,
     batch: int = 50,
+    deadline: float | None = None,
 ) -> dict[str, list[Any]]:
     """``{"table.column": [values...]}`` for columns with at most ``max_distinct``
     distinct values in a sample of each table's first rows.
 
     Batched: one statement counts distinct values for up to ``batch`` columns (a
     UNION ALL over samples), and one more fetches the values of those that qualify.
+    Each statement gets ``timeout_s``, none runs past ``deadline`` (monotonic; the
+    extraction's): statements that would are skipped, hints are a nicety.
     """
+    budget = _Budget(timeout_s, deadline)
     candidates = _candidates(schema, policy, exclude)[:max_columns]
     if connectors.supports(connector, connectors.Capability.DISTINCT_VALUES):  # sources without SQL subqueries
-        return _native(connector, candidates, max_distinct, timeout_s)
+        return _native(connector, candidates, max_distinct, budget)
     qualifying: list[tuple[str, exp.Table, str]] = []
     for chunk in _chunks(candidates, batch):
         branches = [
@@ -51,7 +56,7 @@ def collect(
             .from_(_sample(table, column).subquery("s"))
             for key, table, column in chunk
         ]
-        counts = _run(connector, branches, timeout_s)
+        counts = _run(connector, branches, budget)
         qualifying += [c for c in chunk if 0 < counts.get(c[0], max_distinct + 1) <= max_distinct]
     hints: dict[str, list[Any]] = {}
     for chunk in _chunks(qualifying, batch):
@@ -60,7 +65,7 @@ def collect(
             .from_(exp.select("v").distinct().from_(_sample(table, column).subquery("s")).subquery("d"))
             for key, table, column in chunk
         ]
-        for key, value in _rows(connector, branches, timeout_s):
+        for key, value in _rows(connector, branches, budget):
             hints.setdefault(key, []).append(value)
     return {key: sorted(values, key=str) for key, values in sorted(hints.items())}
 
@@ -90,8 +95,27 @@ def _sample(table: exp.Table, column: str) -> exp.Select:
     return exp.select(ref.as_("v")).from_(table.copy()).where(ref.is_(exp.null()).not_()).limit(SAMPLE_ROWS)
 
 
-def _rows(connector: connectors.Connector, branches: list[exp.Select], timeout_s: float) -> list[list[Any]]:
+class _Budget:
+    """The timeout of the next statement: ``per_statement``, ending no later than ``deadline``."""
+
+    MIN_S = 0.1  # less than this left: not worth starting a statement
+
+    def __init__(self, per_statement: float, deadline: float | None) -> None:
+        self.per_statement, self.deadline = per_statement, deadline
+
+    def next(self) -> float | None:
+        """Seconds for the next statement, or None once the deadline is (nearly) spent."""
+        if self.deadline is None:
+            return self.per_statement
+        left = min(self.per_statement, self.deadline - time.monotonic())
+        return left if left >= self.MIN_S else None
+
+
+def _rows(connector: connectors.Connector, branches: list[exp.Select], budget: _Budget) -> list[list[Any]]:
     statement = branches[0] if len(branches) == 1 else exp.union(*branches, distinct=False)
+    timeout_s = budget.next()
+    if timeout_s is None:
+        return []
     try:
         return connector.execute(statement.sql(dialect=connector.dialect), max_rows=10**6,
                                  timeout_s=timeout_s).rows
@@ -99,18 +123,21 @@ def _rows(connector: connectors.Connector, branches: list[exp.Select], timeout_s
         return []  # a hint is a nicety: a slow or odd batch is skipped
 
 
-def _run(connector: connectors.Connector, branches: list[exp.Select], timeout_s: float) -> dict[str, int]:
-    return {key: int(count) for key, count in _rows(connector, branches, timeout_s)}
+def _run(connector: connectors.Connector, branches: list[exp.Select], budget: _Budget) -> dict[str, int]:
+    return {key: int(count) for key, count in _rows(connector, branches, budget)}
 
 
 def _native(connector: Any, candidates: list[tuple[str, exp.Table, str]], max_distinct: int,
-            timeout_s: float) -> dict[str, list[Any]]:
+            budget: _Budget) -> dict[str, list[Any]]:
     """One ``distinct_values`` call per table for the connectors that offer it."""
     by_table: dict[str, list[tuple[str, str]]] = {}
     for key, table, column in candidates:
         by_table.setdefault(table.name, []).append((key, column))
     hints: dict[str, list[Any]] = {}
     for table_name, columns in by_table.items():
+        timeout_s = budget.next()
+        if timeout_s is None:
+            break
         try:
             found = connector.distinct_values(table_name, [c for _, c in columns], limit=max_distinct + 1,
                                               sample=SAMPLE_ROWS, timeout_s=timeout_s)

@@ -18,6 +18,7 @@ from tests.faults.harness import LiveServer
 
 TIMEOUT_S = 2.0
 GRACE_S = 1.0  # the bound: no call waits past its timeout + 1 s
+EXTRACTION_TIMEOUT_S = 3
 ONE_ROW = "SELECT name FROM customers WHERE id = $1"
 TOKEN = "fault-token"
 
@@ -75,6 +76,27 @@ def test_a_blackholed_link_ends_every_call_within_its_timeout(source_server, pro
         proxy.set("pass")
         time.sleep(1.1)  # the breaker's back-off
         assert engine.query("shop", ONE_ROW, [8]).rows == [["customer 8"]]
+
+
+def test_an_extraction_over_a_blackholed_link_ends_in_error_by_its_own_bound(source_server, proxy_to, monkeypatch):
+    kind, server, url = source_server
+    proxy = proxy_to(server.port)
+    monkeypatch.setenv("NLQUERY_EXTRACTION_TIMEOUT_S", str(EXTRACTION_TIMEOUT_S))
+    with Engine(timeout_s=TIMEOUT_S) as engine:
+        engine.add_source("shop", type=kind, connection={"url": with_port(url, proxy.port)})
+        assert engine.get_source("shop")["schema_status"] == "ready"  # extracted through the proxy
+        proxy.set("blackhole")  # the pooled connection: bytes vanish, nothing answers
+        assert engine.refresh_schema_later("shop")["schema_status"] == "extracting"  # a background worker has it
+        deadline = time.monotonic() + EXTRACTION_TIMEOUT_S + 30  # bounded: the failure is waiting forever
+        while engine.get_source("shop")["schema_status"] == "extracting" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        source = engine.get_source("shop")
+        assert source["schema_status"] == "error", source
+        assert "no answer from the source within the 3 s timeout of the schema extraction" in source["schema_error"]
+        proxy.set("drop")
+        proxy.set("pass")
+        engine.refresh_schema("shop")  # the link is back: the next extraction succeeds
+        assert engine.get_source("shop")["schema_status"] == "ready"
 
 
 def test_a_stalled_then_released_link_is_a_timeout_not_a_hang(scratch_pg, pg_shop, proxy_to):
