@@ -60,9 +60,11 @@ def serve(host: str, port: int, workers: int, forwarded_allow_ips: str | None) -
     check_open_api(host, "the HTTP API")
     # SIGTERM: the app drains first (nlquery.service.middleware.Drain, NLQUERY_DRAIN_TIMEOUT_S),
     # then uvicorn's shutdown waits at most this long for what is left.
+    # No uvicorn access log: the service writes one JSON line per request itself (with its
+    # request and trace ids), on the event loop every request passes through.
     uvicorn.run("nlquery.service:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", timeout_graceful_shutdown=10, proxy_headers=forwarded_allow_ips is not None,
-                forwarded_allow_ips=forwarded_allow_ips)
+                log_level="info", access_log=False, timeout_graceful_shutdown=10,
+                proxy_headers=forwarded_allow_ips is not None, forwarded_allow_ips=forwarded_allow_ips)
 
 
 @click.command("tool-definition")

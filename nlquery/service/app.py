@@ -9,6 +9,7 @@ one router per resource; the guard in :mod:`nlquery.service.middleware`.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from contextlib import asynccontextmanager
@@ -87,6 +88,22 @@ def _http_error(exc: StarletteHTTPException) -> NLQueryError:
     return InvalidRequest(str(exc.detail))
 
 
+_HEAP_SETTLED = False
+
+
+def _settle_heap() -> None:
+    """Once per process, when the service starts: collect, then move every object alive
+    now (modules, classes, the parsers' tables, the catalog's metadata: ~160k objects) out
+    of the cyclic collector's reach (:func:`gc.freeze`). A full collection then scans only
+    what requests created since, instead of stopping every thread for the whole heap (on a
+    busy 2-core machine: 75-90 ms, several times a minute, felt by every request in flight)."""
+    global _HEAP_SETTLED
+    if not _HEAP_SETTLED:
+        _HEAP_SETTLED = True
+        gc.collect()
+        gc.freeze()
+
+
 def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = engine or Engine()
@@ -100,6 +117,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     async def lifespan(_: FastAPI):
         # A crash mid-extraction left these "extracting": run them again.
         await anyio.to_thread.run_sync(engine.resume_extractions)
+        _settle_heap()
         # SIGTERM: requests in flight finish (at most NLQUERY_DRAIN_TIMEOUT_S), new ones get 503.
         DRAIN.install(float(os.environ.get("NLQUERY_DRAIN_TIMEOUT_S") or 30))
         yield

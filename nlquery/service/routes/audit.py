@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from nlquery.principal import Principal
-from nlquery.service.routes import ERROR_RESPONSES, Service, need
+from nlquery.service.routes import Service, api_router, need
 
 
 def router(service: Service) -> APIRouter:
     engine = service.engine
-    api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+    api = api_router()
 
     @api.get("/audit")
     def audit_log(source: str | None = Query(default=None, description="A source's id or name"),

@@ -14,7 +14,7 @@ from nlquery import chart, encoding
 from nlquery.errors import InvalidRequest
 from nlquery.principal import Principal
 from nlquery.streaming import ResultStream
-from nlquery.service.routes import ERROR_RESPONSES, Body, Service, need
+from nlquery.service.routes import Body, Service, api_router, need
 
 _FORMATS = ("json", "csv", "jsonl", "arrow")
 _ACCEPTED = {"text/csv": "csv", encoding.ARROW_STREAM: "arrow", "application/json": "json",
@@ -132,7 +132,7 @@ class AskBody(Body):
 
 def router(service: Service) -> APIRouter:
     engine = service.engine
-    api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+    api = api_router()
 
     @api.post("/data-sources/{source_id}/query",
               responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}, encoding.ARROW_STREAM: {}},

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from nlquery.principal import Principal
-from nlquery.service.routes import ERROR_RESPONSES, Body, Service, need
+from nlquery.service.routes import Body, Service, api_router, need
 
 
 class CreateSource(Body):
@@ -31,7 +31,7 @@ class MappingsBody(Body):
 
 def router(service: Service) -> APIRouter:
     engine = service.engine
-    api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+    api = api_router()
 
     @api.post("/data-sources", status_code=201)
     def create_source(body: CreateSource, who: Principal = need("sources:write")) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from nlquery.errors import ExecutionIdConflict, InvalidRequest
 from nlquery.service import tools as calls
 from nlquery.principal import Principal
-from nlquery.service.routes import ERROR_RESPONSES, Service
+from nlquery.service.routes import Service, api_router
 
 
 def callback_principal(settings: Any) -> Principal:
@@ -26,7 +26,7 @@ def callback_principal(settings: Any) -> Principal:
 
 def router(service: Service) -> APIRouter:
     engine = service.engine
-    api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+    api = api_router()
 
     def run(parameters: dict[str, Any], who: Principal) -> dict[str, Any]:
         source = parameters["data_source"]
