@@ -197,7 +197,7 @@ class PostgreSQLConnector(DeadlineExecution, DBAPIConnector):
         for name in ("user", "dbname", "host", "port"):
             libpq_options.pop(name, None)
         # A call's deadline bounds its connect too; keepalives and tcp_user_timeout end a
-        # wait on a dead peer at the kernel level (the watchdog in _read_only_rows is the
+        # wait on a dead peer at the kernel level (the call's watchdog, DeadlineExecution, is the
         # last resort when the peer's kernel still acknowledges, e.g. a stalled proxy).
         libpq_options["connect_timeout"] = connect_timeout_s(call_timeout, libpq_options.get("connect_timeout"))
         libpq_options.setdefault("keepalives", 1)
