@@ -301,7 +301,10 @@ def soak(clients: int, seconds: float, workers: int, faults: bool) -> dict[str, 
             time.sleep(2.0)
             proxy.set("pass")
             released = time.monotonic()
-            probe = threading.Thread(target=_llm_probe, args=(base, source_id, llm, 3.0, fault_report), daemon=True)
+            # Stalled past the LLM timeout plus the first LLM call's own start (the openai client is
+            # imported then, ~1 s on a busy machine): the call must meet the timeout, not the release.
+            probe = threading.Thread(target=_llm_probe, args=(base, source_id, llm, LLM_TIMEOUT_S + 2.5, fault_report),
+                                     daemon=True)
             at(0.7)
             fault_report["source_stall"] = {"stalled_s": 2.0, "recovery_s": _recovery_s(rec, released)}
             probe.start()

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import connectors
 from nlquery.catalog import Catalog, SourceRecord
-from nlquery.errors import InvalidRequest, QuestionNotAnswerable
+from nlquery.errors import InvalidRequest, LLMUnavailable, QuestionNotAnswerable
 from nlquery.guard import Policy, SafeQuery
 from nlquery.names import did_you_mean
 from nlquery.planner import (
@@ -165,6 +165,16 @@ class Questions:
             self._llm_client = LLMClient(host.llm)
         return ask_llm(question, context, self._llm_client, max_attempts=max_attempts, candidates=candidates,
                        repair=repair)
+
+    def prepare(self) -> None:
+        """Make the LLM client now when an LLM is configured: importing the openai library
+        takes ~0.6 s (seconds on a busy machine), which the first question would otherwise
+        pay inside its request, on top of its LLM timeout. A service calls this as it starts."""
+        if self._llm_client is None and self._host.llm.configured:
+            try:
+                self._llm_client = LLMClient(self._host.llm)
+            except LLMUnavailable:
+                pass  # the first question that needs the LLM says why
 
     def schema_linker(self, name_or_id: str, *, tenant: Tenant = None, policy: Any = None
                       ) -> tuple[SchemaLinker, Any, dict[str, Any]]:

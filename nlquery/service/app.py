@@ -117,6 +117,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     async def lifespan(_: FastAPI):
         # A crash mid-extraction left these "extracting": run them again.
         await anyio.to_thread.run_sync(engine.resume_extractions)
+        await anyio.to_thread.run_sync(engine.questions.prepare)  # not in the first /ask's time
         _settle_heap()
         # SIGTERM: requests in flight finish (at most NLQUERY_DRAIN_TIMEOUT_S), new ones get 503.
         DRAIN.install(float(os.environ.get("NLQUERY_DRAIN_TIMEOUT_S") or 30))

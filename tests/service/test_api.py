@@ -252,3 +252,18 @@ def test_an_unauthenticated_body_is_never_read(client):
     response = client.post(f"{API}/data-sources", content=chunks(), headers={"Authorization": "Bearer wrong"})
     assert response.status_code == 401
     assert pulled == []  # the test client pulls the body only when the app asks for it
+
+
+def test_the_service_makes_its_llm_client_as_it_starts(nlquery_home, monkeypatch):
+    """The first /ask must not import the LLM library inside its request and its LLM timeout."""
+    import nlquery.asking
+
+    made = []
+    monkeypatch.setenv("NLQUERY_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setattr(nlquery.asking, "LLMClient", lambda config: made.append(config.base_url) or object())
+    with make_client():
+        assert made == ["http://127.0.0.1:9/v1"]
+    monkeypatch.delenv("NLQUERY_LLM_BASE_URL")
+    made.clear()
+    with make_client():
+        assert made == []  # no LLM configured: nothing to make
