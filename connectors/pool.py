@@ -43,10 +43,10 @@ source in flight, ``NLQUERY_SOURCE_MAX_IN_FLIGHT``; more connections would only 
 
 
 def pool_size(options: Mapping[str, Any], default: int, *, untrusted: bool = False) -> int:
-    """The pool size of a source: its ``pool_size`` option, else ``default``; clamped to
-    1..:data:`MAX_POOL_SIZE`, and to 1..``max(default, DEFAULT_POOL_SIZE)`` for a source a
-    remote caller registered (``untrusted``): a token holder cannot make this server hold
-    many connections to a host of their choosing."""
+    """The pool size of a source: its ``pool_size`` option, else ``default`` (the
+    connector's); clamped to 1..:data:`MAX_POOL_SIZE`, and to 1..``default`` for a source a
+    remote caller registered (``untrusted``): a token holder may lower it, but cannot make
+    this server hold more connections to a host of their choosing."""
     raw = options.get("pool_size")
     if raw in (None, ""):
         return default
@@ -54,7 +54,7 @@ def pool_size(options: Mapping[str, Any], default: int, *, untrusted: bool = Fal
         wanted = int(str(raw))
     except ValueError:
         raise InvalidConnection(f"pool_size must be a whole number of connections, got {raw!r}") from None
-    ceiling = min(MAX_POOL_SIZE, max(default, DEFAULT_POOL_SIZE)) if untrusted else MAX_POOL_SIZE
+    ceiling = min(default, MAX_POOL_SIZE) if untrusted else MAX_POOL_SIZE
     return max(1, min(wanted, ceiling))
 
 
