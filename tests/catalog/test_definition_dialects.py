@@ -23,6 +23,20 @@ def refused(engine: Engine, source: str, patch: dict) -> InvalidRequest:
     return caught.value
 
 
+def accepted(engine: Engine, source: str, definitions: dict) -> None:
+    """Stored, and not stale (now or after a refresh)."""
+    data = engine.update_mappings(source, definitions)
+    assert set(definitions) <= set(data["mappings"]) and data["stale"] == []
+    assert engine.refresh_schema(source).stale_mappings == []
+
+
+def answered_as(engine: Engine, source: str, question: str, gold_sql: str) -> str:
+    """The rules planner's SQL for ``question``, whose rows are ``gold_sql``'s."""
+    answer = engine.ask(source, question, planner="rules")
+    assert answer.result.rows == engine.query(source, gold_sql).rows, answer.sql
+    return answer.sql
+
+
 # -- SQLite --------------------------------------------------------------------------------
 SQLITE_DEFINITIONS = {
     "segment:weekend orders": {"table": "orders", "where": "strftime('%w', orders.created_at) IN ('0', '6')"},
@@ -40,13 +54,10 @@ def sqlite_engine(nlquery_home, shop_path):
 
 
 def test_sqlite_functions_are_accepted_in_definitions_and_used(sqlite_engine):
-    engine = sqlite_engine
-    data = engine.update_mappings("shop", SQLITE_DEFINITIONS)
-    assert set(SQLITE_DEFINITIONS) <= set(data["mappings"]) and data["stale"] == []
-    assert engine.refresh_schema("shop").stale_mappings == []
-    weekend = engine.ask("shop", "How many weekend orders are there?", planner="rules")
-    gold = engine.query("shop", "SELECT COUNT(*) FROM orders WHERE strftime('%w', created_at) IN ('0', '6')")
-    assert "strftime" in weekend.sql.lower() and weekend.result.rows == gold.rows
+    accepted(sqlite_engine, "shop", SQLITE_DEFINITIONS)
+    sql = answered_as(sqlite_engine, "shop", "How many weekend orders are there?",
+                      "SELECT COUNT(*) FROM orders WHERE strftime('%w', created_at) IN ('0', '6')")
+    assert "strftime" in sql.lower()
 
 
 @pytest.mark.parametrize(("patch", "says"), [
@@ -89,17 +100,14 @@ def pg_engine(nlquery_home, postgres):
 
 
 def test_postgresql_syntax_is_accepted_in_definitions_and_used(pg_engine):
-    engine = pg_engine
-    data = engine.update_mappings("pg", POSTGRES_DEFINITIONS)
-    assert set(POSTGRES_DEFINITIONS) <= set(data["mappings"]) and data["stale"] == []
-    assert engine.refresh_schema("pg").stale_mappings == []
+    accepted(pg_engine, "pg", POSTGRES_DEFINITIONS)
     # the planner links them in PostgreSQL too (a generic parse of `~` fails)
-    customers = engine.ask("pg", "How many example customers are there?", planner="rules")
-    gold = engine.query("pg", "SELECT COUNT(*) FROM customers WHERE email ILIKE '%@EXAMPLE.COM'")
-    assert "ILIKE" in customers.sql.upper() and customers.result.rows == gold.rows
-    recent = engine.ask("pg", "How many recent orders?", planner="rules")
-    gold = engine.query("pg", "SELECT COUNT(*) FROM orders WHERE created_at > now() - interval '30 days'")
-    assert recent.result.rows == gold.rows
+    sql = answered_as(pg_engine, "pg", "How many example customers are there?",
+                      "SELECT COUNT(*) FROM customers WHERE email ILIKE '%@EXAMPLE.COM'")
+    assert "ILIKE" in sql.upper()
+    sql = answered_as(pg_engine, "pg", "How many recent orders?",
+                      "SELECT COUNT(*) FROM orders WHERE created_at > now() - interval '30 days'")
+    assert "~" in sql
 
 
 @pytest.mark.parametrize(("patch", "says"), [
