@@ -57,7 +57,6 @@ def _compact_rows(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-
 class _CompactDumper(yaml.SafeDumper):
     """Block mappings, lists on one line (``synonyms: [users, clients]``)."""
 

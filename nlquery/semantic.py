@@ -9,8 +9,8 @@ order_items.quantity)``) and ``segment:NAME`` (``{table, where}``: a named filte
 description and synonyms. The guard checks them when they are set, as it checks a query
 of the source: in the source's dialect (its :class:`~connectors.base.DialectFacts` and
 the read-only functions its schema declares), against its schema and its exposure
-policy; a refusal is ``invalid_request`` naming the definition. Updates follow PATCH semantics: keys merge, ``null``
-removes a key, ``synonyms`` replaces the list. Keys are validated against the current
+policy; a refusal is ``invalid_request`` naming the definition. Updates follow PATCH
+semantics: keys merge, ``null`` removes a key, ``synonyms`` replaces the list. Keys are validated against the current
 schema (case-insensitive, with a close-match suggestion). A mapping whose table or
 column has disappeared stays stored and is reported as stale.
 """
@@ -351,8 +351,8 @@ def document_patch(data: Any) -> Any:
     for section, prefix in (("metrics", METRIC), ("segments", SEGMENT)):
         entries = sections[section]
         if entries is not None and not isinstance(entries, dict):
-            raise InvalidRequest(f"{section} must be an object of NAME -> {{{'sql' if prefix == METRIC else 'table, where'}"
-                                 f", description, synonyms}}")
+            fields = "sql" if prefix == METRIC else "table, where"
+            raise InvalidRequest(f"{section} must be an object of NAME -> {{{fields}, description, synonyms}}")
         for name, value in (entries or {}).items():
             patch[f"{prefix}{name}"] = value
     return patch
