@@ -95,3 +95,12 @@ def test_periods(text, start, end):
 
 def test_no_period_in_plain_text():
     assert parse_period("orders per status", TODAY) is None
+
+
+@pytest.mark.parametrize("text", ["since 2026-02-30", "in 0000", "in 9999"])
+def test_an_impossible_date_is_no_period(text):
+    assert parse_period(text, TODAY) is None
+
+
+def test_last_n_years_from_a_leap_day():
+    assert parse_period("last 2 years", dt.date(2024, 2, 29)) == (dt.date(2022, 3, 1), dt.date(2024, 3, 1))
