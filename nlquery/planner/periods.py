@@ -1,9 +1,9 @@
 """Date ranges named in a question ("yesterday", "last week", "in March", "since
-2026-02-14"), as ``[start, end)`` days relative to today. The rules planner filters on
-them; the LLM planner's prompt states them, so a model need not do calendar arithmetic
-(small models get "last week" wrong far more often than they misuse a given range).
+2026-02-14"), as ``[start, end)`` days relative to today, for the rules planner.
 
 Weeks start on Monday (ISO 8601); "this week/month/year" run up to and including today.
+(Stating these dates in the LLM prompt was measured and made a 1.5B model worse: it
+ignored them and mixed their numbers into its own date arithmetic.)
 """
 
 from __future__ import annotations

@@ -33,7 +33,6 @@ from nlquery.guard import SafeQuery
 from nlquery.planner.answer import Answer, Attempt
 from nlquery.planner.linking import DEFAULT_BUDGET_TOKENS, LinkedSchema, SchemaLinker
 from nlquery.planner.llm import LLMClient, parse_candidate
-from nlquery.planner.periods import Period, find_period
 from nlquery.planner.prompt import Example, build_messages, hinted_columns, render_compact
 from nlquery.planner.repair import JoinGraph, explain, normalized, warnings_for
 from nlquery.semantic import SemanticMapping, with_comments
@@ -83,7 +82,6 @@ class _Run:
     usage: dict[str, int]
     timings: dict[str, float]
     repair: bool
-    period: Period | None = None  # the date range the question names, stated in the prompt
 
     def schema_text(self, extra: Sequence[str]) -> str:
         tables = list(self.linked.tables)
@@ -117,8 +115,7 @@ def ask_llm(question: str, context: PlanningContext, client: LLMClient, *, max_a
     hints = hinted_columns(question, linked, context.value_hints)
     timings["linking"] = (time.perf_counter() - started) * 1000
     run = _Run(question, context, client, linked, described, hints,
-               {"prompt_tokens": 0, "completion_tokens": 0}, timings, repair,
-               find_period(question, context.today or dt.date.today()))
+               {"prompt_tokens": 0, "completion_tokens": 0}, timings, repair)
     if not repair:
         max_attempts = 1
 
@@ -218,8 +215,7 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
     while tried < max_attempts and calls < max_attempts + 2:
         messages = build_messages(run.question, context.dialect, run.schema_text(extra_tables),
                                   examples=context.examples, today=context.today, timezone=context.timezone,
-                                  feedback=feedback, variant=variant, dialect_note=context.dialect_note,
-                                  period=run.period)
+                                  feedback=feedback, variant=variant, dialect_note=context.dialect_note)
         try:
             completion = run.client.complete(messages, temperature=temperature, seed=seed)
         except LLMUnavailable:

@@ -13,11 +13,10 @@ from typing import Any
 
 from connectors.models import Table
 from nlquery.planner.linking import CHARS_PER_TOKEN, LinkedSchema
-from nlquery.planner.periods import Period
 from nlquery.semantic import SemanticMapping, definition_name
 
 SYSTEM = """You translate questions into one read-only SQL query for {dialect_note}
-Today is {today} ({weekday}){timezone}.{period}
+Today is {today} ({weekday}){timezone}.
 Rules:
 - Exactly one SELECT statement (WITH ... SELECT allowed). Never modify data or the session.
 - Use only the tables and columns listed. Qualify columns when joining.
@@ -198,23 +197,15 @@ def _note(mapping: SemanticMapping | None) -> str:
     return "; ".join(parts)
 
 
-def period_sentence(period: Period) -> str:
-    """``In the question, "last week" means from 2026-11-16 (included) to 2026-11-23
-    (excluded).``: the range as dates, so the model does no calendar arithmetic."""
-    start = f'In the question, "{period.phrase}" means from {period.start} (included)'
-    return f"{start} on." if period.end is None else f"{start} to {period.end} (excluded)."
-
-
 def build_messages(question: str, dialect: str, schema_text: str, *, examples: Sequence[Example] = (),
                    today: dt.date | None = None, timezone: str | None = None,
                    feedback: Sequence[tuple[str, ...]] = (), variant: int = 0,
-                   dialect_note: str = "", period: Period | None = None) -> list[dict[str, str]]:
+                   dialect_note: str = "") -> list[dict[str, str]]:
     """Chat messages for one attempt; ``feedback`` holds earlier (sql, error) pairs, or
     (sql, warning, "warning") for a query that ran but looks wrong. ``variant`` picks a
     differently worded instruction (candidates, re-asks after a repeated answer).
     ``dialect_note``: the source connector's ``DialectFacts.prompt_notes`` (the dialect's
-    quirks); without it the prompt names the dialect alone. ``period``: the date range
-    the question names (:func:`nlquery.planner.periods.find_period`), stated as dates."""
+    quirks); without it the prompt names the dialect alone."""
     today = today or dt.date.today()
     definitions_rule = ""
     if "\nMETRIC " in f"\n{schema_text}" or "\nSEGMENT " in f"\n{schema_text}":
@@ -222,7 +213,6 @@ def build_messages(question: str, dialect: str, schema_text: str, *, examples: S
                             "metric's expression, the segment's table and WHERE condition.")
     system = SYSTEM.format(dialect_note=dialect_note or f"{dialect}.", today=today.isoformat(),
                            weekday=today.strftime("%A"), timezone=f", time zone {timezone}" if timezone else "",
-                           period=f"\n{period_sentence(period)}" if period else "",
                            definitions_rule=definitions_rule)
     system += VARIANTS[variant % len(VARIANTS)]
     messages = [{"role": "system", "content": system}]

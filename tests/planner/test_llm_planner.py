@@ -44,25 +44,6 @@ def test_prompt_carries_synonyms_linked_tables_date_and_contract(engine, llm):
     assert request["model"] == "test-model" and request["temperature"] == 0
 
 
-@pytest.mark.parametrize(("question", "stated"), [
-    ("How many users signed up last month?", '"last month" means from 2026-05-01 (included) to 2026-06-01 (excluded).'),
-    ("Orders placed Last  Week", '"last week" means from 2026-06-22 (included) to 2026-06-29 (excluded).'),
-    ("Orders yesterday", '"yesterday" means from 2026-06-29 (included) to 2026-06-30 (excluded).'),
-    ("Customers since March", '"since march" means from 2026-03-01 (included) on.'),
-])
-def test_the_prompt_states_the_dates_of_the_period_the_question_names(engine, llm, question, stated):
-    # a small model asked for "last week" with only today's date computes it wrong
-    llm.script(sql_reply("SELECT COUNT(*) FROM orders"))
-    ask(engine, question)
-    assert f"Today is 2026-06-30 (Tuesday).\nIn the question, {stated}" in llm.prompt()
-
-
-def test_no_dates_are_stated_when_the_question_names_no_period(engine, llm):
-    llm.script(sql_reply("SELECT COUNT(*) FROM orders"))
-    ask(engine, "How many orders per status?")
-    assert "In the question" not in llm.prompt()
-
-
 def test_prompt_shows_value_hints_of_linked_tables(engine, llm):
     llm.script(sql_reply("SELECT COUNT(*) FROM orders"))
     ask(engine, "How many delivered orders?")
