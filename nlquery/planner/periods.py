@@ -13,6 +13,8 @@ import datetime as dt
 import re
 from typing import NamedTuple
 
+from nlquery.errors import QuestionNotAnswerable
+
 MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
 _MONTH_NAMES = "|".join(sorted(MONTHS, key=len, reverse=True))
@@ -27,7 +29,9 @@ class Period(NamedTuple):
 
 
 def find_period(text: str, today: dt.date) -> Period | None:
-    """The first date range ``text`` names, or None."""
+    """The first date range ``text`` names, or None. A range reaching before the
+    calendar starts begins on its first day; a date that does not exist ("since
+    2026-02-30", "in 0000") is :class:`QuestionNotAnswerable`, never a filter dropped."""
     text = " ".join(text.lower().split())
     tomorrow = today + dt.timedelta(days=1)
     week_start = today - dt.timedelta(days=today.weekday())
@@ -48,14 +52,15 @@ def find_period(text: str, today: dt.date) -> Period | None:
     match = re.search(r"\b(?:last|past|previous)\s+(\d{1,4})\s+(day|week|month|year)s?\b", text)
     if match:
         count, unit = int(match.group(1)), match.group(2)
-        if unit == "day":
-            start = today - dt.timedelta(days=count - 1)
-        elif unit == "week":
-            start = today - dt.timedelta(days=7 * count - 1)
-        elif unit == "month":
-            start = _add_months(today, -count) + dt.timedelta(days=1)
-        else:
-            start = _add_months(today, -12 * count) + dt.timedelta(days=1)
+        try:
+            if unit == "day":
+                start = today - dt.timedelta(days=count - 1)
+            elif unit == "week":
+                start = today - dt.timedelta(days=7 * count - 1)
+            else:
+                start = _add_months(today, -count * (1 if unit == "month" else 12)) + dt.timedelta(days=1)
+        except (ValueError, OverflowError):  # "last 3000 years": before the calendar starts
+            start = dt.date.min
         return Period(match.group(0), start, tomorrow)
     match = re.search(rf"\bsince\s+({_MONTH_NAMES})(?:\s+(\d{{4}}))?\b", text)
     if match:
@@ -64,8 +69,8 @@ def find_period(text: str, today: dt.date) -> Period | None:
     if match:
         try:
             return Period(match.group(0), dt.date(*map(int, match.groups())), None)
-        except ValueError:  # since 2026-02-30: not a day
-            return None
+        except ValueError:  # since 2026-02-30
+            raise QuestionNotAnswerable(f"{match.group(0).split()[-1]} is not a date") from None
     match = re.search(rf"\bin\s+({_MONTH_NAMES})(?:\s+(\d{{4}}))?\b", text)
     if match:
         start = _month(match, today)
@@ -73,8 +78,9 @@ def find_period(text: str, today: dt.date) -> Period | None:
     match = re.search(r"\b(?:in|during)\s+(\d{4})\b", text)
     if match:
         year = int(match.group(1))
-        if 1 <= year < 9999:
-            return Period(match.group(0), dt.date(year, 1, 1), dt.date(year + 1, 1, 1))
+        if year < 1:
+            raise QuestionNotAnswerable(f"there is no year {match.group(1)}")
+        return Period(match.group(0), dt.date(year, 1, 1), dt.date(year + 1, 1, 1) if year < 9999 else None)
     return None
 
 
