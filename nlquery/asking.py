@@ -56,6 +56,9 @@ class Host(Protocol):
     def store(self) -> Catalog:
         """The catalog: mappings and verified examples."""
 
+    def dialect_facts(self, record: SourceRecord) -> connectors.DialectFacts:
+        """The dialect (and its facts) the source's SQL is written in."""
+
     def check(self, connector: connectors.Connector, sql: str, *, policy: Policy | None,
               schema: connectors.Schema | None, max_rows: int) -> SafeQuery:
         """The guard's verdict on ``sql`` for this connector (its dialect and dialect facts)."""
@@ -191,7 +194,8 @@ class Questions:
             self._linkers = {k: v for k, v in self._linkers.items()
                              if k[0] != record.id or (k[1:3] == key[1:3] and len(self._linkers) < 64)}
             schema, hints, shown = visible_to(policy, snapshot.schema, snapshot.value_hints, mappings)
-            self._linkers[key] = (SchemaLinker(schema, shown, hints), shown)
+            dialect = self._host.dialect_facts(record).dialect
+            self._linkers[key] = (SchemaLinker(schema, shown, hints, dialect=dialect), shown)
         linker, shown = self._linkers[key]
         return linker, snapshot, shown
 

@@ -314,7 +314,8 @@ class Engine:
                                 status="connected", status_reason=None)
         self._resolved.clear()
         self._snapshots.pop(record.id, None)  # a no-change refresh updates the version in place
-        stale = semantic.stale_keys(self._catalog.get_mappings(record.id), schema)
+        stale = semantic.stale_keys(self._catalog.get_mappings(record.id), schema,
+                                    facts=connectors.dialect_facts(connector))
         return RefreshResult(record.name, snapshot.version, schema, snapshot.diff, stale, len(hints))
 
     def schema(self, name_or_id: str, *, tenant: str | Principal | None = None) -> connectors.Schema:
@@ -379,7 +380,7 @@ class Engine:
         record = self._lookup(name_or_id, tenant)
         current = self._catalog.get_mappings(record.id)
         snapshot = self._catalog.latest_snapshot(record.id)
-        stale = semantic.stale_keys(current, snapshot.schema) if snapshot else []
+        stale = semantic.stale_keys(current, snapshot.schema, facts=self._dialect_facts(record)) if snapshot else []
         if isinstance(tenant, Principal) and snapshot is not None:
             current = visible_to(self._policy_seen_by(record, tenant), snapshot.schema, {}, current)[2]
             stale = [k for k in stale if k in current]
@@ -389,11 +390,45 @@ class Engine:
     def update_mappings(self, name_or_id: str, patch: Mapping[str, Any], *,
                         tenant: str | Principal | None = None) -> dict[str, Any]:
         """PATCH-merge mappings (keys merge, ``None`` removes, ``synonyms`` replaces),
-        validated against the source's schema."""
+        validated against the source's schema. Metric and segment definitions go through
+        the guard as the source's own queries do: in its dialect (``col::date`` and
+        ``ILIKE`` on PostgreSQL, ``strftime`` on SQLite), with its exposure policy; a
+        refusal is :class:`InvalidRequest` naming the definition.
+
+        For a token (a :class:`Principal`, as over HTTP and MCP) the patch applies to what
+        :meth:`mappings` shows it: keys, suggestions and definitions see only what the
+        source's policy and the token's overlay leave visible, and the mappings of what
+        they hide stay as they are."""
         record = self._lookup(name_or_id, tenant)
-        merged = semantic.merge(self._catalog.get_mappings(record.id), patch, self.schema(record.id))
+        schema = self.schema(record.id)
+        policy = self._policy_seen_by(record, tenant)
+        facts = self._dialect_facts(record)
+        current = self._catalog.get_mappings(record.id)
+        if isinstance(tenant, Principal):
+            schema, _, shown = visible_to(policy, schema, {}, current)
+            hidden = {k: m for k, m in current.items() if k not in shown}
+            merged = semantic.merge(shown, patch, schema, facts=facts, policy=policy)
+            folded = {k.lower() for k in hidden}
+            clash = next((k for k in merged if k.lower() in folded), None)
+            if clash is not None:
+                raise InvalidRequest(f"{clash}: a definition of that name exists over tables or columns this "
+                                     f"token cannot see; choose another name")
+            merged = {**hidden, **merged}
+        else:
+            merged = semantic.merge(current, patch, schema, facts=facts, policy=policy)
         self._catalog.save_mappings(record.id, merged)
         return self.mappings(record.id, tenant=tenant)
+
+    def _dialect_facts(self, record: SourceRecord) -> connectors.DialectFacts:
+        """The dialect the source's SQL is checked in, with its connector's facts (the
+        pooled connector: building one does not connect). When none can be built now (a
+        driver missing), sqlglot's generic dialect: definitions are still checked."""
+        try:
+            return connectors.dialect_facts(self._connector(record))
+        except NLQueryError as exc:
+            log.warning("source %s: no connector (%s); checking its SQL in the generic dialect", record.name,
+                        exc.code)
+            return connectors.DialectFacts("")
 
     def resolver(self, name_or_id: str) -> semantic.Resolver:
         """Maps what people say ("clients", "signup date") to schema keys."""
@@ -871,6 +906,9 @@ class _QuestionsHost:
 
     def store(self) -> Catalog:
         return self._engine._catalog
+
+    def dialect_facts(self, record: SourceRecord) -> connectors.DialectFacts:
+        return self._engine._dialect_facts(record)
 
     def check(self, connector: connectors.Connector, sql: str, *, policy: Policy | None,
               schema: connectors.Schema | None, max_rows: int) -> SafeQuery:

@@ -3,9 +3,17 @@ Cursor, VS Code, any MCP client), over stdio or streamable HTTP.
 
 Tools: ``list_sources``, ``search_schema`` (the planner's schema linking: a
 10,000-table database answers in a few hundred tokens), ``describe_table``,
-``run_query`` (the read-only guard, ``$n`` parameters, a row cap) and ``ask`` (when an
-LLM is configured, or simple questions offline). Errors come back as tool errors that
-start with our stable code (``query_not_read_only: ...``).
+``run_query`` (the read-only guard, ``$n`` parameters, a row cap), ``ask`` (when an
+LLM is configured, or simple questions offline), ``get_mappings`` and
+``update_mappings`` (the semantic mappings: descriptions, synonyms, metrics and
+segments, with the PATCH semantics and checks of ``PATCH /semantic-mappings``). Errors
+come back as tool errors that start with our stable code (``query_not_read_only: ...``).
+
+Over streamable HTTP every tool acts as the bearer token's principal, exactly as the
+HTTP API would for the same token: its tenant, its source allow-list, its policy
+overlay and the scope the matching HTTP route needs (``sources:read`` to read,
+``sources:write`` to change mappings, ``query``, ``ask``). Over stdio the caller is the
+operator, as on the CLI.
 """
 
 from __future__ import annotations
@@ -13,7 +21,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import Annotated, Any
+
+import yaml
+from pydantic import Field
 
 from nlquery import audit
 from nlquery import principal as principals
@@ -46,7 +57,28 @@ def _compact_rows(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-_SCOPE_OF = {"query": "query", "ask": "ask"}  # every other tool reads schemas: sources:read
+class _CompactDumper(yaml.SafeDumper):
+    """Block mappings, lists on one line (``synonyms: [users, clients]``)."""
+
+
+_CompactDumper.add_representer(
+    list, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True))
+
+
+def _mappings_yaml(mappings: dict[str, dict[str, Any]]) -> str:
+    """Mappings as compact YAML, in the shape ``update_mappings`` takes back (empty
+    fields left out)."""
+    compact = {key: {k: v for k, v in value.items() if v not in (None, [], "")} for key, value in mappings.items()}
+    return yaml.dump(compact, Dumper=_CompactDumper, sort_keys=True, allow_unicode=True, default_flow_style=False,
+                     width=120).rstrip()
+
+
+_PATCH_SCHEMA = {
+    "type": "object",
+    "description": "KEY -> {description, synonyms} or null to remove. KEY: table, table.column, metric:NAME "
+                   "(with sql, e.g. SUM(orders.total)) or segment:NAME (with table and where).",
+    "additionalProperties": {"type": ["object", "null"]},
+}
 
 
 def _who_is_asking(engine: Engine) -> Any:
@@ -91,13 +123,13 @@ def build_server(engine: Engine) -> Any:
     )
     server.middleware.append(_who_is_asking(engine))
 
-    def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        # Over HTTP the guard's principal (its tenant, scopes, allow-list, overlay);
-        # over stdio the operator (None), as the CLI.
+    def call(fn: Any, *args: Any, scope: str = "sources:read", **kwargs: Any) -> Any:
+        # Over HTTP the guard's principal (its tenant, scopes, allow-list, overlay) and
+        # the scope the matching HTTP route needs; over stdio the operator (None), as the CLI.
         who = principals.current.get()
         try:
             if who is not None:
-                who.require(_SCOPE_OF.get(fn.__name__, "sources:read"))
+                who.require(scope)
             return fn(*args, tenant=who, **kwargs)
         except NLQueryError as exc:
             audit.note(outcome=exc.code)
@@ -129,15 +161,39 @@ def build_server(engine: Engine) -> Any:
 
     @server.tool(description="Run one read-only SQL query with $1, $2 ... parameters. Writes are refused.")
     def run_query(source: str, sql: str, parameters: list[Any] | None = None, max_rows: int = DEFAULT_ROWS) -> str:
-        result = call(engine.query, source, sql, parameters or [], max_rows=max(0, min(max_rows, MAX_ROWS)))
+        result = call(engine.query, source, sql, parameters or [], max_rows=max(0, min(max_rows, MAX_ROWS)),
+                      scope="query")
         return _compact_rows(result.to_dict())
 
     @server.tool(description="Answer a question in plain language with one read-only query; returns the "
                              "SQL it ran and the rows.")
     def ask(source: str, question: str) -> str:
-        answer = call(engine.ask, source, question, max_rows=DEFAULT_ROWS)
+        answer = call(engine.ask, source, question, max_rows=DEFAULT_ROWS, scope="ask")
         return f"SQL: {answer.sql}\nparameters: {json.dumps(answer.parameters)}\n" + _compact_rows(
             answer.result.to_dict())
+
+    @server.tool(description="A source's semantic mappings as YAML: descriptions and synonyms of tables and "
+                             "columns, metrics (metric:NAME: sql) and segments (segment:NAME: table, where).")
+    def get_mappings(source: str) -> str:
+        data = call(engine.mappings, source)
+        text = _mappings_yaml(data["mappings"]) if data["mappings"] else "no mappings"
+        return text + (f"\nstale (no longer in the schema): {', '.join(data['stale'])}" if data["stale"] else "")
+
+    @server.tool(description="Change a source's semantic mappings: keys merge, null removes a key, synonyms "
+                             "replace the list. Metrics and segments are checked like queries. Returns what "
+                             "changed.")
+    def update_mappings(source: str,
+                        mappings: Annotated[Any, Field(json_schema_extra=_PATCH_SCHEMA)]) -> str:
+        # Typed Any: the Engine checks the patch, so a malformed one is invalid_request,
+        # worded as over HTTP, rather than the SDK's own validation message.
+        before = call(engine.mappings, source, scope="sources:write")["mappings"]
+        after = call(engine.update_mappings, source, mappings, scope="sources:write")
+        changed = {k: v for k, v in after["mappings"].items() if before.get(k) != v}
+        removed = sorted(set(before) - set(after["mappings"]))
+        lines = [_mappings_yaml(changed)] if changed else []
+        lines += [f"removed: {', '.join(removed)}"] if removed else []
+        lines += [f"stale (no longer in the schema): {', '.join(after['stale'])}"] if after["stale"] else []
+        return "\n".join(lines) or "no change"
 
     @server.resource("nlquery://sources/{name}/schema", description="A source's annotated schema summary.",
                      mime_type="text/plain")

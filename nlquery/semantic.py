@@ -6,8 +6,11 @@ Keys are ``table``, ``table.column`` or ``schema.table[.column]``; values
 SQL expression over qualified columns, ``revenue = SUM(order_items.unit_price *
 order_items.quantity)``) and ``segment:NAME`` (``{table, where}``: a named filter,
 ``account managers = employees WHERE title = 'Sales Support Agent'``), with the same
-description and synonyms; the guard checks them against the schema when they are set. Updates follow PATCH semantics: keys merge, ``null``
-removes a key, ``synonyms`` replaces the list. Keys are validated against the current
+description and synonyms. The guard checks them when they are set, as it checks a query
+of the source: in the source's dialect (its :class:`~connectors.base.DialectFacts` and
+the read-only functions its schema declares), against its schema and its exposure
+policy; a refusal is ``invalid_request`` naming the definition. Updates follow PATCH
+semantics: keys merge, ``null`` removes a key, ``synonyms`` replaces the list. Keys are validated against the current
 schema (case-insensitive, with a close-match suggestion). A mapping whose table or
 column has disappeared stays stored and is reported as stale.
 """
@@ -25,6 +28,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from connectors.base import DialectFacts
 from connectors.models import Schema, Table
 from nlquery.errors import InvalidRequest
 from nlquery.names import closest, did_you_mean
@@ -145,9 +149,14 @@ def _suggestion(key: str, keys: list[str]) -> str:
 
 # -- merging -----------------------------------------------------------------------
 def merge(
-    current: Mapping[str, SemanticMapping], patch: Mapping[str, Any], schema: Schema, dialect: str = ""
+    current: Mapping[str, SemanticMapping], patch: Mapping[str, Any], schema: Schema, dialect: str = "", *,
+    facts: DialectFacts | None = None, policy: Any = None,
 ) -> dict[str, SemanticMapping]:
-    """Apply a PATCH to ``current``; returns the new full mapping set."""
+    """Apply a PATCH to ``current``; returns the new full mapping set.
+
+    Keys are checked against ``schema``; metric and segment definitions go through the
+    guard in ``dialect`` (or ``facts.dialect``, with the functions ``facts`` adds) with
+    ``policy`` (:func:`validate_definition`)."""
     if not isinstance(patch, Mapping):
         raise InvalidRequest("mappings must be an object of key -> {description, synonyms}")
     merged = dict(current)
@@ -163,6 +172,9 @@ def merge(
                 merged.pop(existing, None)
             continue
         canonical = canonical_key(key, schema)
+        if not isinstance(value, Mapping):
+            raise InvalidRequest(f"mapping {key!r}: expected an object such as {{description, synonyms}}, "
+                                 f"or null to remove it")
         try:
             update = _Patch.model_validate(value)
         except ValidationError as exc:
@@ -180,14 +192,17 @@ def merge(
             **{f: (getattr(update, f) if f in fields else getattr(previous, f)) for f in DEFINITION_FIELDS},
         )
         if is_definition(canonical):
-            mapping = validate_definition(canonical, mapping, schema, dialect)
+            mapping = validate_definition(canonical, mapping, schema, dialect, facts=facts, policy=policy)
         merged[canonical] = mapping
         folded[canonical.lower()] = canonical
     return merged
 
 
 def definition_tables(key: str, mapping: SemanticMapping, schema: Schema, dialect: str = "") -> list[str]:
-    """The schema's names of the tables a metric or segment reads, first the one it is about."""
+    """The schema's names of the tables a metric or segment reads, first the one it is
+    about; its text is parsed in ``dialect`` (the source's: ``col::date`` and ``~`` are
+    PostgreSQL's). :class:`InvalidRequest` naming ``key`` if it does not parse or names
+    an unknown table."""
     import sqlglot
     from sqlglot import exp
 
@@ -216,11 +231,20 @@ def definition_tables(key: str, mapping: SemanticMapping, schema: Schema, dialec
     return found
 
 
-def validate_definition(key: str, mapping: SemanticMapping, schema: Schema, dialect: str = "") -> SemanticMapping:
-    """Check a metric or segment with the guard against ``schema`` (read-only, every table
-    and column known); :class:`InvalidRequest` naming what is wrong."""
+def validate_definition(key: str, mapping: SemanticMapping, schema: Schema, dialect: str = "", *,
+                        facts: DialectFacts | None = None, policy: Any = None) -> SemanticMapping:
+    """Check a metric or segment with the guard as a query of the source would be: in
+    ``dialect`` (default ``facts.dialect``; empty is sqlglot's generic SQL), with the
+    functions ``facts`` and ``schema.read_only_functions`` add, against ``schema`` (every
+    table and column known) and ``policy`` (nothing it hides). :class:`InvalidRequest`
+    starting with ``key`` and saying what is wrong."""
     from nlquery.errors import NLQueryError
     from nlquery.guard import validate_sql
+
+    if facts is not None and not dialect:
+        dialect = facts.dialect
+    if facts is not None and facts.dialect != dialect:
+        facts = None  # facts of another dialect would add the wrong functions
 
     metric = key.startswith(METRIC)
     if metric and not (mapping.sql or "").strip():
@@ -239,7 +263,7 @@ def validate_definition(key: str, mapping: SemanticMapping, schema: Schema, dial
     probe = (f"SELECT {mapping.sql} AS value FROM {sources}" if metric
              else f"SELECT * FROM {sources} WHERE {mapping.where}")
     try:
-        validate_sql(probe, dialect, schema=schema)
+        validate_sql(probe, dialect, schema=schema, policy=policy, facts=facts)
     except NLQueryError as exc:
         raise InvalidRequest(f"{key}: {exc.message}") from None
     if mapping.table:
@@ -247,16 +271,17 @@ def validate_definition(key: str, mapping: SemanticMapping, schema: Schema, dial
     return mapping
 
 
-def stale_keys(mappings: Iterable[str], schema: Schema) -> list[str]:
+def stale_keys(mappings: Iterable[str], schema: Schema, dialect: str = "", *,
+               facts: DialectFacts | None = None) -> list[str]:
     """Mapped keys whose table or column no longer exists (for a metric or segment: one
-    that no longer passes the guard against the schema)."""
+    that no longer passes the guard against the schema, in the source's dialect)."""
     found = []
     for key in mappings:
         if is_definition(key):
             mapping = mappings[key] if isinstance(mappings, Mapping) else None
             try:
                 if mapping is not None:
-                    validate_definition(key, SemanticMapping(**vars(mapping)), schema)
+                    validate_definition(key, SemanticMapping(**vars(mapping)), schema, dialect, facts=facts)
             except InvalidRequest:
                 found.append(key)
         elif locate(key, schema) is None:
@@ -324,7 +349,11 @@ def document_patch(data: Any) -> Any:
         sections["mappings"] = {k: v for k, v in data.items() if k not in ("metrics", "segments")}
     patch = dict(sections["mappings"] or {})
     for section, prefix in (("metrics", METRIC), ("segments", SEGMENT)):
-        for name, value in (sections[section] or {}).items():
+        entries = sections[section]
+        if entries is not None and not isinstance(entries, dict):
+            fields = "sql" if prefix == METRIC else "table, where"
+            raise InvalidRequest(f"{section} must be an object of NAME -> {{{fields}, description, synonyms}}")
+        for name, value in (entries or {}).items():
             patch[f"{prefix}{name}"] = value
     return patch
 

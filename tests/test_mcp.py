@@ -40,7 +40,8 @@ def text(result) -> str:
 
 def test_the_tool_list_is_small(demo):
     tools = session(build_server(Engine()), lambda c: c.list_tools()).tools
-    assert [t.name for t in tools] == ["list_sources", "search_schema", "describe_table", "run_query", "ask"]
+    assert [t.name for t in tools] == ["list_sources", "search_schema", "describe_table", "run_query", "ask",
+                                       "get_mappings", "update_mappings"]
     serialized = json.dumps([t.model_dump(exclude_none=True) for t in tools])
     assert len(serialized) / 4 <= 1500  # about 4 characters per token
 
@@ -103,7 +104,7 @@ def test_over_a_real_stdio_subprocess(demo, nlquery_home):
         return tools, result, refused
 
     tools, result, refused = session(params, calls)
-    assert len(tools.tools) == 5 and "144" in text(result)
+    assert len(tools.tools) == 7 and "144" in text(result)
     assert refused.is_error and "query_not_read_only" in text(refused)
 
 
@@ -164,7 +165,88 @@ def test_over_streamable_http_with_a_bearer_token(demo, nlquery_home):
                         return tools, result
 
         tools, result = anyio.run(over_http)
-        assert len(tools.tools) == 5 and "144" in text(result)
+        assert len(tools.tools) == 7 and "144" in text(result)
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# -- semantic mappings: the same patch as PATCH /semantic-mappings --------------------------
+REVENUE = "SUM(order_items.unit_price * order_items.quantity)"
+
+
+def test_mappings_are_read_and_patched_with_the_http_semantics(demo):
+    engine = Engine()
+
+    async def calls(client):
+        return [
+            await client.call_tool("get_mappings", {"source": "demo-shop"}),
+            await client.call_tool("update_mappings", {"source": "demo-shop", "mappings": {
+                "metric:Revenue": {"sql": REVENUE, "synonyms": ["turnover"]},
+                "segment:big  orders": {"table": "Orders", "where": "orders.total_amount > 500"},
+                "Customers": {"synonyms": ["clients", "buyers"]},  # replaces the list, keeps the description
+                "products": None,
+            }}),
+            await client.call_tool("update_mappings", {"source": "demo-shop", "mappings": {}}),
+            await client.call_tool("get_mappings", {"source": "demo-shop"}),
+        ]
+
+    before, patched, unchanged, after = session(build_server(engine), calls)
+    assert not any(r.is_error for r in (before, patched, unchanged, after))
+    assert "customers:\n  description: Customer accounts and profiles\n  synonyms: [users, clients" in text(before)
+    assert "metric:revenue:\n  sql: " + REVENUE in text(patched) and "segment:big orders:" in text(patched)
+    assert "synonyms: [clients, buyers]" in text(patched) and "removed: products" in text(patched)
+    assert "orders.total_amount" not in text(patched).split("segment:big orders:")[0]  # only what changed
+    assert text(unchanged) == "no change"
+    stored = engine.mappings("demo-shop")["mappings"]
+    assert stored["customers"] == {"description": "Customer accounts and profiles",
+                                   "synonyms": ["clients", "buyers"]}
+    assert stored["metric:revenue"]["sql"] == REVENUE and stored["segment:big orders"]["table"] == "orders"
+    assert "products" not in stored
+    # what get_mappings prints is a patch update_mappings takes back unchanged
+    import yaml
+
+    document = yaml.safe_load(text(after))
+    again = session(build_server(engine), lambda c: c.call_tool("update_mappings", {"source": "demo-shop",
+                                                                                    "mappings": document}))
+    assert text(again) == "no change" and engine.mappings("demo-shop")["mappings"] == stored
+
+
+BAD_PATCHES = [
+    {"custmers": {"synonyms": ["x"]}},                                   # unknown key, with a suggestion
+    {"customers": {"synonyms": ["x"], "colour": "red"}},                 # unknown field
+    {"orders": {"sql": "SUM(orders.total_amount)"}},                     # a definition on a table key
+    {"metric:x": {"sql": "SUM(order_items.qty)"}},                       # unknown column
+    {"metric:x": {"sql": "SUM(invoices.total)"}},                        # unknown table
+    {"metric:x": {"description": "no sql"}},
+    {"segment:x": {"table": "orders", "where": "1 = 1; DELETE FROM orders"}},
+    {"segment:x": {"table": "orders", "where": "load_extension('/tmp/evil.so') IS NULL"}},
+    {"segment:x": {"table": "orders", "where": "orders.status ~ 'x'"}},  # PostgreSQL's, not SQLite's
+    {"customers": "clients"},
+]
+
+
+@pytest.mark.parametrize("patch", BAD_PATCHES)
+def test_a_bad_patch_is_the_error_http_gives(demo, patch):
+    from tests.service.conftest import make_client
+
+    stored = Engine().mappings("demo-shop")
+    result = session(build_server(Engine()), lambda c: c.call_tool(
+        "update_mappings", {"source": "demo-shop", "mappings": patch}))
+    with make_client() as client:
+        source = client.get("/api/v1/data-sources/demo-shop").json()["data"]["id"]
+        response = client.patch(f"/api/v1/data-sources/{source}/semantic-mappings", json={"mappings": patch})
+    error = response.json()["error"]
+    assert response.status_code == 422 and error["code"] == "invalid_request"
+    assert result.is_error and text(result).startswith("Error executing tool update_mappings: invalid_request: ")
+    if not isinstance(next(iter(patch.values())), str):  # HTTP's body model refuses a string itself
+        assert text(result).endswith(": invalid_request: " + error["message"])
+    assert "Traceback" not in text(result) and "_Patch" not in text(result)
+    assert Engine().mappings("demo-shop") == stored  # nothing of a refused patch is kept
+
+
+def test_a_malformed_patch_is_invalid_request(demo):
+    for mappings in (["customers"], "customers", 3):
+        result = session(build_server(Engine()), lambda c: c.call_tool(
+            "update_mappings", {"source": "demo-shop", "mappings": mappings}))
+        assert result.is_error and "invalid_request: mappings must be an object" in text(result)

@@ -74,10 +74,12 @@ class LinkedSchema:
 
 
 class SchemaLinker:
-    """Built once per (schema, mappings, hints); :meth:`link` is cheap per question."""
+    """Built once per (schema, mappings, hints); :meth:`link` is cheap per question.
+    ``dialect``: the source's sqlglot dialect, in which metric and segment definitions
+    are read (a PostgreSQL ``col::date`` or ``~`` is not generic SQL)."""
 
     def __init__(self, schema: Schema, mappings: Mapping[str, SemanticMapping] | None = None,
-                 value_hints: Mapping[str, list[Any]] | None = None) -> None:
+                 value_hints: Mapping[str, list[Any]] | None = None, *, dialect: str = "") -> None:
         self.schema = schema
         self.mappings = with_comments(schema, mappings or {})
         self.value_hints = dict(value_hints or {})
@@ -96,7 +98,8 @@ class SchemaLinker:
             if not is_definition(key):
                 continue
             try:
-                self.definition_tables[key] = [t for t in definition_tables(key, mapping, schema) if t in self._tables]
+                self.definition_tables[key] = [t for t in definition_tables(key, mapping, schema, dialect)
+                                             if t in self._tables]
             except InvalidRequest:
                 continue  # stale: its table is gone
             for text in [definition_name(key), *mapping.synonyms]:

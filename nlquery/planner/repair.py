@@ -79,6 +79,19 @@ class JoinGraph:
                         queue.append((nxt, depth + 1))
         return None
 
+    def distances(self, starts: Sequence[str], max_depth: int = 4) -> dict[str, int]:
+        """How many joins away from one of ``starts`` each reachable table is (``starts``: 0)."""
+        found = {s: 0 for s in starts}
+        queue = deque(starts)
+        while queue:
+            node = queue.popleft()
+            if found[node] < max_depth:
+                for nxt in self.edges.get(node, {}):
+                    if nxt not in found:
+                        found[nxt] = found[node] + 1
+                        queue.append(nxt)
+        return found
+
     def describe(self, path: Sequence[str]) -> str:
         """``orders JOIN order_items ON order_items.order_id = orders.id``."""
         parts = [path[0]]
@@ -149,7 +162,12 @@ def explain(code: str, message: str, sql: str, dialect: str, schema: Schema, gra
             holders = sorted({k.rsplit(".", 1)[0] for k, v in every.items() if v == near}) if near else []
             if near:
                 bare = near
-        holders = holders[:4]
+        # Many tables may have a column of that name (name, status, country): when the
+        # query can join to some of them, only those, nearest first, so the fix names the
+        # table meant and the next prompt does not grow by tables it cannot use.
+        distance = graph.distances(used) if used else {}
+        reachable = sorted((h for h in holders if h in distance), key=lambda h: distance[h])
+        holders = (reachable or holders)[:4]
         lines = [f"{base} Column {bare!r} is not in {', '.join(looked_in) or 'the tables of the query'}."]
         if holders:
             lines.append(f"It is a column of: {', '.join(f'{h}.{bare}' for h in holders)}.")

@@ -14,7 +14,6 @@ else is ``question_not_answerable``: it declines rather than guesses.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import re
 import time
@@ -28,13 +27,12 @@ from nlquery.errors import QuestionNotAnswerable
 from nlquery.guard.exposure import table_expression
 from nlquery.planner.answer import Answer, Attempt
 from nlquery.planner.linking import terms
+from nlquery.planner.periods import parse_period
 from nlquery.planner.pipeline import PlanningContext
 
 NUMERIC = re.compile(r"int|numeric|decimal|real|float|double|money|number", re.IGNORECASE)
 TEMPORAL = re.compile(r"date|time", re.IGNORECASE)
 MEASURE_NAMES = re.compile(r"amount|total|price|value|revenue|cost|quantity|qty|sales", re.IGNORECASE)
-MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
-MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
 
 AGGREGATES = [  # first match wins: "total number of" is a count
     ("COUNT", re.compile(r"\bhow many\b|\bnumber of\b|\bcount\b")),
@@ -355,63 +353,3 @@ def _dimension(phrase: str, table: Table, name: str, context: PlanningContext, d
         if _column_terms(name, column, context) & wanted:
             return quote(column.name), quote(column.name)
     return None
-
-
-def parse_period(text: str, today: dt.date) -> tuple[dt.date | None, dt.date | None] | None:
-    """``[start, end)`` of a date range named in ``text``, or None."""
-    tomorrow = today + dt.timedelta(days=1)
-    if re.search(r"\btoday\b", text):
-        return today, tomorrow
-    if re.search(r"\byesterday\b", text):
-        return today - dt.timedelta(days=1), today
-    week_start = today - dt.timedelta(days=today.weekday())
-    month_start = today.replace(day=1)
-    if re.search(r"\bthis week\b", text):
-        return week_start, tomorrow
-    if re.search(r"\blast week\b", text):
-        return week_start - dt.timedelta(days=7), week_start
-    if re.search(r"\bthis month\b", text):
-        return month_start, tomorrow
-    if re.search(r"\blast month\b", text):
-        return _add_months(month_start, -1), month_start
-    if re.search(r"\bthis year\b", text):
-        return today.replace(month=1, day=1), tomorrow
-    if re.search(r"\blast year\b", text):
-        return dt.date(today.year - 1, 1, 1), dt.date(today.year, 1, 1)
-    match = re.search(r"\b(?:last|past|previous)\s+(\d{1,4})\s+(day|week|month|year)s?\b", text)
-    if match:
-        count, unit = int(match.group(1)), match.group(2)
-        if unit == "day":
-            return today - dt.timedelta(days=count - 1), tomorrow
-        if unit == "week":
-            return today - dt.timedelta(days=7 * count - 1), tomorrow
-        if unit == "month":
-            return _add_months(today, -count) + dt.timedelta(days=1), tomorrow
-        return dt.date(today.year - count, today.month, today.day) + dt.timedelta(days=1), tomorrow
-    month_names = "|".join(sorted(MONTHS, key=len, reverse=True))
-    match = re.search(rf"\bsince\s+({month_names})(?:\s+(\d{{4}}))?\b", text)
-    if match:
-        month = MONTHS[match.group(1)]
-        year = int(match.group(2)) if match.group(2) else (today.year if month <= today.month else today.year - 1)
-        return dt.date(year, month, 1), None
-    match = re.search(r"\bsince\s+(\d{4})-(\d{2})-(\d{2})\b", text)
-    if match:
-        return dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3))), None
-    match = re.search(rf"\bin\s+({month_names})(?:\s+(\d{{4}}))?\b", text)
-    if match:
-        month = MONTHS[match.group(1)]
-        year = int(match.group(2)) if match.group(2) else (today.year if month <= today.month else today.year - 1)
-        start = dt.date(year, month, 1)
-        return start, _add_months(start, 1)
-    match = re.search(r"\b(?:in|during)\s+(\d{4})\b", text)
-    if match:
-        year = int(match.group(1))
-        return dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
-    return None
-
-
-def _add_months(day: dt.date, months: int) -> dt.date:
-    month_index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(month_index, 12)
-    last = calendar.monthrange(year, month + 1)[1]
-    return dt.date(year, month + 1, min(day.day, last))

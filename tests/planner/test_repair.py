@@ -100,3 +100,33 @@ def test_without_repair_one_attempt_and_the_bare_error(engine, llm):
     with pytest.raises(InvalidQuery, match="after 1 attempt; last: Unknown column"):
         ask(engine, repair=False)
     assert len(llm.requests) == 1
+
+
+def _wide_schema():
+    """The shop's customers and orders after many unrelated tables that also have a
+    ``country`` column (as wide schemas do), ``aa_regions`` joinable to nothing."""
+    from connectors.models import Column, ForeignKey, Schema, Table
+
+    noise = [Table(f"aa_{i}", [Column("id", "int"), Column("country", "char")], primary_key=["id"])
+             for i in range(6)]
+    return Schema(tables=noise + [
+        Table("customers", [Column("id", "int"), Column("country", "char")], primary_key=["id"]),
+        Table("orders", [Column("id", "int"), Column("customer_id", "int"), Column("total", "numeric")],
+              primary_key=["id"], foreign_keys=[ForeignKey(["customer_id"], "customers", ["id"])]),
+        Table("notes", [Column("id", "int"), Column("body", "text")], primary_key=["id"]),
+    ])
+
+
+def test_the_fix_names_the_table_the_query_can_join_not_the_first_ones_with_that_column():
+    from nlquery.planner.repair import JoinGraph, explain
+
+    schema = _wide_schema()
+    fix = explain("invalid_query", "Column 'country' could not be resolved",
+                  "SELECT SUM(total) FROM orders WHERE country = 'US'", "sqlite", schema, JoinGraph(schema))
+    assert "It is a column of: customers.country." in fix.message
+    assert "Join path: orders JOIN customers ON customers.id = orders.customer_id" in fix.message
+    assert fix.tables == ["customers"] and "aa_" not in fix.message
+    # joinable to none of them: the tables that have it, as before
+    lonely = explain("invalid_query", "Column 'country' could not be resolved",
+                     "SELECT COUNT(*) FROM notes WHERE country = 'US'", "sqlite", schema, JoinGraph(schema))
+    assert "It is a column of: aa_0.country, aa_1.country, aa_2.country, aa_3.country." in lonely.message

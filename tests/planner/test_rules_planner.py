@@ -95,3 +95,21 @@ def test_periods(text, start, end):
 
 def test_no_period_in_plain_text():
     assert parse_period("orders per status", TODAY) is None
+
+
+@pytest.mark.parametrize(("text", "message"), [("since 2026-02-30", "2026-02-30 is not a date"),
+                                             ("in 0000", "there is no year 0000")])
+def test_a_date_that_does_not_exist_is_declined_not_dropped(engine, text, message):
+    with pytest.raises(QuestionNotAnswerable, match=message):
+        parse_period(text, TODAY)
+    with pytest.raises(QuestionNotAnswerable, match=message):
+        engine.ask("shop", f"How many orders {text}?", planner="rules", today=TODAY)
+
+
+@pytest.mark.parametrize(("text", "start", "end"), [
+    ("last 2 years", dt.date(2022, 3, 1), dt.date(2024, 3, 1)),      # from a leap day
+    ("last 3000 years", dt.date.min, dt.date(2024, 3, 1)),           # before the calendar: from its start
+    ("in 9999", dt.date(9999, 1, 1), None),
+])
+def test_ranges_at_the_edges_of_the_calendar(text, start, end):
+    assert parse_period(text, dt.date(2024, 2, 29)) == (start, end)
