@@ -6,7 +6,11 @@ pays a Python object per value first. It runs with the same settings as the psyc
 connection (:meth:`PostgreSQLConnector.libpq_settings`: read-only session, keepalives,
 egress-pinned address, nothing from this server's ``~/.pgpass`` for untrusted sources),
 in an explicit ``BEGIN READ ONLY`` transaction with a transaction-local
-``statement_timeout``, always rolled back and followed by ``DISCARD ALL``.
+``statement_timeout``, always rolled back and followed by ``DISCARD ALL``. Every read
+ends by its timeout + ``GRACE_S`` whatever the link does: ADBC hides its libpq socket,
+so the socket each connection opened is found among the process's descriptors and the
+watchdog shuts it down at the deadline (a cancel request alone travels to the same
+unresponsive host and a stalled read would hold its thread for good).
 
 Connections take ~50 ms to open (ADBC loads the type catalog), so a few idle ones are
 kept per source. The columns come back in the types the psycopg path gives for the same
@@ -17,13 +21,17 @@ NaN, infinity, over 38 digits), ``json``/``jsonb`` their JSON text, ``uuid`` its
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import socket
+import stat
 import threading
 import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from connectors.deadline import GRACE_S, Watchdog
+from connectors.deadline import GRACE_S, Watchdog, shutdown_fd
 from connectors.errors import (
     ConnectorError,
     DataSourceDisconnected,
@@ -79,9 +87,9 @@ class ArrowReader:
 
         dbapi = _dbapi()
         deadline = time.monotonic() + timeout_s + GRACE_S
-        running: list[Any] = []  # the cursor the watchdog cancels at the deadline
-        with Watchdog(deadline, lambda: running and running[-1].adbc_cancel()) as watchdog:
-            conn, cursor = self._begin(timeout_s, running)
+        cut = _Cut()  # what the watchdog ends at the deadline: the socket, then the statement
+        with Watchdog(deadline, cut) as watchdog:
+            conn, cursor = self._begin(timeout_s, cut)
             healthy = False
             try:
                 cursor.execute(sql, parameters=tuple(params) if params else None)
@@ -92,25 +100,25 @@ class ArrowReader:
                 # An error the server reported (a bad cast, a timeout) leaves the connection
                 # usable; one raised while reading batches (pyarrow's) is not trusted to.
                 healthy = bool(_sqlstate(exc)) and not isinstance(exc, dbapi.OperationalError)
-                raise self._mapped(exc, timeout_s, watchdog.fired) from None
+                raise self._mapped(exc, timeout_s, watchdog.fired, dropped=cut.dropped) from None
             finally:
-                self._checkin(conn, self._end(cursor) and healthy)
+                self._checkin(conn, self._end(cursor) and healthy and not watchdog.fired)
         table = _normalized(pa.Table.from_batches(batches, schema=reader.schema))
         truncated = table.num_rows > max_rows
         if truncated:
             table = table.slice(0, max_rows)
         return table.replace_schema_metadata({"nlquery.truncated": "true" if truncated else "false"})
 
-    def _begin(self, timeout_s: float, running: list[Any]) -> tuple[Any, Any]:
+    def _begin(self, timeout_s: float, cut: _Cut) -> tuple[Any, Any]:
         """A connection in a fresh read-only transaction with the statement timeout set.
         An idle connection the server closed meanwhile (a restart) fails here, before any
         query ran: it is replaced by a new one instead of failing the call."""
         dbapi = _dbapi()
         while True:
-            conn, reused = self._checkout(timeout_s)
+            conn, reused = self._checkout(timeout_s, cut)
             try:
                 cursor = conn.cursor()
-                running.append(cursor)
+                cut.running(conn, cursor)
                 cursor.execute("BEGIN READ ONLY")
                 cursor.execute("SELECT pg_catalog.set_config('statement_timeout', $1, true)",
                                parameters=(str(max(1, int(timeout_s * 1000))),))
@@ -118,8 +126,8 @@ class ArrowReader:
                 return conn, cursor
             except dbapi.Error as exc:
                 _close_quietly(conn)
-                if not reused:
-                    raise self._mapped(exc, timeout_s, False) from None
+                if not reused or cut.fired:
+                    raise self._mapped(exc, timeout_s, cut.fired, dropped=cut.dropped) from None
 
     @staticmethod
     def _end(cursor: Any) -> bool:
@@ -132,8 +140,11 @@ class ArrowReader:
         except Exception:  # a broken connection: it is dropped, the call's own error stands
             return False
 
-    def _mapped(self, exc: BaseException, timeout_s: float, cut: bool) -> ConnectorError:
+    def _mapped(self, exc: BaseException, timeout_s: float, cut: bool, *, dropped: bool = False) -> ConnectorError:
         """The connector error for an ADBC exception, its message scrubbed of secrets."""
+        if dropped:  # the watchdog shut the socket: the source sent nothing in time
+            return DataSourceDisconnected(
+                f"no answer from the source within the {timeout_s:g} s timeout: connection dropped")
         message = scrub(one_line(self._connector._describe_error(exc)), self._connector.config.secrets())
         if cut or _sqlstate(exc) == _QUERY_CANCELED or _CANCELED_TEXT in message:
             return QueryTimeout(f"query cancelled: it ran past its {timeout_s:g} s timeout")
@@ -143,18 +154,42 @@ class ArrowReader:
         return QueryExecutionFailed(message)
 
     # -- idle connections ----------------------------------------------------------
-    def _checkout(self, timeout_s: float) -> tuple[Any, bool]:
-        """An idle connection (True: reused) or a new one."""
+    def _checkout(self, timeout_s: float, cut: _Cut) -> tuple[Any, bool]:
+        """An idle connection (True: reused) or a new one. ADBC hides its libpq socket,
+        so the socket a new connection opened is found among this process's descriptors
+        (the one to its server that was not there before): the watchdog shuts it down
+        at the deadline, as the psycopg path does with its own. Connecting runs queries
+        too (ADBC reads the type catalog), so the sockets opened meanwhile are cut if
+        the deadline passes before the connection exists."""
         with self._lock:
             if self._idle:
                 return self._idle.pop(), True
         from psycopg.conninfo import make_conninfo
 
         settings = self._connector.libpq_settings(timeout_s)
+        # The egress-checked address when there is one (untrusted sources): sockets to
+        # any other address are never taken for this connection's.
+        server = (settings.get("hostaddr"), int(settings.get("port") or 5432))
+        # One ADBC connect at a time per server in this process, so that the socket that
+        # appeared is this connection's (a psycopg connect meanwhile is told apart below).
+        serial = _connect_lock((settings.get("host"), *server))
+        if not serial.acquire(timeout=max(0.0, timeout_s)):
+            raise DataSourceDisconnected(f"could not connect within the {timeout_s:g} s timeout: "
+                                         "other connections to this server are still being opened")
         try:
-            return _dbapi().connect(make_conninfo(**settings), autocommit=True), False
-        except _dbapi().Error as exc:
-            raise DataSourceDisconnected(self._mapped(exc, timeout_s, False).message) from None
+            before = _sockets()
+            cut.connecting(before, server)
+            try:
+                conn = _dbapi().connect(make_conninfo(**settings), autocommit=True)
+                _SOCKETS[id(conn)] = _own_socket(conn, before, server)  # may ask the server: still cut as a connect
+            except _dbapi().Error as exc:
+                raise DataSourceDisconnected(
+                    self._mapped(exc, timeout_s, cut.fired, dropped=cut.dropped).message) from None
+            finally:
+                cut.connected()
+        finally:
+            serial.release()
+        return conn, False
 
     def _checkin(self, conn: Any, healthy: bool) -> None:
         with self._lock:
@@ -172,10 +207,188 @@ class ArrowReader:
 
 
 def _close_quietly(conn: Any) -> None:
+    _SOCKETS.pop(id(conn), None)
     try:
         conn.close()
     except Exception:  # closing a broken connection must not mask anything
         pass
+
+
+# -- the deadline ----------------------------------------------------------------------------
+_SOCKETS: dict[int, tuple[int, int] | None] = {}
+"""``id(connection)`` -> (descriptor, inode) of the socket of each open ADBC connection
+(None: not found, e.g. a platform without ``/proc/self/fd`` or ``/dev/fd``)."""
+
+
+_CONNECT_LOCKS: dict[tuple[Any, ...], threading.Lock] = {}
+_CONNECT_LOCKS_LOCK = threading.Lock()
+
+
+def _connect_lock(server: tuple[Any, ...]) -> threading.Lock:
+    with _CONNECT_LOCKS_LOCK:
+        return _CONNECT_LOCKS.setdefault(server, threading.Lock())
+
+
+def _sockets() -> dict[int, int]:
+    """This process's socket descriptors and their inodes."""
+    for base in ("/proc/self/fd", "/dev/fd"):
+        try:
+            names = os.listdir(base)
+        except OSError:
+            continue
+        found = {}
+        for name in names:
+            try:
+                fd = int(name)
+                info = os.fstat(fd)
+            except (ValueError, OSError):
+                continue
+            if stat.S_ISSOCK(info.st_mode):
+                found[fd] = info.st_ino
+        return found
+    return {}
+
+
+def _peer(fd: int) -> tuple[str | None, int] | None:
+    """(address, port) a socket is connected to; a Unix socket's port from libpq's
+    ``/dir/.s.PGSQL.<port>`` (its address None)."""
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return None
+    try:
+        peer = sock.getpeername()
+        if sock.family == getattr(socket, "AF_UNIX", None):
+            text = peer.decode(errors="replace") if isinstance(peer, bytes) else str(peer)
+            tail = text.rsplit(".s.PGSQL.", 1)
+            return (None, int(tail[1])) if len(tail) == 2 and tail[1].isdigit() else None
+        return (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) and len(peer) >= 2 else None
+    except (OSError, ValueError):
+        return None
+    finally:
+        sock.close()
+
+
+def _local_port(fd: int) -> int | None:
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return None
+    try:
+        name = sock.getsockname()
+        return int(name[1]) if isinstance(name, tuple) and len(name) >= 2 else None
+    except (OSError, ValueError):
+        return None
+    finally:
+        sock.close()
+
+
+def _opened_since(before: dict[int, int], server: tuple[str | None, int]) -> list[tuple[int, int]]:
+    """Sockets to ``server`` (address or None: any, port) opened since ``before``:
+    (descriptor, inode)."""
+    address, port = server
+    found = []
+    for fd, ino in _sockets().items():
+        if before.get(fd) == ino:
+            continue
+        peer = _peer(fd)
+        if peer is not None and peer[1] == port and (address is None or _same_address(peer[0], address)):
+            found.append((fd, ino))
+    return found
+
+
+def _same_address(seen: str | None, expected: str) -> bool:
+    if seen is None:  # a Unix socket: no address to compare
+        return True
+    try:
+        a, b = ipaddress.ip_address(seen.split("%", 1)[0]), ipaddress.ip_address(expected.split("%", 1)[0])
+    except ValueError:
+        return seen == expected
+    mapped = getattr(a, "ipv4_mapped", None)
+    return a == b or (mapped is not None and mapped == b)
+
+
+def _own_socket(conn: Any, before: dict[int, int], server: tuple[str | None, int]) -> tuple[int, int] | None:
+    """The socket a connection just opened: the only new one to its server, or, when
+    other threads opened some to the same server meanwhile, the one whose local port
+    the server saw this connection come from (None when that does not tell: then only
+    the server-side cancel applies to this connection)."""
+    new = _opened_since(before, server)
+    if len(new) <= 1:
+        return new[0] if new else None
+    try:
+        cursor = conn.cursor()
+        try:
+            cursor.execute("SELECT pg_catalog.inet_client_port()")
+            seen = cursor.fetchone()[0]
+        finally:
+            cursor.close()
+    except Exception:  # no answer: the socket stays unknown
+        return None
+    mine = [(fd, ino) for fd, ino in new if seen is not None and _local_port(fd) == int(seen)]
+    return mine[0] if len(mine) == 1 else None
+
+
+def _still_open(fd: int, ino: int) -> bool:
+    """Whether ``fd`` is still the socket of inode ``ino`` (not closed, not reused)."""
+    try:
+        return os.fstat(fd).st_ino == ino
+    except OSError:
+        return False
+
+
+class _Cut:
+    """What the watchdog of one Arrow read ends at its deadline: the socket of the
+    connection in use (so that a stalled link or a server that stopped answering ends
+    the read, as ``shutdown_fd`` does on the psycopg path; a cancel request when the
+    socket is not known); while a new connection is being opened, the sockets to its
+    server opened since it started (another thread's connection to that same server
+    opened meanwhile may be cut with them: it was waiting on a server past a deadline)."""
+
+    def __init__(self) -> None:
+        self.fired = False
+        self.dropped = False
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._cursor: Any = None
+        self._connecting: tuple[dict[int, int], tuple[str | None, int]] | None = None
+
+    def running(self, conn: Any, cursor: Any) -> None:
+        with self._lock:
+            self._conn, self._cursor = conn, cursor
+
+    def connecting(self, before: dict[int, int], server: tuple[str | None, int]) -> None:
+        with self._lock:
+            self._connecting = (before, server)
+
+    def connected(self) -> None:
+        with self._lock:
+            self._connecting = None
+
+    def __call__(self) -> None:
+        with self._lock:
+            self.fired = True
+            conn, cursor, connecting = self._conn, self._cursor, self._connecting
+        if connecting is not None:
+            self._drop(_opened_since(*connecting))
+            return
+        own = _SOCKETS.get(id(conn)) if conn is not None else None
+        # The server's own statement_timeout (the call's timeout, set in the transaction)
+        # already ended a statement it could end: past it, the link or the server is
+        # stuck, and only the socket's end wakes the reading thread.
+        self._drop([own] if own is not None else [])
+        if not self.dropped and cursor is not None:
+            try:
+                cursor.adbc_cancel()
+            except Exception:  # best effort: the driver's own error follows
+                pass
+
+    def _drop(self, sockets: list[tuple[int, int]]) -> None:
+        sockets = [(fd, ino) for fd, ino in sockets if _still_open(fd, ino)]
+        if sockets:
+            self.dropped = True  # before the shutdown wakes the reading thread, which reads it
+        for fd, _ in sockets:
+            shutdown_fd(fd)
 
 
 def _take_batches(reader: Any, max_bytes: int) -> list[Any]:
