@@ -33,8 +33,9 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from connectors.base import _chunk_size, rows_to
-from connectors.errors import ConnectorError, QueryTimeout, ResultTooLarge
+from connectors.errors import ConnectorError, ResultTooLarge
 from connectors.models import QueryResult
+from nlquery.errors import QueryTimeout, connector_errors  # the reader's own: API errors, never a 500
 
 HANDOVER_ROWS = 2000
 """Rows the worker gathers before handing them to the reader (fewer at the end)."""
@@ -76,6 +77,7 @@ class _Budget:
 
 _budget = _Budget()
 _END_GRACE_S = 5.0  # past the deadline, for the worker's last word (the connector's grace, its rollback)
+_START_GRACE_S = 0.5  # past the deadline, for a read still waiting for a worker
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -104,12 +106,13 @@ class ResultStream:
     ``execution_time_ms`` once the iteration ended. Use it as a context manager (or call
     :meth:`close`) so that a reader that stops early releases the source at once."""
 
-    def __init__(self, run: Callable[[], QueryResult], *, max_rows: int, timeout_s: float) -> None:
+    def __init__(self, run: Callable[[float], QueryResult], *, max_rows: int, timeout_s: float) -> None:
         self.columns: list[str] = []
         self.row_count = 0
         self.truncated = False
         self.execution_time_ms: float | None = None
         self._max_rows = max_rows
+        self._timeout_s = timeout_s
         self._deadline = time.monotonic() + timeout_s
         # Back-pressure lasts half the timeout: the read keeps the other half for the rest.
         self._patience = time.monotonic() + timeout_s / 2
@@ -122,6 +125,7 @@ class ResultStream:
         self._batch: list[Any] = []  # rows taken, not yet handed over
         self._notify: Callable[[], Any] | None = None
         self._finished = False
+        self._started = threading.Event()  # a worker took the read (the pool may be busy)
         self._behind = False  # the reader fell behind past its patience: the rest is buffered
         self._held = 0  # bytes of the budget this stream's queued events hold
         self._held_lock = threading.Lock()
@@ -129,12 +133,23 @@ class ResultStream:
         _workers().submit(context.run, self._produce, run)
 
     # -- the worker --------------------------------------------------------------------
-    def _produce(self, run: Callable[[], QueryResult]) -> None:
+    def _produce(self, run: Callable[[float], QueryResult]) -> None:
+        """The read, in a worker: ``run(timeout_s)`` with the time the call has left, so a
+        read that waited for a worker (every one busy) still ends by the call's deadline;
+        one whose reader already gave up does not run at all."""
+        self._started.set()
         try:
+            left = self._deadline - time.monotonic()
+            if self._closed.is_set():
+                return
+            if left <= 0.05:
+                raise QueryTimeout("the query waited for a worker for its whole timeout "
+                                   f"({MAX_WORKERS} streamed reads were running)")
             with rows_to(self._take):
-                result = run()
+                result = run(self._timeout_s if left >= self._timeout_s - 0.05 else left)
             if result.rows:  # a connector that does not stream: its capped rows at once
-                self._take(result.columns, result.rows)
+                with connector_errors():  # the reader gets API errors only (never a 500)
+                    self._take(result.columns, result.rows)
             # The last rows travel with the end: a small result is one hand-over.
             self._put(("done", result, self._cut, self._columns, self._batch), self._batch)
         except BaseException as exc:  # handed to the reader, raised there
@@ -284,7 +299,10 @@ class ResultStream:
             self._notify = None
 
     def _wait_left(self) -> float:
-        return max(0.0, self._deadline - time.monotonic()) + 2 * _END_GRACE_S
+        # A read no worker took yet gets no grace past its deadline: it never ran, and
+        # when a worker takes it, it finds the deadline passed and does not run.
+        grace = 2 * _END_GRACE_S if self._started.is_set() else _START_GRACE_S
+        return max(0.0, self._deadline - time.monotonic()) + grace
 
     def _release(self, size: int) -> None:
         if size:

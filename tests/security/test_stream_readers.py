@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -134,3 +135,51 @@ def test_a_client_that_never_reads_is_cut_and_its_rows_are_given_back(nlquery_ho
         finally:
             client.close()
     engine.close()
+
+
+class _Hanging(CountingConnector):
+    """A connector whose read waits until released (a stuck driver, a busy worker)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def execute(self, sql, params=(), *, max_rows=1000, timeout_s=30.0, convert=True):
+        self.release.wait(20)
+        return super().execute(sql, params, max_rows=max_rows, timeout_s=timeout_s, convert=convert)
+
+
+def test_the_readers_own_timeout_is_an_api_error_not_a_crash(monkeypatch):
+    from nlquery.errors import NLQueryError
+
+    monkeypatch.setattr(streaming, "_END_GRACE_S", 0.1)
+    source = _Hanging()
+    with Engine() as engine:
+        try:
+            with pytest.raises(NLQueryError) as raised:
+                engine.stream(source, COUNTING_SQL, timeout_s=0.2)
+            assert raised.value.code == "query_timeout"  # the route answers its status, not a 500
+        finally:
+            source.release.set()
+
+
+def test_a_read_that_waited_past_its_deadline_for_a_worker_never_runs(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nlquery.errors import NLQueryError
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    monkeypatch.setattr(streaming, "_pool", pool)
+    busy, late = _Hanging(), CountingConnector()
+    with Engine() as engine:
+        try:
+            first = streaming.ResultStream(lambda left: engine.query(busy, COUNTING_SQL, timeout_s=left),
+                                           max_rows=10, timeout_s=30)
+            with pytest.raises(NLQueryError) as raised:  # no worker before its deadline (+ a short grace)
+                engine.stream(late, COUNTING_SQL, timeout_s=0.2)
+            assert raised.value.code == "query_timeout"
+        finally:
+            busy.release.set()
+        first.close()
+        pool.shutdown(wait=True)  # the late read's turn came and went
+    assert late.fetched == 0, "a read whose caller had given up ran anyway"
