@@ -52,6 +52,8 @@ def serve(host: str, port: int, workers: int, forwarded_allow_ips: str | None) -
       NLQUERY_RATE_LIMIT_REDIS_URL    share rate limits between replicas (redis://127.0.0.1:6379/0)
       NLQUERY_RATE_LIMIT_QUERIES      per-token /query and /ask calls per minute (100)
       NLQUERY_RATE_LIMIT_GLOBAL       per-token calls per minute (1000)
+      NLQUERY_STREAM_BUFFER_BYTES     rows held in memory for readers of streamed results
+                                      that fell behind, all requests together (268435456)
     """
     try:
         import uvicorn
