@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from typing import Any, ClassVar
 
 from connectors.base import Capability, ConnectionConfig, DBAPIConnector, DialectFacts, take_rows
 from connectors.connection import NLQUERY_OPTIONS, ConnectionModel
+from connectors.deadline import GRACE_S, shutdown_fd
 from connectors.errors import (
     ConnectorError,
     DataSourceDisconnected,
@@ -155,6 +157,23 @@ def _connect_args(backend: str, database: str | None) -> dict[str, Any]:
     return args
 
 
+# PostgreSQL drivers on libpq, which fills what a connection leaves unset from this
+# server's environment and home (PGPASSWORD, a PGSERVICE file's password, ~/.pgpass).
+_LIBPQ_DRIVERS = {"psycopg", "psycopg2", "psycopg2cffi"}
+
+
+def _no_local_credentials(url: Any) -> dict[str, Any]:
+    """Connect arguments that keep a source someone else chose (registered over HTTP or
+    MCP) from getting this server's own PostgreSQL credentials: only what its owner gave,
+    as the ``postgresql`` connector does (an empty password is "none" to libpq)."""
+    if url.get_backend_name() != "postgresql" or url.get_driver_name() not in _LIBPQ_DRIVERS:
+        return {}
+    args: dict[str, Any] = {"passfile": os.devnull, "sslpassword": ""}
+    if not url.password:
+        args["password"] = ""
+    return args
+
+
 def harden_url(url: Any, config: ConnectionConfig) -> Any:
     """The URL the engine gets: the stored password put back, file databases opened
     read-only with only our parameters, MySQL's file-reading parameters refused, and the
@@ -225,8 +244,10 @@ class SQLAlchemyConnector(DBAPIConnector):
             # No connection yet: create_engine only loads the dialect and its driver. The
             # connector's own pool holds the connections (NullPool: SQLAlchemy keeps none,
             # a connection closed here is closed for real).
-            self._engine = sqlalchemy.create_engine(
-                self.url, poolclass=NullPool, connect_args=_connect_args(backend_name, self.url.database))
+            connect_args = _connect_args(backend_name, self.url.database)
+            if config.untrusted:
+                connect_args.update(_no_local_credentials(self.url))
+            self._engine = sqlalchemy.create_engine(self.url, poolclass=NullPool, connect_args=connect_args)
         except (sqlalchemy.exc.NoSuchModuleError, ImportError) as exc:
             raise DriverNotInstalled(f"no SQLAlchemy dialect or driver installed for {scheme}:// ({exc}); "
                                      "for DuckDB: pip install 'nlquery[duckdb]'") from None
@@ -293,8 +314,9 @@ class SQLAlchemyConnector(DBAPIConnector):
     ) -> tuple[list[str], list[Any]]:
         raw = self.connection.connection
         timer = _interrupt_after(raw, timeout_s)
-        cursor = raw.cursor()
+        cursor = None
         try:
+            cursor = raw.cursor()
             if params:
                 cursor.execute(sql, params)
             else:
@@ -302,12 +324,20 @@ class SQLAlchemyConnector(DBAPIConnector):
             columns = [d[0] for d in cursor.description or ()]
             rows = take_rows(cursor, fetch_limit, self.max_result_bytes) if cursor.description else []
             return columns, rows
+        except Exception:
+            if timer.fired:  # the socket was cut at the deadline: the source sent nothing in time
+                raise DataSourceDisconnected(
+                    f"no answer from the source within the {timeout_s:g} s timeout: connection dropped") from None
+            raise
         finally:
-            if timer is not None:
-                timer.cancel()
-            cursor.close()
-            _rollback(raw)
-            self._release_if_file_locked()
+            timer.cancel()
+            if timer.fired:
+                self._discard_connection()  # a connection whose socket was cut is never reused
+            else:
+                if cursor is not None:
+                    cursor.close()
+                _rollback(raw)
+                self._release_if_file_locked()
 
     def _release_if_file_locked(self) -> None:
         if self.backend_name in RELEASE_AFTER_USE:
@@ -433,14 +463,66 @@ def _root(exc: BaseException) -> BaseException:
     return getattr(exc, "orig", None) or exc
 
 
-def _interrupt_after(raw: Any, timeout_s: float) -> threading.Timer | None:
-    """Cancel the running statement after ``timeout_s`` when the driver can (DuckDB's
-    ``interrupt``, a ``cancel`` method); other drivers rely on the database's own limits."""
-    driver = getattr(raw, "driver_connection", raw)
-    cancel = getattr(driver, "interrupt", None) or getattr(driver, "cancel", None)
-    if cancel is None:
+class _Interrupt:
+    """The deadline of one statement: at ``timeout_s`` the driver's own cancel where it
+    has one that cannot hang the process (DuckDB's ``interrupt``; psycopg's
+    ``cancel_safe``, which waits without holding the GIL, only on libpq 17+: its plain
+    ``cancel`` blocks the whole interpreter on a host that accepts the cancel request
+    and never answers); at ``timeout_s + GRACE_S`` the connection's socket is shut down,
+    so a stalled link or a server that stopped answering ends the read too (``fired``)."""
+
+    def __init__(self, raw: Any, timeout_s: float) -> None:
+        driver = getattr(raw, "driver_connection", raw)
+        self.fired = False
+        self._timers: list[threading.Timer] = []
+        cancel = getattr(driver, "interrupt", None) or _safe_cancel(driver, GRACE_S)
+        if cancel is not None:
+            self._start(timeout_s, cancel)
+        fileno = getattr(driver, "fileno", None)
+        if callable(fileno) and not hasattr(driver, "interrupt"):
+            self._start(timeout_s + GRACE_S, lambda: self._cut(fileno))
+
+    def _start(self, delay: float, action: Callable[[], Any]) -> None:
+        def run() -> None:
+            try:
+                action()
+            except Exception:  # best effort: the driver's own error follows
+                pass
+
+        timer = threading.Timer(max(0.0, delay), run)
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
+
+    def _cut(self, fileno: Callable[[], int]) -> None:
+        fd = fileno()
+        if isinstance(fd, int) and fd >= 0:
+            self.fired = True
+            shutdown_fd(fd)
+
+    def cancel(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+
+
+def _safe_cancel(driver: Any, timeout_s: float) -> Callable[[], Any] | None:
+    """A cancel of ``driver``'s running statement that cannot hold the GIL while a host
+    fails to answer (None: none; the socket's cut is what ends the read then)."""
+    safe = getattr(driver, "cancel_safe", None)
+    if safe is not None:  # psycopg 3: non-blocking on libpq 17+, else its blocking cancel
+        try:
+            import psycopg
+
+            if psycopg.capabilities.has_cancel_safe():
+                return lambda: safe(timeout=timeout_s)
+        except Exception:  # an older psycopg without capabilities
+            pass
         return None
-    timer = threading.Timer(timeout_s, cancel)
-    timer.daemon = True
-    timer.start()
-    return timer
+    if type(driver).__module__.startswith("psycopg2"):
+        return getattr(driver, "cancel", None)  # psycopg2 releases the GIL while it waits
+    return getattr(driver, "cancel", None) if not hasattr(driver, "pgconn") else None
+
+
+def _interrupt_after(raw: Any, timeout_s: float) -> _Interrupt:
+    """The statement's deadline (see :class:`_Interrupt`)."""
+    return _Interrupt(raw, timeout_s)

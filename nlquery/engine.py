@@ -613,7 +613,7 @@ class Engine:
                 tenant: str | Principal | None) -> ResultStream:
         timeout = self.timeout_s if timeout_s is None else timeout_s
         cap = self._row_cap(max_rows, tenant)
-        return ResultStream(lambda: self.query(source, sql, params, max_rows=cap, timeout_s=timeout, policy=policy,
+        return ResultStream(lambda left: self.query(source, sql, params, max_rows=cap, timeout_s=left, policy=policy,
                                                schema=schema, result="native", tenant=tenant),
                             max_rows=cap, timeout_s=timeout)
 

@@ -9,8 +9,12 @@ reader instead of into a list, so memory holds a few chunks whatever the row cou
 The reader sets the pace: a full queue holds the fetch back, for half the query's timeout
 (the source's connection is in use meanwhile; the read keeps the other half). A reader
 still behind then does not lose the rest: the worker reads it into memory (within the row
-and byte caps, as a whole read would) and frees the source. A reader that stops early
-closes the stream: the worker stops fetching and the connector rolls back.
+and byte caps, as a whole read would) and frees the source. What all the streams of the
+process hold that way for readers behind is bounded too (:data:`BUFFER_BYTES`, counted as
+the byte cap counts rows): past it, a lagging read ends with ``result_too_large`` (its
+response is cut) rather than the server's memory growing with every reader that stopped
+reading. A reader that stops early closes the stream: the worker stops fetching and the
+connector rolls back.
 
 Connectors that do not fetch through ``take_rows`` (MongoDB, REST) hand their whole
 capped result at the end: it arrives as one chunk.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import queue
 import threading
 import time
@@ -27,9 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
-from connectors.base import rows_to
-from connectors.errors import ConnectorError, QueryTimeout
+from connectors.base import _chunk_size, rows_to
+from connectors.errors import ConnectorError, ResultTooLarge
 from connectors.models import QueryResult
+from nlquery.errors import QueryTimeout, connector_errors  # the reader's own: API errors, never a 500
 
 HANDOVER_ROWS = 2000
 """Rows the worker gathers before handing them to the reader (fewer at the end)."""
@@ -41,8 +47,37 @@ QUEUED_CHUNKS = 4
 MAX_WORKERS = 64
 """Streamed reads running at once (each holds a source connection while its reader reads)."""
 
+BUFFER_BYTES = int(os.environ.get("NLQUERY_STREAM_BUFFER_BYTES") or 256 * 1024 * 1024)
+"""Rows all streams of the process together may hold in memory for readers that fell
+behind past their patience (``NLQUERY_STREAM_BUFFER_BYTES``; estimated as the byte cap
+estimates them). Past it a lagging read ends with ``result_too_large``."""
+
 _POLL_S = 0.1
+
+
+class _Budget:
+    """What the streams of the process hold for readers behind (see :data:`BUFFER_BYTES`)."""
+
+    def __init__(self) -> None:
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        with self._lock:
+            if size and self.used + size > BUFFER_BYTES:
+                return False
+            self.used += size
+            return True
+
+    def give_back(self, size: int) -> None:
+        if size:
+            with self._lock:
+                self.used -= size
+
+
+_budget = _Budget()
 _END_GRACE_S = 5.0  # past the deadline, for the worker's last word (the connector's grace, its rollback)
+_START_GRACE_S = 0.5  # past the deadline, for a read still waiting for a worker
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -71,12 +106,13 @@ class ResultStream:
     ``execution_time_ms`` once the iteration ended. Use it as a context manager (or call
     :meth:`close`) so that a reader that stops early releases the source at once."""
 
-    def __init__(self, run: Callable[[], QueryResult], *, max_rows: int, timeout_s: float) -> None:
+    def __init__(self, run: Callable[[float], QueryResult], *, max_rows: int, timeout_s: float) -> None:
         self.columns: list[str] = []
         self.row_count = 0
         self.truncated = False
         self.execution_time_ms: float | None = None
         self._max_rows = max_rows
+        self._timeout_s = timeout_s
         self._deadline = time.monotonic() + timeout_s
         # Back-pressure lasts half the timeout: the read keeps the other half for the rest.
         self._patience = time.monotonic() + timeout_s / 2
@@ -89,18 +125,33 @@ class ResultStream:
         self._batch: list[Any] = []  # rows taken, not yet handed over
         self._notify: Callable[[], Any] | None = None
         self._finished = False
+        self._started = threading.Event()  # a worker took the read (the pool may be busy)
+        self._behind = False  # the reader fell behind past its patience: the rest is buffered
+        self._held = 0  # bytes of the budget this stream's queued events hold
+        self._held_lock = threading.Lock()
         context = contextvars.copy_context()  # the caller's audit and request context
         _workers().submit(context.run, self._produce, run)
 
     # -- the worker --------------------------------------------------------------------
-    def _produce(self, run: Callable[[], QueryResult]) -> None:
+    def _produce(self, run: Callable[[float], QueryResult]) -> None:
+        """The read, in a worker: ``run(timeout_s)`` with the time the call has left, so a
+        read that waited for a worker (every one busy) still ends by the call's deadline;
+        one whose reader already gave up does not run at all."""
+        self._started.set()
         try:
+            left = self._deadline - time.monotonic()
+            if self._closed.is_set():
+                return
+            if left <= 0.05:
+                raise QueryTimeout("the query waited for a worker for its whole timeout "
+                                   f"({MAX_WORKERS} streamed reads were running)")
             with rows_to(self._take):
-                result = run()
+                result = run(self._timeout_s if left >= self._timeout_s - 0.05 else left)
             if result.rows:  # a connector that does not stream: its capped rows at once
-                self._take(result.columns, result.rows)
+                with connector_errors():  # the reader gets API errors only (never a 500)
+                    self._take(result.columns, result.rows)
             # The last rows travel with the end: a small result is one hand-over.
-            self._put(("done", result, self._cut, self._columns, self._batch))
+            self._put(("done", result, self._cut, self._columns, self._batch), self._batch)
         except BaseException as exc:  # handed to the reader, raised there
             if self._closed.is_set():  # nobody is reading (whatever the connector made of _Abandoned)
                 return
@@ -119,18 +170,33 @@ class ResultStream:
         self._batch.extend(chunk)
         if len(self._batch) >= HANDOVER_ROWS:
             batch, self._batch = self._batch, []
-            self._put(("rows", self._columns, batch))
+            self._put(("rows", self._columns, batch), batch)
 
-    def _put(self, event: tuple[Any, ...]) -> None:
+    def _put(self, event: tuple[Any, ...], rows: list[Any] | None = None) -> None:
+        size = 0
         while True:
             if self._closed.is_set():
                 raise _Abandoned("the reader closed the stream")
-            if time.monotonic() >= self._patience:
-                # The reader lags: the rest of the result is kept in memory (within the row
-                # and byte caps, as a whole read would) so that the read ends within its
-                # timeout, the source is freed, and a slow reader still gets every row.
+            if not self._behind and time.monotonic() >= self._patience and self._queue.full():
+                self._behind = True
                 with self._queue.mutex:
                     self._queue.maxsize = 0
+            if self._behind and not size and rows:
+                # The reader lags: the rest of the result is kept in memory (within the row
+                # and byte caps, as a whole read would, and within what all streams may
+                # hold for readers behind) so that the read ends within its timeout, the
+                # source is freed, and a slow reader still gets every row.
+                size = _chunk_size(rows)
+                if not _budget.take(size):
+                    raise ResultTooLarge(
+                        f"the reader fell behind and the rows held for readers behind already reach "
+                        f"{BUFFER_BYTES:,} bytes (NLQUERY_STREAM_BUFFER_BYTES): response cut")
+                with self._held_lock:
+                    if self._closed.is_set():  # closed meanwhile: close() gave back what it saw
+                        _budget.give_back(size)
+                        raise _Abandoned("the reader closed the stream")
+                    self._held += size
+                event = (*event, size)
             try:
                 self._queue.put(event, timeout=_POLL_S)
             except queue.Full:
@@ -178,14 +244,16 @@ class ResultStream:
         """The rows an event brings (None: none); the end's counts; a failure raised."""
         kind = event[0]
         if kind == "rows":
-            _, columns, chunk = event
+            _, columns, chunk = event[:3]
+            self._release(event[3] if len(event) > 3 else 0)
             self.columns = self.columns or columns
             self.row_count += len(chunk)
             return chunk
         self._finished = True
         if kind == "error":
             raise event[1]
-        _, result, cut, columns, last = event
+        _, result, cut, columns, last = event[:5]
+        self._release(event[5] if len(event) > 5 else 0)
         self.columns = self.columns or columns or result.columns
         self.row_count += len(last)
         self.truncated = cut or result.truncated
@@ -212,9 +280,15 @@ class ResultStream:
         try:
             while True:
                 try:
-                    return self._queue.get_nowait()
+                    event = self._queue.get_nowait()
                 except queue.Empty:  # checked again after _notify was set: no hand-over is missed
                     pass
+                else:
+                    # Even with hand-overs waiting (a reader behind, a result buffered), each
+                    # one is a turn of the event loop: other requests go on, and a cancel (the
+                    # client went away) lands here instead of after the whole rest was encoded.
+                    await asyncio.sleep(0)
+                    return event
                 try:
                     await asyncio.wait_for(woken.wait(), self._wait_left())
                 except asyncio.TimeoutError:
@@ -225,17 +299,29 @@ class ResultStream:
             self._notify = None
 
     def _wait_left(self) -> float:
-        return max(0.0, self._deadline - time.monotonic()) + 2 * _END_GRACE_S
+        # A read no worker took yet gets no grace past its deadline: it never ran, and
+        # when a worker takes it, it finds the deadline passed and does not run.
+        grace = 2 * _END_GRACE_S if self._started.is_set() else _START_GRACE_S
+        return max(0.0, self._deadline - time.monotonic()) + grace
+
+    def _release(self, size: int) -> None:
+        if size:
+            with self._held_lock:
+                self._held -= size
+            _budget.give_back(size)
 
     def close(self) -> None:
         """Stop reading: the worker stops fetching and the connector rolls back."""
         self._closed.set()
         self._finished = True
-        while True:  # unblock a worker waiting on a full queue
+        while True:  # unblock a worker waiting on a full queue; forget what it held
             try:
                 self._queue.get_nowait()
             except queue.Empty:
                 break
+        with self._held_lock:
+            held, self._held = self._held, 0
+        _budget.give_back(held)
 
     def __enter__(self) -> ResultStream:
         return self

@@ -54,6 +54,8 @@ def serve(host: str, port: int, workers: int, forwarded_allow_ips: str | None) -
       NLQUERY_RATE_LIMIT_GLOBAL       per-token calls per minute (1000)
       NLQUERY_QUERY_TIMEOUT_S         per-query timeout in seconds (30)
       NLQUERY_EXTRACTION_TIMEOUT_S    bound of one schema extraction in seconds (300)
+      NLQUERY_STREAM_BUFFER_BYTES     rows held in memory for readers of streamed results
+                                      that fell behind, all requests together (268435456)
     """
     try:
         import uvicorn

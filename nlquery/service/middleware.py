@@ -211,30 +211,48 @@ class Hygiene:
         who = scope.get("nlquery.principal")
         if who is not None:
             entry["tenant"], entry["token_id"] = who.tenant, who.token_id
-        if denied is not None:
-            await denied(scope, _nothing, send_out)
-        else:
-            entry_token, who_token = audit.current_entry.set(entry), principals.current.set(who)
-            try:
-                await self.app(scope, capped_receive, app_send)
-            except Exception:
-                if not state["cut"]:
-                    raise
-            finally:
-                audit.current_entry.reset(entry_token)
-                principals.current.reset(who_token)
-            if state["cut"] and not state["cut_after_start"]:
-                await envelope(too_large(self.max_body_bytes))(scope, _nothing, send_out)
-        if self.record is not None and guarded and (self.record_all or state["status"] >= 400):
+        failed: str | None = None  # the error code of an answer that did not end (a cut stream)
+        try:
+            if denied is not None:
+                await denied(scope, _nothing, send_out)
+            else:
+                entry_token, who_token = audit.current_entry.set(entry), principals.current.set(who)
+                try:
+                    await self.app(scope, capped_receive, app_send)
+                except Exception as exc:
+                    if not state["cut"]:
+                        failed = _failure_code(exc)
+                        raise
+                finally:
+                    audit.current_entry.reset(entry_token)
+                    principals.current.reset(who_token)
+                if state["cut"] and not state["cut_after_start"]:
+                    await envelope(too_large(self.max_body_bytes))(scope, _nothing, send_out)
+        finally:
+            # Also when the app raised: a streamed answer cut short by an error after its
+            # status went out (the client got rows: the read is on record with its error),
+            # or a failure before any answer (the server's 500).
+            self._finish(entry, state, guarded, failed, started, request_id, trace_id, scope)
+
+    def _finish(self, entry: dict[str, Any], state: dict[str, Any], guarded: bool, failed: str | None,
+                started: float, request_id: str, trace_id: str, scope: dict[str, Any]) -> None:
+        """The request's audit record and log line."""
+        if failed is not None and state["status"] < 400:
+            entry["outcome"] = failed if entry.get("outcome") in (None, "ok") else entry["outcome"]
+        if self.record is not None and guarded and (self.record_all or state["status"] >= 400 or failed):
             entry["status"] = state["status"]
             if state["status"] >= 400:
                 entry["outcome"] = state["code"] or f"http_{state['status']}"
             entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
             entry.pop("_described", None)
             self.record(entry)
-        log.info(json.dumps({"request_id": request_id, "trace_id": trace_id, "method": scope["method"],
-                             "path": scope["path"], "status": state["status"],
-                             "ms": round((time.perf_counter() - started) * 1000, 2)}))
+        line = {"request_id": request_id, "trace_id": trace_id, "method": scope["method"],
+                "path": scope["path"], "status": state["status"],
+                "ms": round((time.perf_counter() - started) * 1000, 2)}
+        if failed is not None:
+            line["error"] = failed
+            line["cut"] = state["started"]  # the status went out: the body was cut short
+        log.info(json.dumps(line))
 
     @staticmethod
     async def _blocking(fn: Callable[..., Any], *args: Any) -> Any:
@@ -302,6 +320,19 @@ def bearer_guard(app: Any, auth: TokenAuth, *, max_body_bytes: int = MAX_BODY_BY
     the audit trail through ``record``."""
     return Hygiene(app, auth, None, auth_failures=auth_failures, max_body_bytes=max_body_bytes,
                    guarded=every_path, bearer=every_path, record=record, channel="mcp", record_all=False)
+
+
+def _failure_code(exc: BaseException) -> str:
+    """The error code of an exception that escaped the app (Starlette wraps one raised
+    after the response started): the first NLQueryError's code in its chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, NLQueryError):
+            return current.code
+        current = current.__cause__ or current.__context__
+    return "internal_error"
 
 
 def _error_code(body: bytes, status: int) -> str:

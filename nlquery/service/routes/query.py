@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from pydantic import Field
 
 from nlquery import chart, encoding
-from nlquery.errors import InvalidRequest
+from nlquery.errors import InvalidRequest, QueryTimeout
 from nlquery.principal import Principal
 from nlquery.streaming import ResultStream
 from nlquery.service.routes import Body, Service, api_router, need
@@ -85,7 +86,35 @@ async def _pieces(encoder: _Encoder, stream: ResultStream) -> AsyncIterator[byte
     yield encoder.end(stream)
 
 
-async def _respond(kind: str, stream: ResultStream) -> Response:
+class _Streamed(StreamingResponse):
+    """A streamed answer its client must keep taking: a piece the client accepts none of
+    for ``stall_s`` (the query's timeout) cuts the response, and the stream closes with
+    what it held for that client. Without it, a client that sends a query and never
+    reads would keep the rest of its result in the server's memory for as long as it
+    keeps the connection open."""
+
+    def __init__(self, content: AsyncIterator[bytes], stream: ResultStream, *, media_type: str,
+                 stall_s: float) -> None:
+        super().__init__(content, media_type=media_type)
+        self.stream, self.stall_s = stream, stall_s
+
+    async def stream_response(self, send: Any) -> None:
+        async def bounded(message: Any) -> None:
+            try:
+                await asyncio.wait_for(send(message), self.stall_s)
+            except asyncio.TimeoutError:
+                raise QueryTimeout(f"the client took nothing of the answer for {self.stall_s:g} s "
+                                   "(the query's timeout): response cut") from None
+
+        try:
+            await super().stream_response(bounded)
+        finally:
+            # However the answer ended (complete, cut, the client gone while a piece was
+            # being sent): the stream closes now, not when its generator is collected.
+            self.stream.close()
+
+
+async def _respond(kind: str, stream: ResultStream, stall_s: float) -> Response:
     """The whole body when the result ends within :data:`STREAM_AFTER_BYTES`; else a
     chunked response that goes on reading the stream. An error before then is the
     usual error response; one after it cuts the response short (no final chunk), so a
@@ -98,7 +127,8 @@ async def _respond(kind: str, stream: ResultStream) -> Response:
             head.append(piece)
             size += len(piece)
             if size >= STREAM_AFTER_BYTES:
-                return StreamingResponse(_rest(head, pieces, stream), media_type=_MEDIA_TYPES[kind])
+                return _Streamed(_rest(head, pieces, stream), stream, media_type=_MEDIA_TYPES[kind],
+                                 stall_s=stall_s)
     finally:
         if size < STREAM_AFTER_BYTES:
             stream.close()
@@ -151,7 +181,7 @@ def router(service: Service) -> APIRouter:
         # Driver values from the source's cursor, encoded chunk by chunk by the fast encoder.
         stream = await engine.stream_async(source_id, body.query, body.parameters, max_rows=body.max_rows,
                                            tenant=who)
-        return await _respond(kind, stream)
+        return await _respond(kind, stream, engine.timeout_s)
 
     @api.post("/data-sources/{source_id}/ask")
     def ask(source_id: str, body: AskBody, who: Principal = need("ask")) -> dict[str, Any]:
