@@ -68,14 +68,14 @@ def _decimal(value: decimal.Decimal) -> int | float | str:
     # Fast path (hot: every NUMERIC value): at most 15 characters hold at most 15
     # significant digits, which survive a round trip through a double; finite values end
     # in a digit. float(str) is what float(Decimal) does anyway.
-    if len(text) <= 15 and text[-1].isdigit():
-        if "." in text or "E-" in text:
-            return float(text)
-        return int(text) if "E" not in text else int(value)
+    if len(text) <= 15 and text[-1].isdigit() and "E" not in text:
+        return float(text) if "." in text else int(text)
     sign, digits, exponent = value.as_tuple()
     if not isinstance(exponent, int):  # NaN, Infinity
         return str(value)
-    if len(digits) <= 15:  # up to 15 significant digits survive a round trip through a double
+    if len(digits) <= 15 and abs(value.adjusted()) < 300:
+        # up to 15 significant digits survive a round trip through a double, within its
+        # range (1E+400 would read back as infinity, 1E-400 as 0)
         return int(value) if exponent >= 0 else float(value)
     if exponent >= 0 and abs(value) < 2**53:
         return int(value)

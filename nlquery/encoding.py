@@ -59,13 +59,27 @@ ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 if orjson is not None:
     _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_PASSTHROUGH_DATACLASS
+    _Fragment = orjson.Fragment
+
+
+def _orjson_default(value: Any) -> Any:
+    """:func:`json_default` for orjson, with a shortcut for the hot case: a ``Decimal``
+    whose text is a plain number of at most 15 characters (so at most 15 significant
+    digits, exact in a double) is written as that text, a JSON number, with no float made
+    and printed again. Same value as the mapping gives (``1.250`` reads back as 1.25);
+    the callback is what a 100,000-row NUMERIC column costs, so it stays this small."""
+    if type(value) is Decimal:
+        text = str(value)
+        if len(text) <= 15 and text[-1].isdigit() and "E" not in text:
+            return _Fragment(text)
+    return json_default(value)
 
 
 def dumps(data: Any) -> bytes:
     """``data`` (driver values anywhere inside) as compact UTF-8 JSON bytes."""
     if orjson is not None:
         try:
-            return orjson.dumps(data, default=json_default, option=_OPTIONS)
+            return orjson.dumps(data, default=_orjson_default, option=_OPTIONS)
         except TypeError:  # orjson.JSONEncodeError: a value only the stdlib writes
             pass
     return json.dumps(_plain(data), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")

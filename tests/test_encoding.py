@@ -20,7 +20,7 @@ UTC = dt.timezone.utc
 VALUES = [
     None, True, False, 0, -7, 2**53 + 1, 1.5, -0.0, "text", "crème ✓", "",
     D("1.50"), D("-0.00"), D("1E+2"), D("1E-7"), D("123456789012345"), D("12345678901234567890.123"),
-    D("99999999999999.99"), D("NaN"), D("-Infinity"),
+    D("99999999999999.99"), D("NaN"), D("-Infinity"), D("0E-8"), D("1.5E+20"), D("1E+400"), D("-1E-400"),
     dt.datetime(2026, 1, 15, 10, 0, tzinfo=UTC), dt.datetime(2026, 1, 15, 10, 0, 0, 500),
     dt.datetime(2026, 1, 15, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
     dt.date(2026, 1, 15), dt.time(1, 2, 3, 4), dt.timedelta(days=1, hours=2), -dt.timedelta(seconds=1.5),
@@ -46,6 +46,20 @@ def test_stdlib_path_matches_the_fast_path(monkeypatch):
     monkeypatch.setattr(encoding, "orjson", None)
     slow = encoding.dumps(document)
     assert json.loads(slow) == fast
+
+
+@pytest.mark.parametrize("text", ["1E+400", "-1E+400", "1E-400", "2.5E-330"])
+def test_decimals_past_a_doubles_range_stay_exact_strings(text, monkeypatch):
+    # As a JSON number they would read back as infinity or 0.
+    assert encoding.loads(encoding.dumps([D(text)])) == [text]
+    monkeypatch.setattr(encoding, "orjson", None)
+    assert json.loads(encoding.dumps([D(text)])) == [text]
+
+
+def test_short_decimals_are_written_as_their_own_digits():
+    # The hot path writes the decimal's text as the JSON number: the same value.
+    assert encoding.dumps([D("1.250"), D("-0.5"), D("42")]) in (b"[1.250,-0.5,42]", b"[1.25,-0.5,42]")
+    assert encoding.loads(encoding.dumps([D("1.250")])) == [1.25]
 
 
 def test_non_finite_floats_are_null_on_both_paths(monkeypatch):
