@@ -74,7 +74,8 @@ QUESTIONS: dict[str, list[tuple[str, str, bool]]] = {
          "SELECT m.name FROM tracks t JOIN media_types m ON m.media_type_id = t.media_type_id "
          "GROUP BY m.media_type_id, m.name ORDER BY COUNT(*) DESC LIMIT 1", False),
         ("What is the average track length in minutes for each genre, rounded to 2 decimals?",
-         "SELECT g.name, ROUND(AVG(t.milliseconds) / 60000.0, 2) FROM tracks t JOIN genres g ON g.genre_id = t.genre_id "
+         "SELECT g.name, ROUND(AVG(t.milliseconds) / 60000.0, 2) FROM tracks t "
+         "JOIN genres g ON g.genre_id = t.genre_id "
          "GROUP BY g.genre_id, g.name", False),
         ("How many invoices did customers from Canada place?",
          "SELECT COUNT(*) FROM invoices i JOIN customers c ON c.customer_id = i.customer_id WHERE c.country = 'Canada'",
@@ -94,21 +95,23 @@ QUESTIONS: dict[str, list[tuple[str, str, bool]]] = {
          "JOIN artists ar ON ar.artist_id = al.artist_id GROUP BY ar.artist_id, ar.name ORDER BY 2 DESC LIMIT 5", True),
         ("What is the revenue of each genre, rounded to 2 decimals?",
          "SELECT g.name, ROUND(SUM(ii.unit_price * ii.quantity), 2) FROM invoice_items ii "
-         "JOIN tracks t ON t.track_id = ii.track_id JOIN genres g ON g.genre_id = t.genre_id GROUP BY g.genre_id, g.name",
-         True),
+         "JOIN tracks t ON t.track_id = ii.track_id JOIN genres g ON g.genre_id = t.genre_id "
+         "GROUP BY g.genre_id, g.name", True),
         ("How many units were sold in each genre?",
          "SELECT g.name, SUM(ii.quantity) FROM invoice_items ii JOIN tracks t ON t.track_id = ii.track_id "
          "JOIN genres g ON g.genre_id = t.genre_id GROUP BY g.genre_id, g.name", True),
         ("How much did each account manager's customers spend in total? Show the manager's last name and the "
          "amount rounded to 2 decimals.",
-         "SELECT e.last_name, ROUND(SUM(i.total), 2) FROM employees e JOIN customers c ON c.support_rep_id = e.employee_id "
+         "SELECT e.last_name, ROUND(SUM(i.total), 2) FROM employees e "
+         "JOIN customers c ON c.support_rep_id = e.employee_id "
          "JOIN invoices i ON i.customer_id = c.customer_id WHERE e.title = 'Sales Support Agent' "
          "GROUP BY e.employee_id, e.last_name", True),
         ("Which employees have nobody reporting to them? Give their first and last names.",
          "SELECT first_name, last_name FROM employees e "
          "WHERE NOT EXISTS (SELECT 1 FROM employees r WHERE r.reports_to = e.employee_id)", False),
         ("What percentage of all tracks are Rock tracks, rounded to 1 decimal?",
-         "SELECT ROUND(100.0 * SUM(g.name = 'Rock') / COUNT(*), 1) FROM tracks t JOIN genres g ON g.genre_id = t.genre_id",
+         "SELECT ROUND(100.0 * SUM(g.name = 'Rock') / COUNT(*), 1) FROM tracks t "
+         "JOIN genres g ON g.genre_id = t.genre_id",
          False),
         ("How much did customers from Brazil spend on Latin tracks, rounded to 2 decimals?",
          "SELECT ROUND(SUM(ii.unit_price * ii.quantity), 2) FROM invoice_items ii "
