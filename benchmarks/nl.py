@@ -7,9 +7,10 @@ Contenders, same questions, same model and endpoint, one run:
 * ``langchain``: LangChain's ``create_sql_query_chain`` over ``SQLDatabase`` (when installed);
 * ``rules``: the offline rules planner (no LLM); its declines are counted apart.
 
-Suites: the demo shop (default), ``--spider DIR`` and ``--bird DIR`` (see nl_suites);
-``--wide N`` hides the shop among N generated distractor tables (linking recall reported;
-naive gets the whole DDL only when it fits ``--context-tokens``).
+Suites: ``--suite demo`` (the shop, default) or ``--suite music`` (the 11-table music
+store), ``--spider DIR`` and ``--bird DIR`` (see nl_suites); ``--wide N`` hides the demo or
+music database among N generated distractor tables (linking recall reported; naive gets the
+whole DDL only when it fits ``--context-tokens``).
 Switches for what each part is worth: ``--candidates N``, ``--no-repair``, ``--no-metrics``.
 LLM contenders need an OpenAI-compatible endpoint (``NLQUERY_LLM_BASE_URL``,
 ``NLQUERY_LLM_MODEL``; ``../shared/tools/local-llm start`` gives one offline).
@@ -32,7 +33,7 @@ from typing import Any
 import click
 
 from benchmarks.harness import report
-from benchmarks.nl_suites import Case, Suite, bird_suite, demo_suite, spider_suite
+from benchmarks.nl_suites import SUITES, Case, Suite, bird_suite, spider_suite
 from connectors.sqlite import SQLiteConnector
 from nlquery import Engine
 from nlquery.errors import NLQueryError
@@ -191,8 +192,11 @@ def summarize(planner: str, outcomes: list[dict[str, Any]], cases: list[Case]) -
     declined = sum(o["declined"] for o in outcomes)
     synonyms = [o for o, c in zip(outcomes, cases) if c.needs_synonym]
     by_difficulty: dict[str, list[bool]] = defaultdict(list)
+    by_level: dict[str, list[bool]] = defaultdict(list)
     for outcome, case in zip(outcomes, cases):
         by_difficulty[case.difficulty].append(outcome["correct"])
+        if case.level:
+            by_level[case.level].append(outcome["correct"])
     tokens = [o["prompt_tokens"] for o in outcomes if o["prompt_tokens"] is not None]
     linking = [o["linking"] for o in outcomes if o.get("linking")]
     fits = [o for o in outcomes if not (o["error"] or "").startswith("does not fit")]
@@ -205,6 +209,8 @@ def summarize(planner: str, outcomes: list[dict[str, Any]], cases: list[Case]) -
     confidences = [o["confidence"] for o in outcomes if o.get("confidence") is not None]
     if confidences:
         extra["mean_confidence"] = round(sum(confidences) / len(confidences), 2)
+    if by_level:  # the suite author's levels, in their order (easy, medium, hard)
+        extra["by_level"] = {level: f"{sum(hits)}/{len(hits)}" for level, hits in by_level.items()}
     return {**extra,
         "planner": planner, "questions": count,
         "execution_accuracy": round(100 * correct / count, 1),
@@ -251,6 +257,7 @@ def run_suite(suite: Suite, wanted: list[str], config: LLMConfig, today: dt.date
             print(f"  {index + 1}/{len(suite.cases)} {' '.join(line)}", file=sys.stderr)
     failures = [
         {"planner": planner, "db_id": case.db_id, "question": case.question, "difficulty": case.difficulty,
+         **({"level": case.level} if case.level else {}),
          "gold_sql": case.gold_sql, "predicted_sql": outcome["sql"], "error": outcome["error"]}
         for planner in wanted for case, outcome in zip(suite.cases, outcomes[planner])
         if not outcome["correct"] and not outcome["declined"]
@@ -263,17 +270,22 @@ def run_suite(suite: Suite, wanted: list[str], config: LLMConfig, today: dt.date
 
 
 def load_suite(spider: Path | None, bird: Path | None, split: str | None, directory: Path, today: dt.date,
-               *, metrics: bool = True, wide: int = 0) -> Suite:
+               *, metrics: bool = True, wide: int = 0, name: str = "demo") -> Suite:
     if spider and bird:
         raise click.UsageError("give --spider or --bird, not both")
+    if (spider or bird) and name != "demo":
+        raise click.UsageError(f"--suite {name} is a built-in suite: give it or --spider/--bird, not both")
     if spider:
         return spider_suite(spider, split or "dev.json")
     if bird:
         return bird_suite(bird, split or "dev.json")
-    return demo_suite(directory, today, metrics=metrics, wide=wide)
+    return SUITES[name](directory, today, metrics=metrics, wide=wide)
 
 
 @click.command()
+@click.option("--suite", "suite_name", type=click.Choice(list(SUITES)), default="demo", show_default=True,
+              help="The built-in suite: demo (the 4-table shop) or music (the 11-table music store, "
+                   "questions labelled easy/medium/hard, business vocabulary as metrics and segments).")
 @click.option("--spider", type=click.Path(file_okay=False, path_type=Path),
               help="A Spider-format directory (tables.json, dev.json, database/<db>/<db>.sqlite).")
 @click.option("--bird", type=click.Path(file_okay=False, path_type=Path),
@@ -285,12 +297,12 @@ def load_suite(spider: Path | None, bird: Path | None, split: str | None, direct
 @click.option("--sample", type=click.IntRange(min=1),
               help="Only N questions spread evenly over the suite (easy to hard), instead of the first N.")
 @click.option("--wide", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Demo suite: hide the shop among N generated distractor tables.")
+              help="Demo and music suites: hide the database among N generated distractor tables.")
 @click.option("--candidates", type=click.IntRange(1, 8), default=1, show_default=True,
               help="ours: LLM candidates per question, chosen by agreement of their results.")
 @click.option("--repair/--no-repair", default=True, show_default=True, help="ours: the repair loop.")
 @click.option("--metrics/--no-metrics", default=True, show_default=True,
-              help="Demo suite: import its metrics and segments as mappings.")
+              help="Demo and music suites: import their metrics and segments as mappings.")
 @click.option("--context-tokens", type=click.IntRange(min=512), default=8192, show_default=True,
               help="The model's context: naive is reported as not fitting beyond it.")
 @click.option("--twice", is_flag=True,
@@ -298,7 +310,7 @@ def load_suite(spider: Path | None, bird: Path | None, split: str | None, direct
 @click.option("--failures/--no-failures", default=True, show_default=True,
               help="List every wrong answer with predicted and gold SQL.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def main(spider: Path | None, bird: Path | None, split: str | None, planners: str, limit: int | None,
+def main(suite_name: str, spider: Path | None, bird: Path | None, split: str | None, planners: str, limit: int | None,
          sample: int | None, wide: int, candidates: int, repair: bool, metrics: bool, context_tokens: int,
          twice: bool, failures: bool, as_json: bool) -> None:
     """NL execution accuracy: our pipeline vs a naive prompt, LangChain and the rules planner."""
@@ -311,9 +323,9 @@ def main(spider: Path | None, bird: Path | None, split: str | None, planners: st
     if LLM_CONTENDERS & set(wanted) and not config.configured:
         raise click.UsageError(f"{', '.join(sorted(LLM_CONTENDERS & set(wanted)))} need NLQUERY_LLM_BASE_URL "
                                "(try ../shared/tools/local-llm start), or use --planners rules")
-    today = dt.date.today()  # the demo shop ends today: models may use the database's clock
+    today = dt.date.today()  # the shop and the music store end today: models may use the database's clock
     with tempfile.TemporaryDirectory() as tmp:
-        suite = load_suite(spider, bird, split, Path(tmp), today, metrics=metrics, wide=wide)
+        suite = load_suite(spider, bird, split, Path(tmp), today, metrics=metrics, wide=wide, name=suite_name)
         suite.cases = suite.cases[:limit] if limit else suite.cases
         if sample and sample < len(suite.cases):
             step = len(suite.cases) / sample
@@ -331,14 +343,15 @@ def main(spider: Path | None, bird: Path | None, split: str | None, planners: st
             }
     if failures and not as_json:
         for failure in result["failures"]:
-            click.echo(f"[{failure['planner']}] {failure['db_id']}: {failure['question']} ({failure['difficulty']})\n"
+            level = f"{failure['level']}, Spider {failure['difficulty']}" if "level" in failure else failure["difficulty"]
+            click.echo(f"[{failure['planner']}] {failure['db_id']}: {failure['question']} ({level})\n"
                        f"    gold:      {failure['gold_sql']}\n"
                        f"    predicted: {failure['predicted_sql'] or '-'}"
                        + (f"\n    error:     {failure['error']}" if failure["error"] else ""))
     synonyms = sum(c.needs_synonym for c in suite.cases)
     columns = ["planner", "execution_accuracy", "accuracy_when_answering", "declined", "by_difficulty",
                "prompt_tokens_per_q", "latency_ms_per_q"]
-    for column in ("linking_recall", "schema_vs_ddl", "not_fitting", "mean_confidence"):
+    for column in ("by_level", "linking_recall", "schema_vs_ddl", "not_fitting", "mean_confidence"):
         if any(column in row for row in result["summary"]):
             columns.append(column)
     if synonyms:

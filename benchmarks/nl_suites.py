@@ -1,4 +1,5 @@
-"""Question suites for the NL benchmark: the demo shop, Spider- and BIRD-format directories.
+"""Question suites for the NL benchmark: the demo shop, the music store, Spider- and
+BIRD-format directories.
 
 A suite is a list of :class:`Case` over one or more SQLite databases. The loaders read the
 datasets' own files and nothing else:
@@ -23,8 +24,11 @@ import click
 import sqlglot
 from sqlglot import exp
 
+from benchmarks import music_questions
+from benchmarks.music import build_music
 from benchmarks.nl_questions import DEFINITIONS, QUESTIONS, gold_sql
 from nlquery.demo import MAPPINGS
+from nlquery.semantic import document_patch
 from nlquery.shop import generate_shop, load_shop
 
 
@@ -38,6 +42,7 @@ class Case:
     difficulty: str
     evidence: str = ""
     needs_synonym: bool = False
+    level: str = ""  # the suite author's intended easy/medium/hard, next to Spider's hardness
 
     @property
     def prompt(self) -> str:
@@ -118,6 +123,28 @@ def demo_suite(directory: Path, today: dt.date, *, metrics: bool = True, wide: i
         cases.append(Case("shop", question, gold, spider_hardness(gold), needs_synonym=synonym))
     mappings = {**MAPPINGS, **(DEFINITIONS if metrics else {})}
     return Suite(f"demo-wide-{wide}" if wide else "demo", cases, {"shop": path}, {"shop": mappings})
+
+
+def music_suite(directory: Path, today: dt.date, *, metrics: bool = True, wide: int = 0) -> Suite:
+    """The music store (invoices ending ``today``) in ``directory/music.db`` and its
+    questions, each with its intended level; its mappings, with the metrics and segments
+    unless ``metrics`` is false. ``wide``: the store among that many distractor tables."""
+    path = directory / "music.db"
+    conn = build_music(path, today)
+    if wide:
+        add_distractors(conn, wide)
+    conn.close()
+    cases = []
+    for level, questions in music_questions.QUESTIONS.items():
+        for question, sql, vocabulary in questions:
+            question, gold = gold_sql(question, today), gold_sql(sql, today)
+            cases.append(Case("music", question, gold, spider_hardness(gold), needs_synonym=vocabulary, level=level))
+    # Through document_patch, as `nlquery map import` reads a file with metrics: and segments:.
+    mappings = document_patch({**music_questions.MAPPINGS, **(music_questions.DEFINITIONS if metrics else {})})
+    return Suite(f"music-wide-{wide}" if wide else "music", cases, {"music": path}, {"music": mappings})
+
+
+SUITES = {"demo": demo_suite, "music": music_suite}
 
 
 DOMAINS = ["crm", "hr", "fin", "mkt", "ops", "legacy", "stg", "archive", "erp", "support", "billing", "sales",
