@@ -32,6 +32,7 @@ from nlquery.errors import LLMUnavailable, NLQueryError, QuestionNotAnswerable
 from nlquery.guard import SafeQuery
 from nlquery.planner.answer import Answer, Attempt
 from nlquery.planner.linking import DEFAULT_BUDGET_TOKENS, LinkedSchema, SchemaLinker
+from nlquery.planner.literals import bind_literals
 from nlquery.planner.llm import LLMClient, parse_candidate
 from nlquery.planner.prompt import Example, build_messages, hinted_columns, render_compact
 from nlquery.planner.repair import JoinGraph, explain, normalized, warnings_for
@@ -231,9 +232,12 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
             tried += 1
             error = QuestionNotAnswerable("the model's answer held no SQL")
             attempts.append(Attempt(completion.text[:500], [], error.to_dict()))
-            feedback.append((completion.text[:500], 'no SQL found; answer with JSON {"sql": ..., "parameters": [...]}'))
+            feedback.append((completion.text[:500], 'no SQL found; answer with JSON {"sql": ...}'))
             last_error = error
             continue
+        written = candidate.sql  # what the model wrote (literals): what it is shown again
+        sql, parameters = bind_literals(candidate.sql, candidate.parameters, context.dialect)
+        candidate = dataclasses.replace(candidate, sql=sql, parameters=parameters)
         key = normalized(candidate.sql, context.dialect) + repr(candidate.parameters)
         if key == held_key and held is not None:
             return _Outcome(held, None, attempts)  # the model stands by its query after the warning
@@ -259,9 +263,9 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
             if run.repair:
                 fix = explain(exc.code, exc.message, candidate.sql, context.dialect, context.schema, context.graph)
                 extra_tables.extend(t for t in fix.tables if t not in extra_tables)
-                feedback.append((candidate.sql, fix.message))
+                feedback.append((written, fix.message))
             else:
-                feedback.append((candidate.sql, f"{exc.code}: {exc.message}"))
+                feedback.append((written, f"{exc.code}: {exc.message}"))
             continue
         attempts.append(Attempt(candidate.sql, candidate.parameters))
         answer = Answer(question=run.question, sql=safe.sql, parameters=list(candidate.parameters), result=result,
@@ -273,7 +277,7 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
             if warnings:
                 held, held_key = answer, key
                 answer.notes.extend(f"warning: {w}" for w in warnings)
-                feedback.append((candidate.sql, " ".join(warnings), "warning"))
+                feedback.append((written, " ".join(warnings), "warning"))
                 continue
         if held is not None and not result.rows and held.result.rows:
             return _Outcome(held, None, attempts)

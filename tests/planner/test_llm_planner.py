@@ -39,9 +39,25 @@ def test_prompt_carries_synonyms_linked_tables_date_and_contract(engine, llm):
     assert "TABLE customers (" in prompt and "-- Customer accounts and profiles; also called: users" in prompt
     assert "created_at: When the customer signed up; also called: signed up" in prompt
     assert "Today is 2026-06-30" in prompt and "SQLite" in prompt
-    assert '"sql"' in prompt and "$1" in prompt
+    assert '{"sql": "...", "explanation"' in prompt and "written as a literal" not in prompt
     request = llm.requests[-1]
     assert request["model"] == "test-model" and request["temperature"] == 0
+
+
+def test_values_the_model_wrote_run_as_bound_parameters(engine, llm, shop_file):
+    llm.script(sql_reply("SELECT COUNT(*) FROM customers WHERE country = 'CA' AND created_at >= '2026-05-01' "
+                         "AND strftime('%Y', created_at) = '2026' LIMIT 5"))
+    answer = ask(engine, "How many customers from CA signed up since May?")
+    assert answer.parameters == ["CA", "2026-05-01", "2026"]
+    assert "$1" in answer.sql and "'CA'" not in answer.sql and "'%Y'" in answer.sql  # function arguments stay
+    assert answer.result.rows == shop_rows(
+        shop_file, "SELECT COUNT(*) FROM customers WHERE country = 'CA' AND created_at >= '2026-05-01' "
+                   "AND strftime('%Y', created_at) = '2026'")
+    # the model is shown its own SQL on a retry, not the bound one
+    llm.script(sql_reply("SELECT COUNT(*) FROM customer WHERE country = 'CA'"),
+               sql_reply("SELECT COUNT(*) FROM customers WHERE country = 'CA'"))
+    ask(engine, "How many customers from CA?")
+    assert "FROM customer WHERE country = 'CA'" in llm.prompt()
 
 
 def test_prompt_shows_value_hints_of_linked_tables(engine, llm):
