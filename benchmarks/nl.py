@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 from benchmarks.harness import report
 from benchmarks.nl_suites import SUITES, Case, Suite, bird_suite, spider_suite
@@ -40,6 +41,7 @@ from nlquery.errors import NLQueryError
 from nlquery.planner import LLMClient, LLMConfig, parse_candidate
 from nlquery.planner.linking import LinkedSchema
 from nlquery.planner.prompt import build_messages, estimate_tokens, hinted_columns, plain_ddl, render_compact, render_schema
+from nlquery import semantic
 from nlquery.semantic import with_comments
 
 CONTENDERS = ("ours", "naive", "langchain", "rules")
@@ -269,6 +271,24 @@ def run_suite(suite: Suite, wanted: list[str], config: LLMConfig, today: dt.date
     }
 
 
+def add_mapping_files(suite: Suite, specs: tuple[str, ...]) -> None:
+    """Merge ``[DB_ID=]FILE`` mapping documents over the suite's own mappings."""
+    for spec in specs:
+        db_id, _, file = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        if db_id and db_id not in suite.databases:
+            raise click.UsageError(f"--mappings {spec}: the suite has no database {db_id!r} "
+                                   f"(it has {', '.join(sorted(suite.databases))})")
+        try:
+            document = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
+            patch = semantic.document_patch(document)
+        except (OSError, yaml.YAMLError, NLQueryError) as exc:
+            raise click.UsageError(f"--mappings {spec}: {exc}") from exc
+        if not isinstance(patch, dict):
+            raise click.UsageError(f"--mappings {spec}: a mapping document must hold an object")
+        for target in [db_id] if db_id else list(suite.databases):
+            suite.mappings[target] = {**suite.mappings.get(target, {}), **patch}
+
+
 def load_suite(spider: Path | None, bird: Path | None, split: str | None, directory: Path, today: dt.date,
                *, metrics: bool = True, wide: int = 0, name: str = "demo") -> Suite:
     if spider and bird:
@@ -305,6 +325,10 @@ def load_suite(spider: Path | None, bird: Path | None, split: str | None, direct
               help="Demo and music suites: import their metrics and segments as mappings.")
 @click.option("--context-tokens", type=click.IntRange(min=512), default=8192, show_default=True,
               help="The model's context: naive is reported as not fitting beyond it.")
+@click.option("--mappings", "mapping_files", multiple=True, metavar="[DB_ID=]FILE",
+              help="Import a mapping document (YAML or JSON: descriptions, synonyms, metrics, segments; what "
+                   "`nlquery mappings import` reads) into database DB_ID of the suite, or into every one of its "
+                   "databases without DB_ID. Repeatable; merged over the suite's own mappings.")
 @click.option("--twice", is_flag=True,
               help="Run the suite twice and report how many predictions were identical (temperature 0).")
 @click.option("--failures/--no-failures", default=True, show_default=True,
@@ -312,7 +336,7 @@ def load_suite(spider: Path | None, bird: Path | None, split: str | None, direct
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def main(suite_name: str, spider: Path | None, bird: Path | None, split: str | None, planners: str, limit: int | None,
          sample: int | None, wide: int, candidates: int, repair: bool, metrics: bool, context_tokens: int,
-         twice: bool, failures: bool, as_json: bool) -> None:
+         mapping_files: tuple[str, ...], twice: bool, failures: bool, as_json: bool) -> None:
     """NL execution accuracy: our pipeline vs a naive prompt, LangChain and the rules planner."""
     wanted = [p.strip() for p in planners.split(",") if p.strip()]
     unknown = set(wanted) - set(CONTENDERS)
@@ -326,6 +350,7 @@ def main(suite_name: str, spider: Path | None, bird: Path | None, split: str | N
     today = dt.date.today()  # the shop and the music store end today: models may use the database's clock
     with tempfile.TemporaryDirectory() as tmp:
         suite = load_suite(spider, bird, split, Path(tmp), today, metrics=metrics, wide=wide, name=suite_name)
+        add_mapping_files(suite, mapping_files)
         suite.cases = suite.cases[:limit] if limit else suite.cases
         if sample and sample < len(suite.cases):
             step = len(suite.cases) / sample

@@ -130,3 +130,25 @@ def test_wide_hides_the_store_among_distractors(tmp_path):
 def test_suite_with_a_dataset_directory_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(nl.main, ["--suite", "music", "--spider", str(tmp_path), "--planners", "rules"])
     assert result.exit_code == 2 and "not both" in result.output
+
+
+def test_a_mapping_file_is_merged_into_the_suites_mappings(tmp_path):
+    document = tmp_path / "vocabulary.yaml"
+    document.write_text("tracks:\n  synonyms: [tunes]\nmetrics:\n  playtime:\n    sql: SUM(tracks.milliseconds)\n")
+    suite = music_suite(tmp_path, TODAY, metrics=False)
+    nl.add_mapping_files(suite, (f"music={document}",))
+    merged = suite.mappings["music"]
+    assert merged["tracks"] == {"synonyms": ["tunes"]} and merged["metric:playtime"]["sql"] == "SUM(tracks.milliseconds)"
+    assert set(MAPPINGS) - {"tracks"} <= set(merged)  # the suite's own mappings stay
+    report = _run("--suite", "music", "--planners", "rules", "--limit", "2", "--mappings", str(document))
+    assert report["results"][0]["questions"] == 2
+
+
+def test_a_mapping_file_for_a_database_the_suite_lacks_is_a_usage_error(tmp_path):
+    document = tmp_path / "m.yaml"
+    document.write_text("tracks: {synonyms: [tunes]}\n")
+    result = CliRunner().invoke(nl.main, ["--suite", "music", "--planners", "rules", "--mappings", f"shop={document}"])
+    assert result.exit_code == 2 and "no database 'shop'" in result.output
+    document.write_text("- tracks\n- songs\n")
+    result = CliRunner().invoke(nl.main, ["--suite", "music", "--planners", "rules", "--mappings", str(document)])
+    assert result.exit_code == 2 and "must hold an object" in result.output
