@@ -32,6 +32,7 @@ from nlquery.errors import LLMUnavailable, NLQueryError, QuestionNotAnswerable
 from nlquery.guard import SafeQuery
 from nlquery.planner.answer import Answer, Attempt
 from nlquery.planner.linking import DEFAULT_BUDGET_TOKENS, LinkedSchema, SchemaLinker
+from nlquery.planner.asked import asked_warnings, drop_unasked_limit
 from nlquery.planner.literals import bind_literals
 from nlquery.planner.llm import LLMClient, parse_candidate
 from nlquery.planner.prompt import Example, build_messages, hinted_columns, render_compact
@@ -236,7 +237,8 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
             last_error = error
             continue
         written = candidate.sql  # what the model wrote (literals): what it is shown again
-        sql, parameters = bind_literals(candidate.sql, candidate.parameters, context.dialect)
+        sql = drop_unasked_limit(candidate.sql, run.question, context.dialect)
+        sql, parameters = bind_literals(sql, candidate.parameters, context.dialect)
         candidate = dataclasses.replace(candidate, sql=sql, parameters=parameters)
         key = normalized(candidate.sql, context.dialect) + repr(candidate.parameters)
         if key == held_key and held is not None:
@@ -272,8 +274,8 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
                         explanation=candidate.explanation, tables_used=list(safe.tables), attempts=attempts,
                         planner="llm", linked_tables=run.linked.names, usage=usage, timings=timings)
         if run.repair and held is None:
-            warnings = warnings_for(candidate.sql, context.dialect, context.schema, candidate.parameters,
-                                    result.row_count)
+            warnings = asked_warnings(written, run.question) + warnings_for(
+                candidate.sql, context.dialect, context.schema, candidate.parameters, result.row_count)
             if warnings:
                 held, held_key = answer, key
                 answer.notes.extend(f"warning: {w}" for w in warnings)

@@ -130,3 +130,20 @@ def test_the_fix_names_the_table_the_query_can_join_not_the_first_ones_with_that
     lonely = explain("invalid_query", "Column 'country' could not be resolved",
                      "SELECT COUNT(*) FROM notes WHERE country = 'US'", "sqlite", schema, JoinGraph(schema))
     assert "It is a column of: aa_0.country, aa_1.country, aa_2.country, aa_3.country." in lonely.message
+
+
+def test_a_limit_nobody_asked_for_is_dropped(engine, llm, shop_file):
+    llm.script(sql_reply("SELECT country, COUNT(*) FROM customers GROUP BY country LIMIT 2"))
+    answer = ask(engine, "How many customers are there in each country?")
+    assert len(llm.requests) == 1 and "LIMIT 2" not in answer.sql
+    assert sorted(answer.result.rows) == sorted(
+        shop_rows(shop_file, "SELECT country, COUNT(*) FROM customers GROUP BY country"))
+
+
+def test_rounding_the_question_asks_for_is_sent_back_once(engine, llm, shop_file):
+    llm.script(sql_reply("SELECT AVG(total_amount) FROM orders"),
+               sql_reply("SELECT ROUND(AVG(total_amount), 2) FROM orders"))
+    answer = ask(engine, "What is the average order total, rounded to 2 decimals?")
+    warning = llm.requests[1]["messages"][-1]["content"]
+    assert warning.startswith("That query ran, but:") and "ROUND(value, 2)" in warning
+    assert answer.result.rows == shop_rows(shop_file, "SELECT ROUND(AVG(total_amount), 2) FROM orders")
