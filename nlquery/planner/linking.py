@@ -144,16 +144,20 @@ class SchemaLinker:
             for name, weight, reason in self._postings.get(term, ()):
                 scores[name] += weight
                 reasons[name].append(reason)
+        named: set[str] = set()  # tables the question calls by their name or a synonym of it
         for name in list(scores):
             # Every word of the table's own name asked for: "orders" beats "order_lines".
             if self._name_terms[name] <= present:
                 scores[name] += 2.0
+                named.add(name)
         joined = " ".join(question_terms)
         for phrase, targets in self._phrases.items():
             if re.search(rf"(^| ){re.escape(phrase)}( |$)", joined):
                 for name, weight, reason in targets:
                     scores[name] += weight * max(1, len(phrase.split()))
                     reasons[name].append(reason)
+                    if reason.endswith(f" of {name}"):
+                        named.add(name)
         definitions: list[str] = []
         for phrase, keys in self._definitions.items():
             if re.search(rf"(^| ){re.escape(phrase)}( |$)", joined):
@@ -168,7 +172,10 @@ class SchemaLinker:
         for value, targets in self._values.items():
             if f" {' '.join(words(value))} " not in lowered:
                 continue
-            for key, original in targets:
+            # "customers from Canada": the value belongs to the table the question names, not to
+            # every table that stores it (employees.country, invoices.billing_country ...).
+            own = [(key, original) for key, original in targets if key.rsplit(".", 1)[0] in named]
+            for key, original in own or targets:
                 # "in", "on", "at"...: a stored value only when written exactly (IN = India).
                 if value in STOPWORDS and not re.search(rf"\b{re.escape(original)}\b", question):
                     continue

@@ -155,7 +155,17 @@ def hinted_columns(question: str, linked: LinkedSchema, value_hints: Mapping[str
         if any(lit in lowered for lit in literals) or any(
                 difflib.get_close_matches(word, list(lowered), n=1, cutoff=0.85) for word in capitalized):
             keep.add(key)
-    return {key: value_hints[key] for key in value_hints if key in keep}
+    named = {key: set(found) for key, found in linked.matched_values.items()}
+    named_literals = set(literals) | set(capitalized)
+    shown_values = {}
+    for key in value_hints:
+        if key not in keep:
+            continue
+        # The values the question names first: a list cut at 12 must not cut them off.
+        values = value_hints[key]
+        first = [v for v in values if v in named.get(key, ()) or str(v).lower() in named_literals]
+        shown_values[key] = first + [v for v in values if v not in first]
+    return shown_values
 
 
 def plain_ddl(tables: Sequence[Table], schema: Any = None) -> str:

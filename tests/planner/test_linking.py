@@ -64,3 +64,36 @@ def test_the_budget_is_respected(linker):
 def test_an_unmatched_question_falls_back_to_hub_tables(linker):
     linked = linker.link("xyzzy plugh")
     assert linked.tables and linked.names[0] in {"orders", "customers", "order_lines", "skus"}
+
+
+def _people() -> tuple[SchemaLinker, Schema]:
+    schema = Schema(tables=[
+        Table("customers", [Column("id", "int"), Column("country", "text"), Column("rep_id", "int")],
+              primary_key=["id"], foreign_keys=[ForeignKey(["rep_id"], "employees", ["id"])]),
+        Table("employees", [Column("id", "int"), Column("country", "text")], primary_key=["id"]),
+    ])
+    countries = ["Argentina", "Brazil", "Canada", "Chile", "Denmark", "France", "Germany", "India", "Italy",
+                 "Japan", "Norway", "Spain", "USA"]
+    mappings = merge({}, {"customers": {"synonyms": ["clients"]}}, schema)
+    return SchemaLinker(schema, mappings, {"customers.country": countries, "employees.country": ["Canada", "USA"]}), schema
+
+
+@pytest.mark.parametrize("question", ["How many customers are from Canada?", "How many clients are from Canada?"])
+def test_a_value_counts_for_the_table_the_question_names(question):
+    linker, _ = _people()
+    linked = linker.link(question)
+    assert linked.matched_values == {"customers.country": ["Canada"]} and linked.names == ["customers"]
+
+
+def test_a_value_no_named_table_holds_counts_everywhere():
+    linker, _ = _people()
+    assert set(linker.link("Who is in Canada?").matched_values) == {"customers.country", "employees.country"}
+
+
+def test_the_values_the_question_names_are_shown_first():
+    from nlquery.planner.prompt import hinted_columns
+
+    linker, _ = _people()
+    linked = linker.link("How many customers live in the USA?")
+    hints = hinted_columns("How many customers live in the USA?", linked, linker.value_hints)
+    assert hints["customers.country"][0] == "USA" and len(hints["customers.country"]) == 13
