@@ -263,7 +263,8 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
             attempts.append(Attempt(candidate.sql, candidate.parameters, exc.to_dict()))
             last_error = exc
             if run.repair:
-                fix = explain(exc.code, exc.message, candidate.sql, context.dialect, context.schema, context.graph)
+                fix = explain(exc.code, exc.message, candidate.sql, context.dialect, context.schema, context.graph,
+                              context.mappings)
                 extra_tables.extend(t for t in fix.tables if t not in extra_tables)
                 feedback.append((written, fix.message))
             else:
@@ -275,7 +276,7 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
                         planner="llm", linked_tables=run.linked.names, usage=usage, timings=timings)
         if run.repair and held is None:
             warnings = asked_warnings(written, run.question) + warnings_for(
-                candidate.sql, context.dialect, context.schema, candidate.parameters, result.row_count)
+                candidate.sql, context.dialect, context.schema, candidate.parameters, result.row_count, context.graph)
             if warnings:
                 held, held_key = answer, key
                 answer.notes.extend(f"warning: {w}" for w in warnings)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,9 @@ import sqlglot
 from sqlglot import exp
 
 from connectors.models import Schema, Table
+from nlquery.errors import NLQueryError
 from nlquery.names import closest
+from nlquery.semantic import SemanticMapping, definition_name, definition_tables, is_definition, words
 
 TEMPORAL = re.compile(r"date|time", re.IGNORECASE)
 
@@ -124,6 +126,10 @@ def _key_columns(table: Table) -> list[str]:
     return keys
 
 
+def _is_key(table: Table | None, column: str) -> bool:
+    return table is not None and column.lower() in {c.lower() for c in _key_columns(table)}
+
+
 def _missing_column(message: str) -> str | None:
     if message.startswith("Column '"):
         return message.split("'")[1]
@@ -137,8 +143,10 @@ def _missing_table(message: str) -> str | None:
     return match.group(1).strip("\"`") if match else None
 
 
-def explain(code: str, message: str, sql: str, dialect: str, schema: Schema, graph: JoinGraph) -> Feedback:
-    """The error as the model should hear it, with the fix and the tables it needs."""
+def explain(code: str, message: str, sql: str, dialect: str, schema: Schema, graph: JoinGraph,
+            mappings: Mapping[str, SemanticMapping] | None = None) -> Feedback:
+    """The error as the model should hear it, with the fix and the tables it needs.
+    ``mappings``: the source's, so a metric or segment used as a column is explained."""
     base = f"{code}: {message}".rstrip()
     base = base if base.endswith(("?", ".", "!")) else base + "."
     try:
@@ -149,6 +157,9 @@ def explain(code: str, message: str, sql: str, dialect: str, schema: Schema, gra
     column = _missing_column(message)
     if column is not None:
         qualifier, _, bare = column.rpartition(".")
+        definition = _definition_named(bare, mappings or {})
+        if definition is not None:
+            return _explain_definition(base, bare, *definition, used, dialect, schema, graph)
         looked_in = []
         for node in tree.find_all(exp.Column):
             if node.name.lower() == bare.lower() and (not qualifier or node.table.lower() == qualifier.lower()):
@@ -183,6 +194,8 @@ def explain(code: str, message: str, sql: str, dialect: str, schema: Schema, gra
                 extra.append(holder)
         return Feedback("\n".join(lines), list(dict.fromkeys(t for t in extra if t not in used)))
     table = _missing_table(message)
+    if table is not None and (definition := _definition_named(table.rsplit(".", 1)[-1], mappings or {})):
+        return _explain_definition(base, table, *definition, used, dialect, schema, graph)
     if table is not None:
         names = [schema.qualified_name(t) for t in schema.tables]
         scored = sorted(names, key=lambda n: -_similarity(table, n))[:3]
@@ -194,6 +207,71 @@ def explain(code: str, message: str, sql: str, dialect: str, schema: Schema, gra
     return Feedback(f"{code}: {message}")
 
 
+def _definition_named(name: str, mappings: Mapping[str, SemanticMapping]) -> tuple[str, SemanticMapping] | None:
+    """The metric or segment called ``name`` (``total_revenue``, ``Revenue``: by its words)."""
+    wanted = " ".join(words(name))
+    for key, mapping in mappings.items():
+        if is_definition(key) and wanted in {" ".join(words(n)) for n in [definition_name(key), *mapping.synonyms]}:
+            return key, mapping
+    return None
+
+
+def _explain_definition(base: str, name: str, key: str, mapping: SemanticMapping, used: Sequence[str],
+                        dialect: str, schema: Schema, graph: JoinGraph) -> Feedback:
+    try:
+        tables = definition_tables(key, mapping, schema, dialect)
+    except NLQueryError:
+        tables = []
+    if key.startswith("metric:"):
+        lines = [f"{base} {name!r} is not a column or table: it is the METRIC {definition_name(key)} = {mapping.sql}. "
+                 f"Write that expression in the query instead of the name."]
+    else:
+        lines = [f"{base} {name!r} is not a column or table: it is the SEGMENT {definition_name(key)} = rows of "
+                 f"{mapping.table} WHERE {mapping.where}. Filter {mapping.table} with that condition."]
+    extra: list[str] = []
+    for table in tables:
+        if table in used:
+            continue
+        path = graph.path(used, table) if used else None
+        if path:
+            lines.append(f"Join path: {graph.describe(path)}.")
+            extra.extend(path)
+        else:
+            extra.append(table)
+    return Feedback("\n".join(lines), list(dict.fromkeys(t for t in extra if t not in used)))
+
+
+def join_warnings(tree: exp.Expression, schema: Schema, graph: JoinGraph) -> list[str]:
+    """Joins on two key columns that no foreign key pairs (``customers.customer_id =
+    invoice_items.invoice_id``), when the tables are linked through foreign keys: the
+    query joins rows that have nothing to do with each other."""
+    _, aliases = _query_tables(tree, schema)
+    found = []
+    for join in tree.find_all(exp.Join):
+        condition = join.args.get("on")
+        if condition is None:
+            continue
+        for equality in condition.find_all(exp.EQ):
+            left, right = equality.this, equality.expression
+            if not (isinstance(left, exp.Column) and isinstance(right, exp.Column) and left.table and right.table):
+                continue
+            a, b = aliases.get(left.table.lower()), aliases.get(right.table.lower())
+            if a is None or b is None or left.table.lower() == right.table.lower():
+                continue
+            pair = (f"{a}.{left.name}", f"{b}.{right.name}")
+            pairs = {(x.lower(), y.lower()) for x, y in graph.edges.get(a, {}).get(b, [])}
+            if (pair[0].lower(), pair[1].lower()) in pairs:
+                continue
+            if not (_is_key(schema.table(a), left.name) and _is_key(schema.table(b), right.name)):
+                continue  # e.g. billing_country = country: a join on data, not keys
+            path = graph.path([a], b)
+            if not path:
+                continue  # no foreign keys between them: nothing to say
+            found.append(f"the join {left.sql()} = {right.sql()} pairs {pair[0]} with {pair[1]}, which no foreign "
+                         f"key links; join through the keys: {graph.describe(path)}.")
+    return found
+
+
 def _similarity(a: str, b: str) -> float:
     import difflib
 
@@ -201,13 +279,17 @@ def _similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b).ratio() + (0.3 if a.rstrip("s") == b.rstrip("s") else 0)
 
 
-def warnings_for(sql: str, dialect: str, schema: Schema, parameters: Sequence[Any], row_count: int) -> list[str]:
-    """Suspicious but valid: no rows, a date compared to a year number."""
+def warnings_for(sql: str, dialect: str, schema: Schema, parameters: Sequence[Any], row_count: int,
+                 graph: JoinGraph | None = None) -> list[str]:
+    """Suspicious but valid: no rows, a date compared to a year number, a join on keys
+    no foreign key pairs (with ``graph``)."""
     found = []
     try:
         tree = sqlglot.parse_one(sql, read=dialect or None)
     except Exception:  # noqa: BLE001
         tree = None
+    if tree is not None and graph is not None:
+        found.extend(join_warnings(tree, schema, graph))
     if tree is not None:
         _, aliases = _query_tables(tree, schema)
         for comparison in tree.find_all(exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NEQ):

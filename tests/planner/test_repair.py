@@ -147,3 +147,36 @@ def test_rounding_the_question_asks_for_is_sent_back_once(engine, llm, shop_file
     warning = llm.requests[1]["messages"][-1]["content"]
     assert warning.startswith("That query ran, but:") and "ROUND(value, 2)" in warning
     assert answer.result.rows == shop_rows(shop_file, "SELECT ROUND(AVG(total_amount), 2) FROM orders")
+
+
+def test_a_join_on_keys_no_foreign_key_pairs_is_sent_back_with_the_path(engine, llm, shop_file):
+    wrong = ("SELECT c.name, SUM(i.quantity) FROM customers c JOIN order_items i ON c.id = i.order_id "
+             "GROUP BY c.id, c.name")
+    right = ("SELECT c.name, SUM(i.quantity) FROM customers c JOIN orders o ON o.customer_id = c.id "
+             "JOIN order_items i ON i.order_id = o.id GROUP BY c.id, c.name")
+    llm.script(sql_reply(wrong), sql_reply(right))
+    answer = ask(engine, "How many items has each customer bought?")
+    warning = llm.requests[1]["messages"][-1]["content"]
+    assert "pairs customers.id with order_items.order_id, which no foreign key links" in warning
+    assert "customers JOIN orders ON orders.customer_id = customers.id JOIN order_items" in warning
+    assert "JOIN orders AS o" in answer.sql and answer.notes == []
+
+
+def test_joins_along_foreign_keys_and_on_data_columns_are_not_questioned(engine, llm):
+    joined = ("SELECT COUNT(*) FROM orders o JOIN customers c ON c.id = o.customer_id "
+              "JOIN customers d ON d.country = c.country")
+    llm.script(sql_reply(joined))
+    ask(engine, "How many orders are there per customer country pair?")
+    assert len(llm.requests) == 1
+
+
+def test_a_metric_used_as_a_column_is_explained_with_its_definition(engine, llm):
+    engine.update_mappings("shop", {"metric:units sold": {"sql": "SUM(order_items.quantity)"}})
+    llm.script(sql_reply("SELECT c.name, units_sold FROM customers c"),
+               sql_reply("SELECT c.name, SUM(order_items.quantity) FROM customers c JOIN orders o ON o.customer_id = c.id "
+                         "JOIN order_items ON order_items.order_id = o.id GROUP BY c.id, c.name"))
+    ask(engine, "units sold per customer")
+    fix = llm.requests[1]["messages"][-1]["content"]
+    assert "'units_sold' is not a column or table: it is the METRIC units sold = SUM(order_items.quantity)" in fix
+    assert "Join path: customers JOIN orders ON orders.customer_id = customers.id JOIN order_items" in fix
+    assert "TABLE order_items (" in llm.requests[1]["messages"][-3]["content"]  # shown on the next attempt
