@@ -36,7 +36,7 @@ from nlquery.planner.asked import asked_warnings, drop_unasked_limit
 from nlquery.planner.literals import bind_literals
 from nlquery.planner.llm import LLMClient, parse_candidate
 from nlquery.planner.prompt import Example, build_messages, hinted_columns, render_compact
-from nlquery.planner.repair import JoinGraph, explain, normalized, warnings_for
+from nlquery.planner.repair import JoinGraph, explain, normalized, requalified, warnings_for
 from nlquery.semantic import SemanticMapping, with_comments
 
 # Errors worth showing the model: it can fix its own query.
@@ -237,7 +237,8 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
             last_error = error
             continue
         written = candidate.sql  # what the model wrote (literals): what it is shown again
-        sql = drop_unasked_limit(candidate.sql, run.question, context.dialect)
+        sql = requalified(candidate.sql, context.dialect, context.schema)
+        sql = drop_unasked_limit(sql, run.question, context.dialect)
         sql, parameters = bind_literals(sql, candidate.parameters, context.dialect)
         candidate = dataclasses.replace(candidate, sql=sql, parameters=parameters)
         key = normalized(candidate.sql, context.dialect) + repr(candidate.parameters)

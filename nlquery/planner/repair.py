@@ -126,6 +126,34 @@ def _key_columns(table: Table) -> list[str]:
     return keys
 
 
+def requalified(sql: str, dialect: str, schema: Schema) -> str:
+    """``sql`` with each column qualified by the wrong table's alias moved to the one table
+    of the query that has it: ``SUM(i.unit_price * l.quantity)`` with ``i = invoices``
+    and ``l = invoice_lines`` reads ``l.unit_price``. Unchanged when nothing is wrong,
+    when the column is in none or several of the query's tables, or when aliases repeat."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect or None)
+    except Exception:  # noqa: BLE001
+        return sql
+    owners: dict[str, tuple[str, Table]] = {}  # alias, lowered -> (as written, table)
+    for node in tree.find_all(exp.Table):
+        table = schema.table(f"{node.db}.{node.name}" if node.db else node.name)
+        alias = node.alias_or_name or node.name
+        if table is None or alias.lower() in owners:
+            return sql  # a CTE, a subquery's name or an alias used twice: leave it to the guard
+        owners[alias.lower()] = (alias, table)
+    changed = False
+    for column in tree.find_all(exp.Column):
+        owner = owners.get(column.table.lower()) if column.table else None
+        if owner is None or owner[1].column(column.name) is not None:
+            continue
+        having = [alias for alias, other in owners.values() if other.column(column.name) is not None]
+        if len(having) == 1:
+            column.set("table", exp.to_identifier(having[0]))
+            changed = True
+    return tree.sql(dialect=dialect or None) if changed else sql
+
+
 def _is_key(table: Table | None, column: str) -> bool:
     return table is not None and column.lower() in {c.lower() for c in _key_columns(table)}
 

@@ -180,3 +180,20 @@ def test_a_metric_used_as_a_column_is_explained_with_its_definition(engine, llm)
     assert "'units_sold' is not a column or table: it is the METRIC units sold = SUM(order_items.quantity)" in fix
     assert "Join path: customers JOIN orders ON orders.customer_id = customers.id JOIN order_items" in fix
     assert "TABLE order_items (" in llm.requests[1]["messages"][-3]["content"]  # shown on the next attempt
+
+
+def test_a_column_under_the_wrong_alias_moves_to_the_one_table_that_has_it(engine, llm, shop_file):
+    from nlquery.planner.repair import requalified
+
+    schema = engine.schema("shop")
+    wrong = "SELECT SUM(o.quantity) FROM orders AS o JOIN order_items AS i ON i.order_id = o.id WHERE o.status = 'paid'"
+    assert requalified(wrong, "sqlite", schema) == wrong.replace("o.quantity", "i.quantity")
+    both = "SELECT o.id FROM orders AS o JOIN order_items AS i ON i.order_id = o.id"  # nothing wrong
+    assert requalified(both, "sqlite", schema) == both
+    nowhere = "SELECT o.nope FROM orders AS o JOIN order_items AS i ON i.order_id = o.id"
+    assert requalified(nowhere, "sqlite", schema) == nowhere
+    twice = "SELECT o.quantity FROM orders AS o JOIN (SELECT * FROM orders AS o) AS x ON 1 = 1"
+    assert requalified(twice, "sqlite", schema) == twice
+    llm.script(sql_reply("SELECT SUM(o.quantity) FROM orders o JOIN order_items i ON i.order_id = o.id"))
+    answer = ask(engine, "How many items were ordered?")
+    assert len(llm.requests) == 1 and answer.result.rows == shop_rows(shop_file, "SELECT SUM(quantity) FROM order_items")
