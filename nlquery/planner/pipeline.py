@@ -233,7 +233,7 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
             tried += 1
             error = QuestionNotAnswerable("the model's answer held no SQL")
             attempts.append(Attempt(completion.text[:500], [], error.to_dict()))
-            feedback.append((completion.text[:500], 'no SQL found; answer with JSON {"sql": ...}'))
+            feedback.append((completion.text[:500], 'no SQL found; answer with JSON {"sql": ..., "parameters": [...]}'))
             last_error = error
             continue
         written = candidate.sql  # what the model wrote (literals): what it is shown again

@@ -20,9 +20,11 @@ Today is {today} ({weekday}){timezone}.
 Rules:
 - Exactly one SELECT statement (WITH ... SELECT allowed). Never modify data or the session.
 - Use only the tables and columns listed. Qualify columns when joining.
+- Values taken from the question (names, dates, numbers, categories) must be parameters
+  $1, $2, ... with their values listed in order in "parameters", never written into the SQL text.
 - Filter only on what the question asks: no date range, status, LIMIT or other condition it does not
-  mention. When it names a value, write it as a literal spelled as stored (see "values:").{definitions_rule}
-Answer with JSON only: {{"sql": "...", "explanation": "one short sentence"}}"""
+  mention. When it names a value, use the exact stored value shown after "values:".{definitions_rule}
+Answer with JSON only: {{"sql": "...", "parameters": [...], "explanation": "one short sentence"}}"""
 
 
 @dataclass
@@ -226,7 +228,8 @@ def build_messages(question: str, dialect: str, schema_text: str, *, examples: S
     messages = [{"role": "system", "content": system}]
     for example in examples:
         messages.append({"role": "user", "content": f"Question: {example.question}"})
-        messages.append({"role": "assistant", "content": json.dumps({"sql": example.sql, "explanation": "verified example"})})
+        messages.append({"role": "assistant", "content": json.dumps({"sql": example.sql, "parameters": [],
+                                                                     "explanation": "verified example"})})
     messages.append({"role": "user", "content": f"Schema:\n{schema_text}\n\nQuestion: {question}"})
     for sql, error, *kind in feedback:
         messages.append({"role": "assistant", "content": json.dumps({"sql": sql})})

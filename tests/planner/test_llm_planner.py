@@ -39,7 +39,7 @@ def test_prompt_carries_synonyms_linked_tables_date_and_contract(engine, llm):
     assert "TABLE customers (" in prompt and "-- Customer accounts and profiles; also called: users" in prompt
     assert "created_at: When the customer signed up; also called: signed up" in prompt
     assert "Today is 2026-06-30" in prompt and "SQLite" in prompt
-    assert '{"sql": "...", "explanation"' in prompt and "written as a literal" not in prompt
+    assert "\"sql\"" in prompt and "$1" in prompt
     request = llm.requests[-1]
     assert request["model"] == "test-model" and request["temperature"] == 0
 
