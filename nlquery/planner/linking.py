@@ -34,6 +34,8 @@ STOPWORDS = frozenset(
     "last first next this year month week day today yesterday since ago please i we our my".split()
 )
 CHARS_PER_TOKEN = 4
+WEAK_MATCH = 1.5  # a score below this (one column word, a description word) only counts when nothing scores more
+
 DEFAULT_BUDGET_TOKENS = 6000  # schema part of a prompt that fits an 8k-token context
 
 
@@ -89,6 +91,7 @@ class SchemaLinker:
         self._tables = {schema.qualified_name(t): t for t in schema.tables}
         self._name_terms = {name: frozenset(terms(t.name)) for name, t in self._tables.items()}
         self._neighbours: dict[str, set[str]] = defaultdict(set)
+        self._references: dict[str, list[str]] = defaultdict(list)  # "table.fk_column" -> table it points at
         for name, table in self._tables.items():
             self._index(name, table)
         # Metrics and segments: their names and synonyms as phrases, pointing at their tables.
@@ -98,10 +101,10 @@ class SchemaLinker:
             if not is_definition(key):
                 continue
             try:
-                self.definition_tables[key] = [t for t in definition_tables(key, mapping, schema, dialect)
-                                             if t in self._tables]
+                tables = definition_tables(key, mapping, schema, dialect) + _subquery_tables(mapping, schema, dialect)
             except InvalidRequest:
                 continue  # stale: its table is gone
+            self.definition_tables[key] = [t for t in dict.fromkeys(tables) if t in self._tables]
             for text in [definition_name(key), *mapping.synonyms]:
                 phrase = " ".join(terms(text))
                 if phrase:
@@ -123,6 +126,8 @@ class SchemaLinker:
                 other = self.schema.qualified_name(ref)
                 self._neighbours[name].add(other)
                 self._neighbours[other].add(name)
+                if len(fk.columns) == 1 and other != name:
+                    self._references[f"{name}.{fk.columns[0]}"].append(other)
         for key in [name] + [f"{name}.{c.name}" for c in table.columns]:
             mapping = self.mappings.get(key)
             if mapping is None:
@@ -141,7 +146,12 @@ class SchemaLinker:
         question_terms = terms(question)
         present = set(question_terms)
         for term in present:
+            counted: set[tuple[str, str]] = set()
             for name, weight, reason in self._postings.get(term, ()):
+                kind = reason.split(" ", 1)[0]  # "name" in first_name and last_name is one match
+                if (name, kind) in counted:
+                    continue
+                counted.add((name, kind))
                 scores[name] += weight
                 reasons[name].append(reason)
         named: set[str] = set()  # tables the question calls by their name or a synonym of it
@@ -150,7 +160,14 @@ class SchemaLinker:
             if self._name_terms[name] <= present:
                 scores[name] += 2.0
                 named.add(name)
-        joined = " ".join(question_terms)
+        # Words of a stored value the question names ('Sales Support Agent') are that value,
+        # not synonyms of other tables ("sales" = invoices).
+        lowered = f" {' '.join(words(question))} "
+        named_values = [v for v in self._values if f" {' '.join(words(v))} " in lowered and len(words(v)) > 1]
+        masked = lowered
+        for value in named_values:
+            masked = masked.replace(f" {' '.join(words(value))} ", " | ")
+        joined = " ".join(terms(masked))
         for phrase, targets in self._phrases.items():
             if re.search(rf"(^| ){re.escape(phrase)}( |$)", joined):
                 for name, weight, reason in targets:
@@ -158,6 +175,10 @@ class SchemaLinker:
                     reasons[name].append(reason)
                     if reason.endswith(f" of {name}"):
                         named.add(name)
+                    # "each support rep": a synonym of a foreign key means the table it points at.
+                    for referenced in self._references.get(reason.rsplit(" of ", 1)[-1], ()):
+                        scores[referenced] += weight
+                        reasons[referenced].append(f"{reason} -> {referenced}")
         definitions: list[str] = []
         for phrase, keys in self._definitions.items():
             if re.search(rf"(^| ){re.escape(phrase)}( |$)", joined):
@@ -168,7 +189,6 @@ class SchemaLinker:
                         scores[table] += 4.0
                         reasons[table].append(f"{key}")
         matched_values: dict[str, list[str]] = defaultdict(list)
-        lowered = f" {' '.join(words(question))} "
         for value, targets in self._values.items():
             if f" {' '.join(words(value))} " not in lowered:
                 continue
@@ -180,11 +200,17 @@ class SchemaLinker:
                 if value in STOPWORDS and not re.search(rf"\b{re.escape(original)}\b", question):
                     continue
                 table = key.rsplit(".", 1)[0]
-                scores[table] += 2.0
+                scores[table] += 4.0 if len(words(value)) > 1 else 2.0  # 'Sales Support Agent' is no accident
                 reasons[table].append(f"value '{original}' of {key}")
                 matched_values[key].append(original)
 
         ranked = sorted(scores, key=lambda n: (-scores[n], n))
+        if ranked:
+            # A table matched by one common column word alone ("last name" -> every table
+            # with a name column) is noise next to one the question names; the join paths
+            # below still bring in the tables between the chosen ones.
+            floor = min(WEAK_MATCH, scores[ranked[0]])
+            ranked = [n for n in ranked if scores[n] >= floor]
         chosen = ranked[: max(1, min(max_tables, len(ranked)))] if ranked else self._fallback()
         chosen = self._with_join_paths(chosen, max_tables)
         kept, used = [], 0
@@ -232,6 +258,21 @@ class SchemaLinker:
                         previous[nxt] = node
                         queue.append((nxt, depth + 1))
         return []
+
+
+def _subquery_tables(mapping: SemanticMapping, schema: Schema, dialect: str) -> list[str]:
+    """Tables a definition's text reads in a subquery (``customer_id IN (SELECT customer_id
+    FROM invoices ...)``): the question needs them linked too."""
+    import sqlglot
+    from sqlglot import exp
+
+    text = mapping.sql or mapping.where
+    try:
+        tree = sqlglot.parse_one(text, read=dialect or None) if text else None
+    except Exception:  # noqa: BLE001 - definition_tables already said what is wrong
+        return []
+    found = [schema.table(f"{t.db}.{t.name}" if t.db else t.name) for t in tree.find_all(exp.Table)] if tree else []
+    return [schema.qualified_name(t) for t in found if t is not None]
 
 
 def table_tokens(table: Table) -> int:

@@ -150,6 +150,11 @@ def hinted_columns(question: str, linked: LinkedSchema, value_hints: Mapping[str
     literals = [q.lower() for q in quoted]
     tokens = [w for w in re.findall(r"[A-Za-z][A-Za-z0-9&'.-]{2,}", question)]
     capitalized = [w.lower() for w in tokens if w[0].isupper()] + literals
+    # A value the linker already placed (in the table the question names) is not looked
+    # for again in every other column that stores it.
+    placed = {str(v).lower() for found in linked.matched_values.values() for v in found}
+    literals = [lit for lit in literals if lit not in placed]
+    capitalized = [word for word in capitalized if word not in placed]
     for key, values in value_hints.items():
         if key in keep or key.rsplit(".", 1)[0] not in shown:
             continue
