@@ -97,3 +97,43 @@ def test_the_values_the_question_names_are_shown_first():
     linked = linker.link("How many customers live in the USA?")
     hints = hinted_columns("How many customers live in the USA?", linked, linker.value_hints)
     assert hints["customers.country"][0] == "USA" and len(hints["customers.country"]) == 13
+
+
+def _store() -> SchemaLinker:
+    schema = Schema(tables=[
+        Table("employees", [Column("employee_id", "int"), Column("first_name", "text"), Column("last_name", "text"),
+                            Column("title", "text")], primary_key=["employee_id"]),
+        Table("customers", [Column("customer_id", "int"), Column("first_name", "text"), Column("last_name", "text"),
+                            Column("support_rep_id", "int")], primary_key=["customer_id"],
+              foreign_keys=[ForeignKey(["support_rep_id"], "employees", ["employee_id"])]),
+        Table("invoices", [Column("invoice_id", "int"), Column("customer_id", "int"), Column("total", "numeric")],
+              primary_key=["invoice_id"], foreign_keys=[ForeignKey(["customer_id"], "customers", ["customer_id"])]),
+        Table("artists", [Column("artist_id", "int"), Column("name", "text")], primary_key=["artist_id"]),
+        Table("genres", [Column("genre_id", "int"), Column("name", "text")], primary_key=["genre_id"]),
+    ])
+    mappings = merge({}, {
+        "invoices": {"synonyms": ["sales"]},
+        "customers.support_rep_id": {"synonyms": ["support rep"]},
+        "segment:big spenders": {"table": "customers", "where": "customer_id IN (SELECT customer_id FROM invoices "
+                                                                 "GROUP BY customer_id HAVING SUM(total) > 50)"},
+    }, schema)
+    return SchemaLinker(schema, mappings, {"employees.title": ["Sales Support Agent", "IT Staff"]})
+
+
+def test_a_synonym_of_a_foreign_key_links_the_table_it_points_at():
+    assert "employees" in _store().link("How many customers does each support rep look after?").names
+
+
+def test_words_of_a_named_stored_value_are_not_synonyms_of_other_tables():
+    linked = _store().link("Which employees are Sales Support Agent?")
+    assert linked.matched_values == {"employees.title": ["Sales Support Agent"]}
+    assert "invoices" not in linked.names  # "sales" was part of the value, not the invoices synonym
+
+
+def test_one_common_column_word_does_not_link_every_table():
+    names = _store().link("Show the last name of every employee").names
+    assert names[0] == "employees" and not {"artists", "genres"} & set(names)
+
+
+def test_a_segment_links_the_tables_its_condition_reads():
+    assert {"customers", "invoices"} <= set(_store().link("How many big spenders do we have?").names)
