@@ -210,17 +210,7 @@ def explain(code: str, message: str, sql: str, dialect: str, schema: Schema, gra
         lines = [f"{base} Column {bare!r} is not in {', '.join(looked_in) or 'the tables of the query'}."]
         if holders:
             lines.append(f"It is a column of: {', '.join(f'{h}.{bare}' for h in holders)}.")
-        extra: list[str] = []
-        for holder in holders:
-            if holder in used:
-                continue
-            path = graph.path(used, holder) if used else None
-            if path:
-                lines.append(f"Join path: {graph.describe(path)}.")
-                extra.extend(path)
-            else:
-                extra.append(holder)
-        return Feedback("\n".join(lines), list(dict.fromkeys(t for t in extra if t not in used)))
+        return _with_join_paths(lines, holders, used, graph)
     table = _missing_table(message)
     if table is not None and (definition := _definition_named(table.rsplit(".", 1)[-1], mappings or {})):
         return _explain_definition(base, table, *definition, used, dialect, schema, graph)
@@ -256,16 +246,22 @@ def _explain_definition(base: str, name: str, key: str, mapping: SemanticMapping
     else:
         lines = [f"{base} {name!r} is not a column or table: it is the SEGMENT {definition_name(key)} = rows of "
                  f"{mapping.table} WHERE {mapping.where}. Filter {mapping.table} with that condition."]
+    return _with_join_paths(lines, tables, used, graph)
+
+
+def _with_join_paths(lines: list[str], targets: Sequence[str], used: Sequence[str], graph: JoinGraph) -> Feedback:
+    """``lines`` plus the join path from the query's tables to each target it lacks; the
+    tables on those paths are shown to the next attempt."""
     extra: list[str] = []
-    for table in tables:
-        if table in used:
+    for target in targets:
+        if target in used:
             continue
-        path = graph.path(used, table) if used else None
+        path = graph.path(used, target) if used else None
         if path:
             lines.append(f"Join path: {graph.describe(path)}.")
             extra.extend(path)
         else:
-            extra.append(table)
+            extra.append(target)
     return Feedback("\n".join(lines), list(dict.fromkeys(t for t in extra if t not in used)))
 
 
