@@ -57,11 +57,18 @@ def _key_file(path: Path) -> bytes:
         return path.read_bytes().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key()
-    # O_EXCL: two processes starting at once never write two different keys.
+    # The key is written whole to a private file, then linked into place: link() fails if
+    # the name exists, so two processes starting at once never write two different keys,
+    # and one never reads a key file another has created but not yet written.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+        try:
+            os.link(partial, path)
+        except FileExistsError:
+            return path.read_bytes().strip()
+    finally:
+        partial.unlink(missing_ok=True)
     return key

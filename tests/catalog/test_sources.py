@@ -129,3 +129,28 @@ def test_queries_by_name_use_the_pooled_connection(engine, shop):
     pooled = engine._pool[shop["id"]]
     engine.query(shop["id"], "SELECT 1")
     assert engine._pool[shop["id"]] is pooled
+
+
+def test_processes_creating_the_key_at_once_all_get_the_whole_same_key(tmp_path):
+    # A key file created but not yet written was read as an empty key by a second process
+    # ("Fernet key must be 32 url-safe base64-encoded bytes") under serve --workers 4.
+    import threading
+
+    from nlquery.catalog.secrets import _key_file
+
+    for round_ in range(20):
+        path = tmp_path / f"home{round_}" / "secret.key"
+        start = threading.Barrier(8)
+        keys: list[bytes] = []
+
+        def read() -> None:
+            start.wait()
+            keys.append(_key_file(path))
+
+        threads = [threading.Thread(target=read) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(set(keys)) == 1 and len(keys) == 8 and len(keys[0]) == 44
+        assert sorted(p.name for p in path.parent.iterdir()) == ["secret.key"]  # no partial files left
