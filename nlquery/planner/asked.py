@@ -33,10 +33,15 @@ def _ranks(question: str) -> bool:
     return any(m.group(0).lower() not in NOT_SUPERLATIVE for m in RANKING.finditer(question))
 
 
+# Numbers that say how to show values or which period, not how many rows.
+NOT_A_COUNT = re.compile(r"\b\d+\s+(decimal|digit|place)s?\b|\b(19|20)\d\d\b", re.IGNORECASE)
+
+
 def drop_unasked_limit(sql: str, question: str, dialect: str) -> str:
     """``sql`` without its outermost ``LIMIT``/``TOP`` when the question names no number
-    and no ranking (top, most, longest, ...); unchanged otherwise or when it does not parse."""
-    if NUMBER.search(question) or _ranks(question):
+    (of rows: "rounded to 2 decimals" and years do not count) and no ranking (top, most,
+    longest, ...); unchanged otherwise or when it does not parse."""
+    if NUMBER.search(NOT_A_COUNT.sub(" ", question)) or _ranks(question):
         return sql
     try:
         tree = sqlglot.parse_one(sql, dialect=dialect_of(dialect))

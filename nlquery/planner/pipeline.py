@@ -277,7 +277,8 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
                         planner="llm", linked_tables=run.linked.names, usage=usage, timings=timings)
         if run.repair and held is None:
             warnings = asked_warnings(written, run.question) + warnings_for(
-                candidate.sql, context.dialect, context.schema, candidate.parameters, result.row_count, context.graph)
+                candidate.sql, context.dialect, context.schema, candidate.parameters, result.row_count, context.graph,
+                context.value_hints)
             if warnings:
                 held, held_key = answer, key
                 answer.notes.extend(f"warning: {w}" for w in warnings)

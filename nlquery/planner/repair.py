@@ -280,7 +280,11 @@ def join_warnings(tree: exp.Expression, schema: Schema, graph: JoinGraph) -> lis
             if not (isinstance(left, exp.Column) and isinstance(right, exp.Column) and left.table and right.table):
                 continue
             a, b = aliases.get(left.table.lower()), aliases.get(right.table.lower())
-            if a is None or b is None or left.table.lower() == right.table.lower():
+            if a is None or b is None:
+                continue
+            if left.table.lower() == right.table.lower():
+                if left.name.lower() == right.name.lower():  # T1.id = T1.id: true for every pair of rows
+                    found.append(_self_join_warning(equality, join, aliases, graph))
                 continue
             pair = (f"{a}.{left.name}", f"{b}.{right.name}")
             pairs = {(x.lower(), y.lower()) for x, y in graph.edges.get(a, {}).get(b, [])}
@@ -296,6 +300,64 @@ def join_warnings(tree: exp.Expression, schema: Schema, graph: JoinGraph) -> lis
     return found
 
 
+def _self_join_warning(equality: exp.EQ, join: exp.Join, aliases: dict[str, str], graph: JoinGraph) -> str:
+    joined = join.this
+    target = aliases.get(joined.alias_or_name.lower()) if isinstance(joined, exp.Table) else None
+    others = [t for t in dict.fromkeys(aliases.values()) if t != target]
+    path = graph.path(others, target) if target and others else None
+    fix = f" Join through the keys: {graph.describe(path)}." if path else ""
+    return (f"the join condition {equality.sql()} compares a column with itself: it is true for every pair of rows "
+            f"(a cross join).{fix}")
+
+
+def type_warnings(tree: exp.Expression, schema: Schema, parameters: Sequence[Any],
+                  value_hints: Mapping[str, Sequence[Any]] | None = None) -> list[str]:
+    """A number column compared with text that is not a number (``playlist_id = 'Grunge'``):
+    the value is a name stored elsewhere; say where when a stored value shows it."""
+    _, aliases = _query_tables(tree, schema)
+    found = []
+    for comparison in tree.find_all(exp.EQ, exp.NEQ, exp.In):
+        column = comparison.this
+        if not isinstance(column, exp.Column):
+            continue
+        others = comparison.expressions if isinstance(comparison, exp.In) else [comparison.expression]
+        table = aliases.get(column.table.lower()) if column.table else (
+            next(iter(set(aliases.values()))) if len(set(aliases.values())) == 1 else None)
+        found_column = schema.table(table).column(column.name) if table and schema.table(table) else None
+        if found_column is None or not NUMERIC_TYPE.search(found_column.type or ""):
+            continue
+        for other in others:
+            value = _compared_value(other, parameters)
+            if not isinstance(value, str) or _is_number(value):
+                continue
+            holders = [key for key, values in (value_hints or {}).items()
+                       if any(isinstance(v, str) and v.lower() == value.lower() for v in values)]
+            where = f" {value!r} is a stored value of {', '.join(holders[:3])}: join that table and filter on it." \
+                if holders else " Filter on the column that holds that text (a name or a title), joining its table."
+            found.append(f"{column.sql()} is a number column but is compared to the text {value!r}.{where}")
+    return found
+
+
+NUMERIC_TYPE = re.compile(r"int|serial|numeric|decimal|real|double|float|number", re.IGNORECASE)
+
+
+def _compared_value(node: exp.Expression, parameters: Sequence[Any]) -> Any:
+    if isinstance(node, exp.Literal):
+        return node.this if node.is_string else None
+    match = re.fullmatch(r"\$(\d+)", node.sql()) if isinstance(node, (exp.Placeholder, exp.Parameter, exp.Column, exp.Var)) \
+        else None
+    index = int(match.group(1)) - 1 if match else -1
+    return parameters[index] if 0 <= index < len(parameters) else None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _similarity(a: str, b: str) -> float:
     import difflib
 
@@ -304,9 +366,10 @@ def _similarity(a: str, b: str) -> float:
 
 
 def warnings_for(sql: str, dialect: str, schema: Schema, parameters: Sequence[Any], row_count: int,
-                 graph: JoinGraph | None = None) -> list[str]:
-    """Suspicious but valid: no rows, a date compared to a year number, a join on keys
-    no foreign key pairs (with ``graph``)."""
+                 graph: JoinGraph | None = None, value_hints: Mapping[str, Sequence[Any]] | None = None) -> list[str]:
+    """Suspicious but valid: no rows, a date compared to a year number, a number column
+    compared to a name, a join on keys no foreign key pairs or on a column with itself
+    (with ``graph``)."""
     found = []
     try:
         tree = sqlglot.parse_one(sql, read=dialect or None)
@@ -314,6 +377,8 @@ def warnings_for(sql: str, dialect: str, schema: Schema, parameters: Sequence[An
         tree = None
     if tree is not None and graph is not None:
         found.extend(join_warnings(tree, schema, graph))
+    if tree is not None:
+        found.extend(type_warnings(tree, schema, parameters, value_hints))
     if tree is not None:
         _, aliases = _query_tables(tree, schema)
         for comparison in tree.find_all(exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NEQ):

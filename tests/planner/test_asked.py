@@ -45,3 +45,9 @@ def test_rounding_the_sql_lacks_is_named(question, places):
 
 def test_no_rounding_asked_no_warning():
     assert asked_warnings("SELECT AVG(unit_price) FROM tracks", "What is the average price?") == []
+
+
+@pytest.mark.parametrize("question", ["What is the average price per country, rounded to 2 decimals?",
+                                      "How many invoices per country in 2025?"])
+def test_decimals_and_years_are_not_row_counts(question):
+    assert "LIMIT" not in drop_unasked_limit(SQL, question, "sqlite")

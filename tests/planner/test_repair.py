@@ -197,3 +197,24 @@ def test_a_column_under_the_wrong_alias_moves_to_the_one_table_that_has_it(engin
     llm.script(sql_reply("SELECT SUM(o.quantity) FROM orders o JOIN order_items i ON i.order_id = o.id"))
     answer = ask(engine, "How many items were ordered?")
     assert len(llm.requests) == 1 and answer.result.rows == shop_rows(shop_file, "SELECT SUM(quantity) FROM order_items")
+
+
+def test_a_join_of_a_column_with_itself_is_sent_back_with_the_key_path(engine, llm):
+    llm.script(sql_reply("SELECT c.name FROM customers c JOIN orders o ON c.id = c.id"),
+               sql_reply("SELECT c.name FROM customers c JOIN orders o ON o.customer_id = c.id"))
+    answer = ask(engine, "Which customers have orders?")
+    warning = llm.requests[1]["messages"][-1]["content"]
+    assert "c.id = c.id compares a column with itself" in warning
+    assert "Join through the keys: customers JOIN orders ON orders.customer_id = customers.id" in warning
+    assert "o.customer_id = c.id" in answer.sql
+
+
+def test_a_number_column_compared_to_a_name_says_where_the_name_is_stored(engine, llm):
+    llm.script(sql_reply("SELECT COUNT(*) FROM orders WHERE customer_id = $1", ["Toronto"]),
+               sql_reply("SELECT COUNT(*) FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.city = $1",
+                         ["Toronto"]))
+    answer = ask(engine, "How many orders from Toronto?")
+    warning = llm.requests[1]["messages"][-1]["content"]
+    assert "customer_id is a number column but is compared to the text 'Toronto'" in warning
+    assert "'Toronto' is a stored value of customers.city" in warning
+    assert answer.parameters == ["Toronto"] and "c.city" in answer.sql
