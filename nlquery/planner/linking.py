@@ -35,7 +35,6 @@ STOPWORDS = frozenset(
 )
 CHARS_PER_TOKEN = 4
 WEAK_MATCH = 1.5  # a score below this (one column word, a description word) only counts when nothing scores more
-
 DEFAULT_BUDGET_TOKENS = 6000  # schema part of a prompt that fits an 8k-token context
 
 

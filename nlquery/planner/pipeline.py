@@ -8,9 +8,12 @@ Repairs carry the fix (:mod:`nlquery.planner.repair`): an unknown column comes b
 with the tables that have it and the join path to them, and those tables are added
 to the schema shown next time; an unknown table with the closest tables and their
 keys. A candidate identical to an earlier one is not an attempt: the model is asked
-again with sampling and another wording. A query that runs but returns no rows or
-compares a date to a year number is sent back once as a warning; if the model stands
-by it (or cannot do better) it is the answer.
+again with sampling and another wording. Before the guard sees a candidate, two slips
+are mended without asking (:func:`requalified`: a column under the wrong table's alias;
+:func:`drop_unasked_limit`) and the values it wrote are bound (:func:`bind_literals`).
+A query that runs but looks wrong (no rows, a date compared to a year number, a join no
+foreign key supports, rounding the question asked for and the SQL lacks ...) is sent
+back once as a warning; if the model stands by it (or cannot do better) it is the answer.
 
 With ``candidates=N`` several candidates (prompt variants, then sampled completions)
 are each repaired and run, and the answer is the result set most of them agree on;
@@ -236,7 +239,7 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
             feedback.append((completion.text[:500], 'no SQL found; answer with JSON {"sql": ..., "parameters": [...]}'))
             last_error = error
             continue
-        written = candidate.sql  # what the model wrote (literals): what it is shown again
+        written = candidate.sql  # what the model wrote: what it is shown again, not our mended form
         sql = requalified(candidate.sql, context.dialect, context.schema)
         sql = drop_unasked_limit(sql, run.question, context.dialect)
         sql, parameters = bind_literals(sql, candidate.parameters, context.dialect)
