@@ -203,6 +203,15 @@ class SchemaLinker:
                 reasons[table].append(f"value '{original}' of {key}")
                 matched_values[key].append(original)
 
+        matched_tables = {key.rsplit(".", 1)[0] for key in matched_values} | {
+            t for d in definitions for t in self.definition_tables.get(d, [])}
+        # "customers" names the customers table; support_customers and billing_customers,
+        # which only share its word, are other tables: left out when the question names
+        # none of their other words.
+        shadowed = {n for n in scores if n not in named and n not in matched_tables and any(
+            self._name_terms[m] < self._name_terms[n] for m in named)}
+        for name in shadowed:
+            del scores[name]
         ranked = sorted(scores, key=lambda n: (-scores[n], n))
         if ranked:
             # A table matched by one common column word alone ("last name" -> every table

@@ -137,3 +137,20 @@ def test_one_common_column_word_does_not_link_every_table():
 
 def test_a_segment_links_the_tables_its_condition_reads():
     assert {"customers", "invoices"} <= set(_store().link("How many big spenders do we have?").names)
+
+
+def test_a_table_named_only_by_a_word_of_another_tables_name_is_left_out():
+    schema = Schema(tables=[
+        Table("customers", [Column("customer_id", "int"), Column("city", "text")], primary_key=["customer_id"]),
+        Table("support_customers", [Column("id", "int"), Column("city", "text")], primary_key=["id"]),
+        Table("invoices", [Column("invoice_id", "int"), Column("customer_id", "int")], primary_key=["invoice_id"],
+              foreign_keys=[ForeignKey(["customer_id"], "customers", ["customer_id"])]),
+        Table("invoice_items", [Column("invoice_id", "int"), Column("price", "numeric")],
+              foreign_keys=[ForeignKey(["invoice_id"], "invoices", ["invoice_id"])]),
+    ])
+    mappings = merge({}, {"metric:revenue": {"sql": "SUM(invoice_items.price)"}}, schema)
+    linker = SchemaLinker(schema, mappings, {})
+    assert "support_customers" not in linker.link("Which cities do customers live in?").names
+    assert "support_customers" in linker.link("Which cities do support customers live in?").names
+    # a table a metric reads stays, whatever its name shares
+    assert {"invoices", "invoice_items"} <= set(linker.link("What is the revenue per invoice?").names)
