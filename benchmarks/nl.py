@@ -274,7 +274,7 @@ def run_suite(suite: Suite, wanted: list[str], config: LLMConfig, today: dt.date
 def add_mapping_files(suite: Suite, specs: tuple[str, ...]) -> None:
     """Merge ``[DB_ID=]FILE`` mapping documents over the suite's own mappings."""
     for spec in specs:
-        db_id, _, file = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        db_id, _, file = spec.rpartition("=")  # no "=": ("", "", spec)
         if db_id and db_id not in suite.databases:
             raise click.UsageError(f"--mappings {spec}: the suite has no database {db_id!r} "
                                    f"(it has {', '.join(sorted(suite.databases))})")

@@ -26,15 +26,13 @@ NUMBER = re.compile(r"\b(\d+|two|three|four|five|six|seven|eight|nine|ten|twenty
 NOT_SUPERLATIVE = {"interest", "request", "requests", "forest", "guest", "guests", "test", "tests", "contest",
                    "quest", "harvest", "manifest", "suggest", "protest", "invest", "honest", "modest", "west",
                    "midwest", "digest", "arrest", "chest", "nest", "pest", "rest", "vest", "crest", "zest"}
+# Numbers that say how to show values or which period, not how many rows.
+NOT_A_COUNT = re.compile(r"\b\d+\s+(decimal|digit|place)s?\b|\b(19|20)\d\d\b", re.IGNORECASE)
 ROUNDING = re.compile(r"\bround(?:ed|ing)?\b[^.?!]*?\b(\d+|one|two|three|no)\s+decimal", re.IGNORECASE)
 
 
 def _ranks(question: str) -> bool:
     return any(m.group(0).lower() not in NOT_SUPERLATIVE for m in RANKING.finditer(question))
-
-
-# Numbers that say how to show values or which period, not how many rows.
-NOT_A_COUNT = re.compile(r"\b\d+\s+(decimal|digit|place)s?\b|\b(19|20)\d\d\b", re.IGNORECASE)
 
 
 def drop_unasked_limit(sql: str, question: str, dialect: str) -> str:

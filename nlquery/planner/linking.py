@@ -112,6 +112,8 @@ class SchemaLinker:
             for value in values:
                 if isinstance(value, str) and value.strip():
                     self._values[value.strip().lower()].append((key, value))
+        # Each stored value as the words a question would hold it by, worked out once.
+        self._value_phrases = {value: f" {' '.join(words(value))} " for value in self._values}
 
     def _index(self, name: str, table: Table) -> None:
         for term in terms(table.name):
@@ -162,10 +164,12 @@ class SchemaLinker:
         # Words of a stored value the question names ('Sales Support Agent') are that value,
         # not synonyms of other tables ("sales" = invoices).
         lowered = f" {' '.join(words(question))} "
-        named_values = [v for v in self._values if f" {' '.join(words(v))} " in lowered and len(words(v)) > 1]
+        mentioned = [v for v, phrase in self._value_phrases.items() if phrase in lowered]
         masked = lowered
-        for value in named_values:
-            masked = masked.replace(f" {' '.join(words(value))} ", " | ")
+        for value in mentioned:
+            phrase = self._value_phrases[value]
+            if phrase.count(" ") > 2:  # two words or more
+                masked = masked.replace(phrase, " | ")
         joined = " ".join(terms(masked))
         for phrase, targets in self._phrases.items():
             if re.search(rf"(^| ){re.escape(phrase)}( |$)", joined):
@@ -188,9 +192,8 @@ class SchemaLinker:
                         scores[table] += 4.0
                         reasons[table].append(f"{key}")
         matched_values: dict[str, list[str]] = defaultdict(list)
-        for value, targets in self._values.items():
-            if f" {' '.join(words(value))} " not in lowered:
-                continue
+        for value in mentioned:
+            targets = self._values[value]
             # "customers from Canada": the value belongs to the table the question names, not to
             # every table that stores it (employees.country, invoices.billing_country ...).
             own = [(key, original) for key, original in targets if key.rsplit(".", 1)[0] in named]
@@ -199,7 +202,8 @@ class SchemaLinker:
                 if value in STOPWORDS and not re.search(rf"\b{re.escape(original)}\b", question):
                     continue
                 table = key.rsplit(".", 1)[0]
-                scores[table] += 4.0 if len(words(value)) > 1 else 2.0  # 'Sales Support Agent' is no accident
+                several_words = self._value_phrases[value].count(" ") > 2
+                scores[table] += 4.0 if several_words else 2.0  # 'Sales Support Agent' is no accident
                 reasons[table].append(f"value '{original}' of {key}")
                 matched_values[key].append(original)
 

@@ -43,14 +43,15 @@ def bind_literals(sql: str, parameters: Sequence[Any], dialect: str) -> tuple[st
     for literal in list(tree.find_all(exp.Literal, bfs=False)):  # text order: $1 comes first
         if not isinstance(literal.parent, PREDICATES) or literal.arg_key == "escape":
             continue
-        values.append(_value(literal))
+        values.append(literal_value(literal))
         literal.replace(exp.Var(this=f"${len(values)}"))
     if not values:
         return sql, []
     return dialect_of(dialect).generate(tree, copy=False), values
 
 
-def _value(literal: exp.Literal) -> Any:
+def literal_value(literal: exp.Literal) -> Any:
+    """The Python value of a SQL literal: its text for a string, else an int or a float."""
     text = literal.this
     if literal.is_string:
         return text

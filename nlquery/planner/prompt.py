@@ -163,7 +163,7 @@ def hinted_columns(question: str, linked: LinkedSchema, value_hints: Mapping[str
                 difflib.get_close_matches(word, list(lowered), n=1, cutoff=0.85) for word in capitalized):
             keep.add(key)
     named = {key: set(found) for key, found in linked.matched_values.items()}
-    named_literals = set(literals) | set(capitalized)
+    named_literals = set(capitalized)  # the quoted literals are among them
     shown_values = {}
     for key in value_hints:
         if key not in keep:

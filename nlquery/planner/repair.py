@@ -22,10 +22,13 @@ from sqlglot import exp
 
 from connectors.models import Schema, Table
 from nlquery.errors import NLQueryError
+from nlquery.guard.parameters import parameter_index
 from nlquery.names import closest
+from nlquery.planner.literals import literal_value
 from nlquery.semantic import SemanticMapping, definition_name, definition_tables, is_definition, words
 
 TEMPORAL = re.compile(r"date|time", re.IGNORECASE)
+NUMERIC_TYPE = re.compile(r"int|serial|numeric|decimal|real|double|float|number", re.IGNORECASE)
 
 
 @dataclass
@@ -265,11 +268,10 @@ def _with_join_paths(lines: list[str], targets: Sequence[str], used: Sequence[st
     return Feedback("\n".join(lines), list(dict.fromkeys(t for t in extra if t not in used)))
 
 
-def join_warnings(tree: exp.Expression, schema: Schema, graph: JoinGraph) -> list[str]:
+def _join_warnings(tree: exp.Expression, aliases: dict[str, str], schema: Schema, graph: JoinGraph) -> list[str]:
     """Joins on two key columns that no foreign key pairs (``customers.customer_id =
     invoice_items.invoice_id``), when the tables are linked through foreign keys: the
     query joins rows that have nothing to do with each other."""
-    _, aliases = _query_tables(tree, schema)
     found = []
     for join in tree.find_all(exp.Join):
         condition = join.args.get("on")
@@ -310,11 +312,10 @@ def _self_join_warning(equality: exp.EQ, join: exp.Join, aliases: dict[str, str]
             f"(a cross join).{fix}")
 
 
-def type_warnings(tree: exp.Expression, schema: Schema, parameters: Sequence[Any],
-                  value_hints: Mapping[str, Sequence[Any]] | None = None) -> list[str]:
+def _type_warnings(tree: exp.Expression, aliases: dict[str, str], schema: Schema, parameters: Sequence[Any],
+                   value_hints: Mapping[str, Sequence[Any]] | None) -> list[str]:
     """A number column compared with text that is not a number (``playlist_id = 'Grunge'``):
     the value is a name stored elsewhere; say where when a stored value shows it."""
-    _, aliases = _query_tables(tree, schema)
     found = []
     for comparison in tree.find_all(exp.EQ, exp.NEQ, exp.In):
         column = comparison.this
@@ -323,7 +324,8 @@ def type_warnings(tree: exp.Expression, schema: Schema, parameters: Sequence[Any
         others = comparison.expressions if isinstance(comparison, exp.In) else [comparison.expression]
         table = aliases.get(column.table.lower()) if column.table else (
             next(iter(set(aliases.values()))) if len(set(aliases.values())) == 1 else None)
-        found_column = schema.table(table).column(column.name) if table and schema.table(table) else None
+        found_table = schema.table(table) if table else None
+        found_column = found_table.column(column.name) if found_table is not None else None
         if found_column is None or not NUMERIC_TYPE.search(found_column.type or ""):
             continue
         for other in others:
@@ -338,16 +340,12 @@ def type_warnings(tree: exp.Expression, schema: Schema, parameters: Sequence[Any
     return found
 
 
-NUMERIC_TYPE = re.compile(r"int|serial|numeric|decimal|real|double|float|number", re.IGNORECASE)
-
-
 def _compared_value(node: exp.Expression, parameters: Sequence[Any]) -> Any:
+    """What ``node`` compares with: a literal's value, or the parameter a ``$n`` stands for."""
     if isinstance(node, exp.Literal):
-        return node.this if node.is_string else None
-    match = re.fullmatch(r"\$(\d+)", node.sql()) if isinstance(node, (exp.Placeholder, exp.Parameter, exp.Column, exp.Var)) \
-        else None
-    index = int(match.group(1)) - 1 if match else -1
-    return parameters[index] if 0 <= index < len(parameters) else None
+        return literal_value(node)
+    index = parameter_index(node)
+    return parameters[index - 1] if index is not None and 0 < index <= len(parameters) else None
 
 
 def _is_number(text: str) -> bool:
@@ -375,12 +373,11 @@ def warnings_for(sql: str, dialect: str, schema: Schema, parameters: Sequence[An
         tree = sqlglot.parse_one(sql, read=dialect or None)
     except Exception:  # noqa: BLE001
         tree = None
-    if tree is not None and graph is not None:
-        found.extend(join_warnings(tree, schema, graph))
-    if tree is not None:
-        found.extend(type_warnings(tree, schema, parameters, value_hints))
     if tree is not None:
         _, aliases = _query_tables(tree, schema)
+        if graph is not None:
+            found.extend(_join_warnings(tree, aliases, schema, graph))
+        found.extend(_type_warnings(tree, aliases, schema, parameters, value_hints))
         for comparison in tree.find_all(exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NEQ):
             column, other = comparison.this, comparison.expression
             if not isinstance(column, exp.Column) or column.name.startswith("$"):
@@ -392,16 +389,8 @@ def warnings_for(sql: str, dialect: str, schema: Schema, parameters: Sequence[An
             col = next((t.column(column.name) for t in tables if t is not None and t.column(column.name)), None)
             if col is None or not TEMPORAL.search(col.type or ""):
                 continue
-            value: Any = None
-            if isinstance(other, exp.Literal) and other.is_number:
-                value = other.this
-            elif isinstance(other, (exp.Placeholder, exp.Parameter)) or (
-                    isinstance(other, exp.Column) and other.name.startswith("$")):
-                match = re.search(r"\d+", other.sql())
-                index = int(match.group()) - 1 if match else -1
-                if 0 <= index < len(parameters) and isinstance(parameters[index], (int, float)):
-                    value = parameters[index]
-            if value is not None and re.fullmatch(r"\d{4}", str(value)):
+            value = _compared_value(other, parameters)
+            if isinstance(value, (int, float)) and re.fullmatch(r"\d{4}", str(value)):
                 found.append(f"{column.sql()} is a date/time column but is compared to the number {value}: "
                              f"compare a year with strftime('%Y', col) / EXTRACT(YEAR FROM col), or use a date range")
     if row_count == 0 and not found:
