@@ -31,17 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from benchmarks.harness import report
 from benchmarks.nl_suites import SUITES, Case, Suite, bird_suite, spider_suite
 from connectors.sqlite import SQLiteConnector
-from nlquery import Engine
+from nlquery import Engine, semantic
 from nlquery.errors import NLQueryError
 from nlquery.planner import LLMClient, LLMConfig, parse_candidate
 from nlquery.planner.linking import LinkedSchema
 from nlquery.planner.prompt import build_messages, estimate_tokens, hinted_columns, plain_ddl, render_compact, render_schema
-from nlquery import semantic
 from nlquery.semantic import with_comments
 
 CONTENDERS = ("ours", "naive", "langchain", "rules")
@@ -279,12 +277,9 @@ def add_mapping_files(suite: Suite, specs: tuple[str, ...]) -> None:
             raise click.UsageError(f"--mappings {spec}: the suite has no database {db_id!r} "
                                    f"(it has {', '.join(sorted(suite.databases))})")
         try:
-            document = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
-            patch = semantic.document_patch(document)
-        except (OSError, yaml.YAMLError, NLQueryError) as exc:
-            raise click.UsageError(f"--mappings {spec}: {exc}") from exc
-        if not isinstance(patch, dict):
-            raise click.UsageError(f"--mappings {spec}: a mapping document must hold an object")
+            patch = semantic.load_file(Path(file))
+        except NLQueryError as exc:
+            raise click.UsageError(f"--mappings {spec}: {exc.message}") from exc
         for target in [db_id] if db_id else list(suite.databases):
             suite.mappings[target] = {**suite.mappings.get(target, {}), **patch}
 
