@@ -31,7 +31,7 @@ def collect(
     *,
     policy: Policy | None = None,
     max_distinct: int = 50,
-    max_columns: int = 500,
+    max_columns: int = 5000,
     exclude: frozenset[str] = frozenset(),
     timeout_s: float = 10.0,
     batch: int = 50,
@@ -43,7 +43,9 @@ def collect(
     Batched: one statement counts distinct values for up to ``batch`` columns (a
     UNION ALL over samples), and one more fetches the values of those that qualify.
     Each statement gets ``timeout_s``, none runs past ``deadline`` (monotonic; the
-    extraction's): statements that would are skipped, hints are a nicety.
+    extraction's): statements that would are skipped, hints are a nicety. Past
+    ``max_columns`` the rest are left out, those of tables known to be empty or smallest
+    first: a wide schema's real tables keep their values whatever their names sort as.
     """
     budget = _Budget(timeout_s, deadline)
     candidates = _candidates(schema, policy, exclude)[:max_columns]
@@ -72,7 +74,10 @@ def collect(
 
 def _candidates(schema: Schema, policy: Policy | None, exclude: frozenset[str]) -> list[tuple[str, exp.Table, str]]:
     found = []
-    for table in schema.tables:
+    # Tables with the most rows first (unknown estimates after known ones), so a cap cuts
+    # what matters least.
+    by_rows = sorted(schema.tables, key=lambda t: -1 if t.row_estimate is None else -t.row_estimate)
+    for table in by_rows:
         if table.kind not in HINTED_KINDS or table.row_estimate == 0 or (policy and not policy.table_visible(table)):
             continue
         name = schema.qualified_name(table)

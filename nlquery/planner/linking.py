@@ -6,6 +6,13 @@ value hints of its columns. A question scores tables through that inverted index
 (cost grows with the question, not the schema), the best ones are taken, foreign-key
 paths between them are added so joins are possible, and tables are kept while the
 rendered schema fits the budget.
+
+Wide schemas (hundreds of crm_customers, billing_invoices ... beside the real tables):
+a word many tables share weighs less (its weight is shared out, per kind: names,
+columns, descriptions), except among the tables a named table joins; a table's name
+weighs by the share of its words asked for; a table is named by words a synonym,
+metric or segment does not stand for, and not when its other words are columns of
+another named table ("per billing country" of invoices is no billing_invoices).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import re
 from collections import defaultdict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from connectors.models import Schema, Table
 from nlquery.errors import InvalidRequest
@@ -35,6 +42,8 @@ STOPWORDS = frozenset(
 )
 CHARS_PER_TOKEN = 4
 WEAK_MATCH = 1.5  # a score below this (one column word, a description word) only counts when nothing scores more
+NAME_WEIGHT = 3.0  # a table's name, shared out among its words
+COMMON_WORD_TABLES = 3  # a word of up to this many tables' names and columns weighs fully; beyond, it is shared out
 DEFAULT_BUDGET_TOKENS = 6000  # schema part of a prompt that fits an 8k-token context
 
 
@@ -56,6 +65,16 @@ def terms(text: str) -> list[str]:
         if word not in STOPWORDS and len(word) > 1:
             found.append(singular(word))
     return found
+
+
+class _Posting(NamedTuple):
+    """One indexed word of a table: in its name, a column's name or a description."""
+
+    table: str
+    weight: float
+    reason: str
+    kind: str  # "name", "column", "description"
+    column: str | None = None
 
 
 @dataclass
@@ -84,11 +103,13 @@ class SchemaLinker:
         self.schema = schema
         self.mappings = with_comments(schema, mappings or {})
         self.value_hints = dict(value_hints or {})
-        self._postings: dict[str, list[tuple[str, float, str]]] = defaultdict(list)
+        self._postings: dict[str, list[_Posting]] = defaultdict(list)
         self._phrases: dict[str, list[tuple[str, float, str]]] = defaultdict(list)
         self._values: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self._tables = {schema.qualified_name(t): t for t in schema.tables}
         self._name_terms = {name: frozenset(terms(t.name)) for name, t in self._tables.items()}
+        self._column_terms = {name: frozenset(w for c in t.columns for w in terms(c.name))
+                              for name, t in self._tables.items()}
         self._neighbours: dict[str, set[str]] = defaultdict(set)
         self._references: dict[str, list[str]] = defaultdict(list)  # "table.fk_column" -> table it points at
         for name, table in self._tables.items():
@@ -112,15 +133,47 @@ class SchemaLinker:
             for value in values:
                 if isinstance(value, str) and value.strip():
                     self._values[value.strip().lower()].append((key, value))
+        self._longest_phrase = max((len(p.split()) for p in [*self._phrases, *self._definitions]), default=1)
+        # A word found in many tables (name, country, the customers of crm_customers and
+        # support_customers) says little about any one of them: its weight is shared out.
+        # Counted per kind: the names, the columns, the descriptions of tables.
+        spread: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for term, postings in self._postings.items():
+            for posting in postings:
+                spread[term, posting.kind].add(posting.table)
+        self._rarity = {key: min(1.0, COMMON_WORD_TABLES / len(tables)) for key, tables in spread.items()}
         # Each stored value as the words a question would hold it by, worked out once.
         self._value_phrases = {value: f" {' '.join(words(value))} " for value in self._values}
 
+    def _known(self, term: str) -> str:
+        """``term`` or the indexed word it inflects: ordered -> order, invoiced -> invoice,
+        billing -> bill (only when the index has the shorter word and not the term)."""
+        if term in self._postings:
+            return term
+        for suffix in ("d", "ed", "ing", "er"):
+            stem = term.removesuffix(suffix)
+            if stem != term and len(stem) > 2 and stem in self._postings:
+                return stem
+        return term
+
+    def _explains(self, table: str, other: str) -> bool:
+        """``other``'s name shares a word of ``table``'s name and every other word of it is a
+        word of ``table``'s columns (billing_invoices beside invoices with billing_country)."""
+        mine, theirs = self._name_terms[table], self._name_terms[other]
+        return bool(mine & theirs) and theirs - mine <= self._column_terms[table]
+
     def _index(self, name: str, table: Table) -> None:
-        for term in terms(table.name):
-            self._postings[term].append((name, 3.0, f"table name {table.name}"))
+        name_terms = terms(table.name)
+        for term in name_terms:
+            # Shared by the name's words: "items" is more of order_items than of tmp_order_items.
+            weight = NAME_WEIGHT / len(name_terms)
+            self._postings[term].append(_Posting(name, weight, f"table name {table.name}", "name"))
         for column in table.columns:
-            for term in terms(column.name):
-                self._postings[term].append((name, 1.0, f"column {column.name}"))
+            column_terms = terms(column.name)
+            for term in column_terms:
+                self._postings[term].append(_Posting(name, 1.0, f"column {column.name}", "column", column.name))
+            if len(column_terms) > 1:  # "per billing country" names billing_country, however common its words
+                self._phrases[" ".join(column_terms)].append((name, 1.0, f"column name of {name}.{column.name}"))
         for fk in table.foreign_keys:
             ref = self.schema.table(f"{fk.ref_schema}.{fk.ref_table}" if fk.ref_schema else fk.ref_table)
             if ref is not None:
@@ -139,28 +192,12 @@ class SchemaLinker:
                 if phrase:
                     self._phrases[phrase].append((name, weight, f"synonym '{synonym}' of {key}"))
             for term in set(terms(mapping.description or "")):
-                self._postings[term].append((name, 0.5, f"description of {key}"))
+                self._postings[term].append(_Posting(name, 0.5, f"description of {key}", "description"))
 
     def link(self, question: str, *, budget_tokens: int = DEFAULT_BUDGET_TOKENS, max_tables: int = 12) -> LinkedSchema:
         scores: dict[str, float] = defaultdict(float)
         reasons: dict[str, list[str]] = defaultdict(list)
-        question_terms = terms(question)
-        present = set(question_terms)
-        for term in present:
-            counted: set[tuple[str, str]] = set()
-            for name, weight, reason in self._postings.get(term, ()):
-                kind = reason.split(" ", 1)[0]  # "name" in first_name and last_name is one match
-                if (name, kind) in counted:
-                    continue
-                counted.add((name, kind))
-                scores[name] += weight
-                reasons[name].append(reason)
-        named: set[str] = set()  # tables the question calls by their name or a synonym of it
-        for name in list(scores):
-            # Every word of the table's own name asked for: "orders" beats "order_lines".
-            if self._name_terms[name] <= present:
-                scores[name] += 2.0
-                named.add(name)
+        present = {self._known(term) for term in terms(question)}
         # Words of a stored value the question names ('Sales Support Agent') are that value,
         # not synonyms of other tables ("sales" = invoices).
         lowered = f" {' '.join(words(question))} "
@@ -170,27 +207,61 @@ class SchemaLinker:
             phrase = self._value_phrases[value]
             if phrase.count(" ") > 2:  # two words or more
                 masked = masked.replace(phrase, " | ")
-        joined = " ".join(terms(masked))
-        for phrase, targets in self._phrases.items():
-            if re.search(rf"(^| ){re.escape(phrase)}( |$)", joined):
-                for name, weight, reason in targets:
-                    scores[name] += weight * max(1, len(phrase.split()))
-                    reasons[name].append(reason)
-                    if reason.endswith(f" of {name}"):
-                        named.add(name)
-                    # "each support rep": a synonym of a foreign key means the table it points at.
-                    for referenced in self._references.get(reason.rsplit(" of ", 1)[-1], ()):
-                        scores[referenced] += weight
-                        reasons[referenced].append(f"{reason} -> {referenced}")
+        joined = " ".join(self._known(term) for term in terms(masked))
+        named: set[str] = set()  # tables the question calls by their name or a synonym of it
+        consumed: set[str] = set()  # words a synonym, metric or segment stands for
+        pointed_at: set[str] = set()  # ... and the tables they are of ("long tracks": tracks)
+        spans = _spans(joined, self._longest_phrase)
+        for phrase, targets in ((p, self._phrases[p]) for p in spans if p in self._phrases):
+            if " " in phrase:  # "order total" is the word order once its stopword is gone: no phrase
+                consumed.update(phrase.split())
+            for name, weight, reason in targets:
+                pointed_at.add(name)
+                scores[name] += weight * max(1, len(phrase.split()))
+                reasons[name].append(reason)
+                if reason.endswith(f" of {name}"):
+                    named.add(name)
+                # "each support rep": a synonym of a foreign key means the table it points at.
+                for referenced in self._references.get(reason.rsplit(" of ", 1)[-1], ()):
+                    scores[referenced] += weight
+                    reasons[referenced].append(f"{reason} -> {referenced}")
         definitions: list[str] = []
-        for phrase, keys in self._definitions.items():
-            if re.search(rf"(^| ){re.escape(phrase)}( |$)", joined):
-                for key in keys:
-                    if key not in definitions:
-                        definitions.append(key)
-                    for table in self.definition_tables.get(key, []):
-                        scores[table] += 4.0
-                        reasons[table].append(f"{key}")
+        for phrase, keys in ((p, self._definitions[p]) for p in spans if p in self._definitions):
+            if " " in phrase:
+                consumed.update(phrase.split())
+            for key in keys:
+                if key not in definitions:
+                    definitions.append(key)
+                for table in self.definition_tables.get(key, []):
+                    pointed_at.add(table)
+                    scores[table] += 4.0
+                    reasons[table].append(f"{key}")
+        # Every word of the table's own name asked for: "orders" beats "order_lines". Not by
+        # words a stored value, synonym or definition stands for ("support rep" is no
+        # support_customers table).
+        said = set(joined.split())
+        naming = said - consumed
+        by_name = {p.table for term in said for p in self._postings.get(term, ()) if p.kind == "name"
+                   and self._name_terms[p.table] <= (said if p.table in pointed_at else naming)}
+        # "per billing country": billing is the billing_country of the invoices named, not a
+        # billing_invoices table.
+        by_name -= {n for n in by_name for m in by_name if m != n and self._explains(m, n)
+                    and (self._name_terms[m] < self._name_terms[n] or not self._explains(n, m))}
+        for name in by_name:
+            scores[name] += 2.0
+        named |= by_name
+        beside_named = {t for name in named for t in self._neighbours[name]} | named
+        for term in present:
+            counted: set[tuple[str, str]] = set()
+            for posting in self._postings.get(term, ()):
+                if (posting.table, posting.kind) in counted:
+                    continue  # "name" in first_name and last_name is one match
+                counted.add((posting.table, posting.kind))
+                # Among the tables a named one joins (invoices beside customers), a column word
+                # is as telling as in a small schema, however many other tables have one.
+                beside = posting.kind == "column" and posting.table in beside_named
+                scores[posting.table] += posting.weight * (1.0 if beside else self._rarity[term, posting.kind])
+                reasons[posting.table].append(posting.reason)
         matched_values: dict[str, list[str]] = defaultdict(list)
         for value in mentioned:
             targets = self._values[value]
@@ -240,8 +311,11 @@ class SchemaLinker:
         )
 
     def _fallback(self) -> list[str]:
-        # Nothing matched: the most connected tables are the likeliest hubs of the schema.
-        return sorted(self._tables, key=lambda n: (-len(self._neighbours[n]), n))[:5]
+        # Nothing matched: the most connected tables that hold data (stored values, a row
+        # estimate) are the likeliest hubs of the schema.
+        holding = {key.rsplit(".", 1)[0] for key in self.value_hints}
+        holding |= {n for n, t in self._tables.items() if t.row_estimate}
+        return sorted(self._tables, key=lambda n: (n not in holding, -len(self._neighbours[n]), n))[:5]
 
     def _with_join_paths(self, chosen: list[str], max_tables: int) -> list[str]:
         result = list(chosen)
@@ -270,6 +344,14 @@ class SchemaLinker:
                         previous[nxt] = node
                         queue.append((nxt, depth + 1))
         return []
+
+
+def _spans(text: str, longest: int) -> list[str]:
+    """Every run of up to ``longest`` consecutive words of ``text``, each once, in order:
+    the phrases a question can hold, looked up rather than searched for."""
+    found = text.split()
+    spans = (" ".join(found[i:j]) for i in range(len(found)) for j in range(i + 1, min(i + longest, len(found)) + 1))
+    return list(dict.fromkeys(spans))
 
 
 def _subquery_tables(mapping: SemanticMapping, schema: Schema, dialect: str) -> list[str]:

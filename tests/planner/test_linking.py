@@ -154,3 +154,67 @@ def test_a_table_named_only_by_a_word_of_another_tables_name_is_left_out():
     assert "support_customers" in linker.link("Which cities do support customers live in?").names
     # a table a metric reads stays, whatever its name shares
     assert {"invoices", "invoice_items"} <= set(linker.link("What is the revenue per invoice?").names)
+
+
+def _store_among_distractors(count: int = 300) -> SchemaLinker:
+    """The store's tables hidden among ``count`` tables that share its words: crm_customers,
+    billing_invoices ..., with country, name, quantity columns and keys to each other."""
+    store = _store().schema.tables + [
+        Table("invoice_lines", [Column("line_id", "int"), Column("invoice_id", "int"), Column("quantity", "int"),
+                                Column("billing_country", "text")], primary_key=["line_id"],
+              foreign_keys=[ForeignKey(["invoice_id"], "invoices", ["invoice_id"])]),
+    ]
+    nouns = ["customers", "invoices", "employees", "orders", "accounts", "payments"]
+    domains = ["crm", "billing", "support", "sales", "legacy", "hr", "web", "erp", "stg", "audit"]
+    distractors = []
+    for index in range(count):
+        name = f"{domains[index % len(domains)]}_{nouns[index // len(domains) % len(nouns)]}"
+        name += f"_{index // (len(domains) * len(nouns))}" if index >= len(domains) * len(nouns) else ""
+        columns = [Column("id", "int"), Column("name", "text"), Column("country", "text"), Column("quantity", "int")]
+        keys = []
+        if distractors:
+            parent = distractors[index // 2].name
+            columns.append(Column(f"{parent}_id", "int"))
+            keys.append(ForeignKey([f"{parent}_id"], parent, ["id"]))
+        distractors.append(Table(name, columns, primary_key=["id"], foreign_keys=keys))
+    schema = Schema(tables=store + distractors)
+    plain = _store()
+    return SchemaLinker(schema, plain.mappings, plain.value_hints)
+
+
+@pytest.mark.parametrize("question", [
+    "How many customers are there in each country?",
+    "Which 3 customers have the most invoices?",
+    "How many customers does each support rep look after?",
+    "What is the total quantity per billing country?",
+    "Which employees are Sales Support Agent?",
+])
+def test_among_distractors_the_same_tables_are_linked_as_in_the_plain_schema(question):
+    wide = _store_among_distractors()
+    plain = SchemaLinker(Schema(tables=wide.schema.tables[:6]), wide.mappings, wide.value_hints)
+    assert wide.link(question).names == plain.link(question).names
+
+
+def test_a_word_many_tables_share_weighs_less_than_a_rare_one():
+    wide = _store_among_distractors()
+    # quantity is a column of 300 tables, billing of one real one: the lines table wins
+    assert wide.link("Total quantity by billing country").names[0] == "invoice_lines"
+
+
+def test_a_column_word_of_a_named_tables_neighbour_keeps_its_weight():
+    # customer_id is everywhere among the distractors; beside the customers named, the
+    # invoices that point at them are the join, whatever else shares the word
+    assert "invoices" in _store_among_distractors().link("Which customers have the most invoices?").names
+
+
+def test_an_inflected_word_finds_the_indexed_one():
+    assert _store().link("What was invoiced?").names[0] == "invoices"
+
+
+def test_a_named_table_whose_other_words_are_a_named_tables_column_is_left_out():
+    wide = _store_among_distractors()
+    # "billing" is invoice_lines.billing_country, not the billing_invoices table
+    names = wide.link("How many invoice lines per billing country?").names
+    assert "billing_invoices" not in names and names[0] == "invoice_lines"
+    # while a question that asks for it by its whole name gets it
+    assert "billing_invoices" in wide.link("How many billing invoices are there?").names
