@@ -36,7 +36,7 @@ from nlquery.guard import SafeQuery
 from nlquery.planner.answer import Answer, Attempt
 from nlquery.planner.linking import DEFAULT_BUDGET_TOKENS, LinkedSchema, SchemaLinker
 from nlquery.planner.asked import asked_warnings, drop_unasked_limit
-from nlquery.planner.literals import bind_literals
+from nlquery.planner.literals import bind_literals, numbered_placeholders, with_named_values
 from nlquery.planner.llm import LLMClient, parse_candidate
 from nlquery.planner.prompt import Example, build_messages, hinted_columns, render_compact
 from nlquery.planner.repair import JoinGraph, explain, normalized, requalified, warnings_for
@@ -242,7 +242,9 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
         written = candidate.sql  # what the model wrote: what it is shown again, not our mended form
         sql = requalified(candidate.sql, context.dialect, context.schema)
         sql = drop_unasked_limit(sql, run.question, context.dialect)
+        sql = numbered_placeholders(sql, context.dialect)
         sql, parameters = bind_literals(sql, candidate.parameters, context.dialect)
+        parameters = with_named_values(sql, parameters, context.dialect, run.linked.matched_values)
         candidate = dataclasses.replace(candidate, sql=sql, parameters=parameters)
         key = normalized(candidate.sql, context.dialect) + repr(candidate.parameters)
         if key == held_key and held is not None:
@@ -268,7 +270,7 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
             last_error = exc
             if run.repair:
                 fix = explain(exc.code, exc.message, candidate.sql, context.dialect, context.schema, context.graph,
-                              context.mappings)
+                              context.mappings, shown=[*run.linked.names, *extra_tables])
                 extra_tables.extend(t for t in fix.tables if t not in extra_tables)
                 feedback.append((written, fix.message))
             else:

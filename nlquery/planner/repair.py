@@ -175,11 +175,14 @@ def _missing_table(message: str) -> str | None:
 
 
 def explain(code: str, message: str, sql: str, dialect: str, schema: Schema, graph: JoinGraph,
-            mappings: Mapping[str, SemanticMapping] | None = None) -> Feedback:
+            mappings: Mapping[str, SemanticMapping] | None = None, shown: Sequence[str] = ()) -> Feedback:
     """The error as the model should hear it, with the fix and the tables it needs.
-    ``mappings``: the source's, so a metric or segment used as a column is explained."""
+    ``mappings``: the source's, so a metric or segment used as a column is explained.
+    ``shown``: the tables the model was shown; among tables alike they come first (in a
+    wide schema the first of many tables with a ``country`` column is rarely the one meant)."""
     base = f"{code}: {message}".rstrip()
     base = base if base.endswith(("?", ".", "!")) else base + "."
+    shown = list(shown)
     try:
         tree = sqlglot.parse_one(sql, read=dialect or None)
     except Exception:  # noqa: BLE001
@@ -207,25 +210,65 @@ def explain(code: str, message: str, sql: str, dialect: str, schema: Schema, gra
         # Many tables may have a column of that name (name, status, country): when the
         # query can join to some of them, only those, nearest first, so the fix names the
         # table meant and the next prompt does not grow by tables it cannot use.
-        distance = graph.distances(used) if used else {}
-        reachable = sorted((h for h in holders if h in distance), key=lambda h: distance[h])
-        holders = (reachable or holders)[:4]
+        holders = _nearest(holders, used, shown, graph)[:4]
         lines = [f"{base} Column {bare!r} is not in {', '.join(looked_in) or 'the tables of the query'}."]
         if holders:
             lines.append(f"It is a column of: {', '.join(f'{h}.{bare}' for h in holders)}.")
         return _with_join_paths(lines, holders, used, graph)
     table = _missing_table(message)
-    if table is not None and (definition := _definition_named(table.rsplit(".", 1)[-1], mappings or {})):
-        return _explain_definition(base, table, *definition, used, dialect, schema, graph)
-    if table is not None:
-        names = [schema.qualified_name(t) for t in schema.tables]
-        scored = sorted(names, key=lambda n: -_similarity(table, n))[:3]
-        lines = [f"{base} Closest tables:"]
-        for name in scored:
-            found = schema.table(name)
-            lines.append(f"  {name} (keys: {', '.join(_key_columns(found)) or '-'})")  # type: ignore[arg-type]
-        return Feedback("\n".join(lines), scored)
-    return Feedback(f"{code}: {message}")
+    if table is None:
+        return Feedback(f"{code}: {message}")
+    bare_table = _GUESS.sub("", base).rstrip(".") + "."  # the guard's guess is by spelling alone, of all tables
+    if definition := _definition_named(table.rsplit(".", 1)[-1], mappings or {}):
+        return _explain_definition(bare_table, table, *definition, used, dialect, schema, graph)
+    # "JOIN countries T2 ... T2.country": the columns read through the missing table say
+    # which table was meant (customers, with its country), often one the query already has.
+    read = _columns_read_through(tree, table)
+    if read:
+        having = [schema.qualified_name(t) for t in schema.tables if all(t.column(c) is not None for c in read)]
+        ours = [h for h in having if h in used]
+        listed = ", ".join(read)
+        if ours:
+            return Feedback(f"{bare_table} There is no table {table}: {listed} {'is a column' if len(read) == 1 else 'are columns'} "
+                            f"of {ours[0]}, already in the query. Read {'it' if len(read) == 1 else 'them'} from "
+                            f"{ours[0]} and drop the join to {table}.")
+        having = _nearest(having, used, shown, graph)[:3]
+        if having:
+            lines = [f"{bare_table} There is no table {table}; {listed} {'is a column' if len(read) == 1 else 'are columns'} "
+                     f"of: {', '.join(having)}."]
+            return _with_join_paths(lines, having[:1], used, graph)
+    names = [schema.qualified_name(t) for t in schema.tables]
+    # The closest by spelling among the tables shown, and the closest of all when it is close.
+    scored = sorted((n for n in shown if n in set(names)), key=lambda n: -_similarity(table, n))[:3]
+    best = max(names, key=lambda n: _similarity(table, n), default=None)
+    if best is not None and best not in scored and (not scored or _similarity(table, best) >= 0.8):
+        scored = [best, *scored][:3]
+    guess = _GUESS.search(base)
+    kept = guess is not None and guess.group(1) in scored
+    lines = [f"{base if kept else bare_table} Closest tables:"]
+    for name in scored:
+        found = schema.table(name)
+        lines.append(f"  {name} (keys: {', '.join(_key_columns(found)) or '-'})")  # type: ignore[arg-type]
+    return Feedback("\n".join(lines), scored)
+
+
+_GUESS = re.compile(r";? did you mean ([^?]*)\?")
+
+
+def _columns_read_through(tree: exp.Expression, table: str) -> list[str]:
+    """Columns the query qualifies with ``table`` or its alias."""
+    bare = table.rsplit(".", 1)[-1].lower()
+    names = {bare} | {(node.alias or "").lower() for node in tree.find_all(exp.Table) if node.name.lower() == bare}
+    names.discard("")
+    return list(dict.fromkeys(c.name for c in tree.find_all(exp.Column) if c.table and c.table.lower() in names))
+
+
+def _nearest(tables: Sequence[str], used: Sequence[str], shown: Sequence[str], graph: JoinGraph) -> list[str]:
+    """``tables``, those the query can join first, nearest first, then those the model was shown."""
+    distance = graph.distances(used) if used else {}
+    reachable = [t for t in tables if t in distance]
+    ranked = sorted(reachable or tables, key=lambda t: (distance.get(t, 0), t not in shown))
+    return ranked
 
 
 def _definition_named(name: str, mappings: Mapping[str, SemanticMapping]) -> tuple[str, SemanticMapping] | None:
@@ -363,11 +406,29 @@ def _similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b).ratio() + (0.3 if a.rstrip("s") == b.rstrip("s") else 0)
 
 
+def _group_warnings(tree: exp.Expression, row_count: int) -> list[str]:
+    """Groups the outermost SELECT returns nothing of: "customers in each country" as
+    ``SELECT COUNT(*) ... GROUP BY country`` gives counts nobody can tell apart."""
+    if not isinstance(tree, exp.Select) or row_count < 2:
+        return []
+    group = tree.args.get("group")
+    if group is None or not tree.expressions:
+        return []
+    if not all(e.find(exp.AggFunc) is not None for e in tree.expressions):
+        return []
+    keys = [e.sql() for e in group.expressions if isinstance(e, exp.Column)]
+    if not keys:
+        return []
+    listed = ", ".join(keys)
+    return [f"the query groups by {listed} but does not return {'it' if len(keys) == 1 else 'them'}: its rows "
+            f"cannot be told apart. Add {listed} to the SELECT list, before the aggregates."]
+
+
 def warnings_for(sql: str, dialect: str, schema: Schema, parameters: Sequence[Any], row_count: int,
                  graph: JoinGraph | None = None, value_hints: Mapping[str, Sequence[Any]] | None = None) -> list[str]:
     """Suspicious but valid: no rows, a date compared to a year number, a number column
     compared to a name, a join on keys no foreign key pairs or on a column with itself
-    (with ``graph``)."""
+    (with ``graph``), groups the query does not return."""
     found = []
     try:
         tree = sqlglot.parse_one(sql, read=dialect or None)
@@ -378,6 +439,7 @@ def warnings_for(sql: str, dialect: str, schema: Schema, parameters: Sequence[An
         if graph is not None:
             found.extend(_join_warnings(tree, aliases, schema, graph))
         found.extend(_type_warnings(tree, aliases, schema, parameters, value_hints))
+        found.extend(_group_warnings(tree, row_count))
         for comparison in tree.find_all(exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NEQ):
             column, other = comparison.this, comparison.expression
             if not isinstance(column, exp.Column) or column.name.startswith("$"):

@@ -41,3 +41,28 @@ def test_no_values_or_unparseable_sql_is_unchanged():
 def test_a_quote_in_a_value_is_data_not_sql():
     sql, values = bind_literals("SELECT * FROM t WHERE name = 'O''Toole; DROP TABLE t'", [], "sqlite")
     assert values == ["O'Toole; DROP TABLE t"] and "DROP" not in sql
+
+
+def test_question_mark_placeholders_are_numbered_in_text_order():
+    from nlquery.planner.literals import numbered_placeholders
+
+    assert numbered_placeholders("SELECT '?' FROM t WHERE a = ? AND b IN (SELECT b FROM u WHERE c > ?)", "sqlite") == (
+        "SELECT '?' FROM t WHERE a = $1 AND b IN (SELECT b FROM u WHERE c > $2)")
+    unchanged = ["SELECT a FROM t WHERE a = $1 AND b = ?", "SELECT 'why?' FROM t", "SELEC ? nonsense (("]
+    assert [numbered_placeholders(sql, "sqlite") for sql in unchanged] == unchanged
+
+
+def test_a_placeholder_without_a_value_gets_the_stored_value_the_question_names():
+    from nlquery.planner.literals import with_named_values
+
+    named = {"playlists.name": ["Grunge"], "customers.country": ["Canada"]}
+    sql = "SELECT COUNT(*) FROM playlist_track WHERE playlist_id = (SELECT playlist_id FROM playlists WHERE name = $1)"
+    assert with_named_values(sql, [], "sqlite", named) == ["Grunge"]
+    assert with_named_values("SELECT 1 FROM c WHERE c.name = $1 AND c.country = $2", ["x"], "sqlite", named) == [
+        "x", "Canada"]
+    # a value the question names for no such column, two candidates, or a placeholder not
+    # compared with a column: left as given, for the guard to say what is missing
+    assert with_named_values("SELECT 1 FROM c WHERE city = $1", [], "sqlite", named) == []
+    assert with_named_values("SELECT 1 FROM c WHERE name = $1", [], "sqlite",
+                             {"a.name": ["Grunge"], "b.name": ["Rock"]}) == []
+    assert with_named_values("SELECT 1 FROM c WHERE name = $1 AND total > $2", [], "sqlite", named) == []

@@ -218,3 +218,60 @@ def test_a_number_column_compared_to_a_name_says_where_the_name_is_stored(engine
     assert "customer_id is a number column but is compared to the text 'Toronto'" in warning
     assert "'Toronto' is a stored value of customers.city" in warning
     assert answer.parameters == ["Toronto"] and "c.city" in answer.sql
+
+
+def test_an_unknown_table_read_for_a_column_the_query_has_points_at_that_table():
+    from nlquery.planner.repair import JoinGraph, explain
+
+    schema = _wide_schema()
+    fix = explain("invalid_query", "unknown table countries; did you mean aa_1?",
+                  "SELECT COUNT(*), c2.country FROM customers c JOIN countries c2 ON c.country = c2.country "
+                  "GROUP BY c2.country", "sqlite", schema, JoinGraph(schema), shown=["customers"])
+    assert "There is no table countries: country is a column of customers, already in the query" in fix.message
+    assert "aa_1" not in fix.message  # the guard's guess by spelling is dropped
+    # not in the query: the table that has the columns and the query can join
+    fix = explain("invalid_query", "unknown table regions", "SELECT r.country, SUM(o.total) FROM orders o "
+                  "JOIN regions r ON r.id = o.region_id GROUP BY r.country", "sqlite", schema, JoinGraph(schema))
+    assert "country, id are columns of: customers" in fix.message and fix.tables == ["customers"]
+
+
+def test_an_unknown_table_lists_the_shown_tables_first_and_a_close_spelling():
+    from nlquery.planner.repair import JoinGraph, explain
+
+    schema = _wide_schema()
+    fix = explain("invalid_query", "unknown table big_buyers; did you mean aa_1?", "SELECT COUNT(*) FROM big_buyers",
+                  "sqlite", schema, JoinGraph(schema), shown=["customers", "orders"])
+    assert "aa_" not in fix.message and set(fix.tables) == {"customers", "orders"}
+    fix = explain("invalid_query", "unknown table order; did you mean orders?", "SELECT COUNT(*) FROM order",
+                  "sqlite", schema, JoinGraph(schema), shown=["customers"])
+    assert "did you mean orders?" in fix.message and fix.tables[0] == "orders"
+
+
+def test_a_segment_used_as_a_table_drops_the_guards_spelling_guess():
+    from nlquery.planner.repair import JoinGraph, explain
+    from nlquery.semantic import merge
+
+    schema = _wide_schema()
+    mappings = merge({}, {"segment:big spenders": {"table": "customers", "where": "id IN (SELECT customer_id "
+                                                                                   "FROM orders WHERE total > 50)"}},
+                     schema)
+    fix = explain("invalid_query", "unknown table big_spenders; did you mean aa_1?", "SELECT COUNT(*) FROM big_spenders",
+                  "sqlite", schema, JoinGraph(schema), mappings)
+    assert "it is the SEGMENT big spenders" in fix.message and "aa_1" not in fix.message
+
+
+def test_groups_the_query_does_not_return_are_a_warning(engine, llm, shop_file):
+    llm.script(sql_reply("SELECT COUNT(*) FROM customers GROUP BY country"),
+               sql_reply("SELECT country, COUNT(*) FROM customers GROUP BY country"))
+    answer = ask(engine, "How many customers are there in each country?")
+    warning = llm.requests[1]["messages"][-1]["content"]
+    assert "groups by country but does not return it" in warning
+    assert sorted(answer.result.rows) == sorted(
+        shop_rows(shop_file, "SELECT country, COUNT(*) FROM customers GROUP BY country"))
+
+
+def test_question_mark_placeholders_run_with_the_named_value(engine, llm, shop_file):
+    llm.script(sql_reply("SELECT COUNT(*) FROM orders WHERE status = ?"))
+    answer = ask(engine, "How many delivered orders are there?")
+    assert len(llm.requests) == 1 and answer.parameters == ["delivered"]
+    assert answer.result.rows == shop_rows(shop_file, "SELECT COUNT(*) FROM orders WHERE status = 'delivered'")
