@@ -3,18 +3,21 @@
 Small models add what nobody asked for (a ``LIMIT 10`` on "tracks in each genre") and
 drop what was asked ("rounded to 1 decimal"). :func:`drop_unasked_limit` removes an
 outermost ``LIMIT`` the question gives no reason for (no number, no ranking word);
-:func:`asked_warnings` names what the question asks and the SQL lacks, to be fed back
-once like the other warnings.
+:func:`asked_warnings` names what the question asks and the SQL lacks (rounding, all
+the rows tied, a unit the question wants from a column in another unit, a metric or
+segment the question names), to be fed back once like the other warnings.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 
 import sqlglot
 from sqlglot import exp
 
 from nlquery.guard.parameters import dialect_of
+from nlquery.semantic import SemanticMapping, definition_name
 
 # Words that make "only the first N rows" part of the question.
 RANKING = re.compile(
@@ -29,6 +32,12 @@ NOT_SUPERLATIVE = {"interest", "request", "requests", "forest", "guest", "guests
 # Numbers that say how to show values or which period, not how many rows.
 NOT_A_COUNT = re.compile(r"\b\d+\s+(decimal|digit|place)s?\b|\b(19|20)\d\d\b", re.IGNORECASE)
 ROUNDING = re.compile(r"\bround(?:ed|ing)?\b[^.?!]*?\b(\d+|one|two|three|no)\s+decimal", re.IGNORECASE)
+TIES = re.compile(r"\b(tie|ties|tied|tying)\b", re.IGNORECASE)
+# Units a column's name can say it holds, and what one of them is in seconds.
+UNITS = {"millisecond": 0.001, "milli": 0.001, "ms": 0.001, "second": 1, "sec": 1, "minute": 60,
+         "hour": 3600, "hr": 3600, "day": 86400}
+ASKED_UNIT = re.compile(r"\b(?:in|as|to)\s+(seconds|minutes|hours|days)\b", re.IGNORECASE)
+DATE_FUNCTIONS = (exp.TimeToStr, exp.StrToTime, exp.Extract, exp.DateTrunc, exp.Date, exp.TsOrDsToDate)
 
 
 def _ranks(question: str) -> bool:
@@ -54,12 +63,85 @@ def drop_unasked_limit(sql: str, question: str, dialect: str) -> str:
     return dialect_of(dialect).generate(tree, copy=False)
 
 
-def asked_warnings(sql: str, question: str) -> list[str]:
-    """What the question asks for that ``sql`` does not do (rounding, for now)."""
+def asked_warnings(sql: str, question: str, dialect: str = "", definitions: Sequence[str] = (),
+                   mappings: Mapping[str, SemanticMapping] | None = None) -> list[str]:
+    """What the question asks for that ``sql`` does not do: rounding, every row tied for
+    the most, a unit ("in minutes") from a column in another (``milliseconds``), and the
+    metrics and segments the question names (``definitions``, keys of ``mappings``)."""
     found = []
     rounding = ROUNDING.search(question)
     if rounding and "ROUND(" not in re.sub(r"\s+\(", "(", sql.upper()):
         places = {"one": "1", "two": "2", "three": "3", "no": "0"}.get(rounding.group(1).lower(), rounding.group(1))
         found.append(f"the question asks for values rounded to {places} decimal(s): "
                      f"wrap the computed values in ROUND(value, {places}).")
+    try:
+        tree = sqlglot.parse_one(sql, dialect=dialect_of(dialect))
+    except sqlglot.errors.SqlglotError:
+        return found
+    if tree is None:
+        return found
+    if TIES.search(question) and isinstance(tree, exp.Query) and tree.args.get("limit") is not None:
+        found.append("the question asks for every row tied for the top, which a LIMIT cuts off: keep the rows whose "
+                     "value equals the maximum, e.g. HAVING COUNT(*) = (SELECT MAX(n) FROM (SELECT COUNT(*) AS n ... "
+                     "GROUP BY ...)).")
+    found.extend(_unit_warnings(tree, question))
+    found.extend(_definition_warnings(tree, definitions, mappings or {}, dialect))
+    return found
+
+
+def _unit_of(column: str) -> tuple[str, float] | None:
+    for word in reversed(re.split(r"[_\W]+|(?<=[a-z])(?=[A-Z])", column.lower())):
+        word = word[:-1] if word.endswith("s") and word[:-1] in UNITS else word
+        if word in UNITS:
+            return word, UNITS[word]
+    return None
+
+
+def _unit_warnings(tree: exp.Expression, question: str) -> list[str]:
+    """"length in minutes" from ``milliseconds``: the factor must be there (``/ 60000.0``),
+    and a date function is no way to convert a number."""
+    asked = ASKED_UNIT.search(question)
+    if asked is None:
+        return []
+    wanted = asked.group(1).lower()
+    per_wanted = UNITS[wanted[:-1]]
+    numbers = [float(n.this) for n in tree.find_all(exp.Literal) if n.is_number]
+    found = []
+    for column in dict.fromkeys(c.name for c in tree.find_all(exp.Column)):
+        unit = _unit_of(column)
+        if unit is None or unit[1] == per_wanted:
+            continue
+        factor = per_wanted / unit[1] if per_wanted > unit[1] else unit[1] / per_wanted
+        in_date_function = any(
+            node.find(exp.Column) is not None and any(c.name == column for c in node.find_all(exp.Column))
+            for node in tree.find_all(*DATE_FUNCTIONS))
+        products = {a * b for a in numbers for b in numbers} | set(numbers)
+        if in_date_function or not any(abs(p - factor) < 1e-9 for p in products):
+            op = "/" if per_wanted > unit[1] else "*"
+            found.append(f"{column} holds {unit[0]}s, a number, and the question wants {wanted}: "
+                         f"{wanted} = {column} {op} {factor:g}.0 (not a date function).")
+    return found
+
+
+def _definition_warnings(tree: exp.Expression, definitions: Sequence[str], mappings: Mapping[str, SemanticMapping],
+                         dialect: str) -> list[str]:
+    """A metric or segment the question names whose columns the query does not read."""
+    read = {c.name.lower() for c in tree.find_all(exp.Column)}
+    found = []
+    for key in definitions:
+        mapping = mappings.get(key)
+        text = mapping and (mapping.sql if key.startswith("metric:") else mapping.where)
+        if not text:
+            continue
+        try:
+            needed = {c.name.lower() for c in sqlglot.parse_one(text, dialect=dialect_of(dialect)).find_all(exp.Column)}
+        except sqlglot.errors.SqlglotError:
+            continue
+        if needed and not needed <= read:
+            if key.startswith("metric:"):
+                found.append(f"the question names the METRIC {definition_name(key)} = {mapping.sql}: "  # type: ignore[union-attr]
+                             "compute it with exactly that expression.")
+            else:
+                found.append(f"the question names the SEGMENT {definition_name(key)} = {mapping.table} WHERE "  # type: ignore[union-attr]
+                             f"{mapping.where}: the query must keep only those rows.")  # type: ignore[union-attr]
     return found

@@ -425,10 +425,12 @@ def _group_warnings(tree: exp.Expression, row_count: int) -> list[str]:
 
 
 def warnings_for(sql: str, dialect: str, schema: Schema, parameters: Sequence[Any], row_count: int,
-                 graph: JoinGraph | None = None, value_hints: Mapping[str, Sequence[Any]] | None = None) -> list[str]:
+                 graph: JoinGraph | None = None, value_hints: Mapping[str, Sequence[Any]] | None = None, *,
+                 repeated_rows: int = 0) -> list[str]:
     """Suspicious but valid: no rows, a date compared to a year number, a number column
     compared to a name, a join on keys no foreign key pairs or on a column with itself
-    (with ``graph``), groups the query does not return."""
+    (with ``graph``), groups the query does not return, rows repeated by a join
+    (``repeated_rows``: how many rows of the result are copies of another)."""
     found = []
     try:
         tree = sqlglot.parse_one(sql, read=dialect or None)
@@ -440,6 +442,10 @@ def warnings_for(sql: str, dialect: str, schema: Schema, parameters: Sequence[An
             found.extend(_join_warnings(tree, aliases, schema, graph))
         found.extend(_type_warnings(tree, aliases, schema, parameters, value_hints))
         found.extend(_group_warnings(tree, row_count))
+        if repeated_rows and isinstance(tree, exp.Select) and not tree.args.get("distinct") \
+                and tree.args.get("group") is None and tree.args.get("joins"):
+            found.append(f"{repeated_rows} of the {row_count} rows repeat another row (the joins match several rows "
+                         "each): if each should be listed once, use SELECT DISTINCT.")
         for comparison in tree.find_all(exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NEQ):
             column, other = comparison.this, comparison.expression
             if not isinstance(column, exp.Column) or column.name.startswith("$"):

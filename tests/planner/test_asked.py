@@ -51,3 +51,49 @@ def test_no_rounding_asked_no_warning():
                                       "How many invoices per country in 2025?"])
 def test_decimals_and_years_are_not_row_counts(question):
     assert "LIMIT" not in drop_unasked_limit(SQL, question, "sqlite")
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT name, ROUND(STRFTIME('%M', milliseconds), 2) FROM tracks ORDER BY milliseconds DESC LIMIT 10",
+    "SELECT name, ROUND(milliseconds / 600, 2) FROM tracks ORDER BY milliseconds DESC LIMIT 10",
+    "SELECT name, ROUND(milliseconds, 2) FROM tracks ORDER BY milliseconds DESC LIMIT 10",
+])
+def test_a_unit_asked_from_a_column_in_another_unit_needs_the_factor(sql):
+    warnings = asked_warnings(sql, "The 10 longest tracks with their length in minutes?", "sqlite")
+    assert warnings == ["milliseconds holds milliseconds, a number, and the question wants minutes: "
+                        "minutes = milliseconds / 60000.0 (not a date function)."]
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT name, ROUND(milliseconds / 60000.0, 2) FROM tracks",
+    "SELECT name, milliseconds / 1000.0 / 60 FROM tracks",
+    "SELECT name, duration_seconds / 60.0 FROM tracks",
+])
+def test_the_right_factor_or_no_unit_asked_is_no_warning(sql):
+    assert asked_warnings(sql, "Track lengths in minutes", "sqlite") == []
+    assert asked_warnings("SELECT name, milliseconds FROM tracks", "The length of each track", "sqlite") == []
+
+
+def test_a_limit_on_a_question_about_every_row_tied_is_a_warning():
+    sql = "SELECT customer_id FROM invoices GROUP BY customer_id ORDER BY COUNT(*) DESC LIMIT 1"
+    assert "tied for the top" in asked_warnings(sql, "Which customers placed the most invoices, all tied?")[0]
+    assert asked_warnings(sql, "Which customer placed the most invoices?") == []
+
+
+def test_a_named_metric_or_segment_the_query_does_not_use_is_a_warning():
+    from nlquery.semantic import SemanticMapping
+
+    mappings = {"segment:long tracks": SemanticMapping(table="tracks", where="milliseconds > 360000"),
+                "metric:revenue": SemanticMapping(sql="SUM(invoice_items.unit_price * invoice_items.quantity)")}
+    question = "Revenue of long tracks per genre"
+    keys = list(mappings)
+    unused = "SELECT g.name, SUM(i.total) FROM genres g JOIN tracks t ON t.genre_id = g.genre_id GROUP BY g.name"
+    warnings = asked_warnings(unused, question, "sqlite", keys, mappings)
+    assert warnings == [
+        "the question names the SEGMENT long tracks = tracks WHERE milliseconds > 360000: the query must keep only "
+        "those rows.",
+        "the question names the METRIC revenue = SUM(invoice_items.unit_price * invoice_items.quantity): compute it "
+        "with exactly that expression."]
+    used = ("SELECT g.name, SUM(ii.unit_price * ii.quantity) FROM genres g JOIN tracks t ON t.genre_id = g.genre_id "
+            "JOIN invoice_items ii ON ii.track_id = t.track_id WHERE t.milliseconds > 360000 GROUP BY g.name")
+    assert asked_warnings(used, question, "sqlite", keys, mappings) == []

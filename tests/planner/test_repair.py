@@ -275,3 +275,13 @@ def test_question_mark_placeholders_run_with_the_named_value(engine, llm, shop_f
     answer = ask(engine, "How many delivered orders are there?")
     assert len(llm.requests) == 1 and answer.parameters == ["delivered"]
     assert answer.result.rows == shop_rows(shop_file, "SELECT COUNT(*) FROM orders WHERE status = 'delivered'")
+
+
+def test_rows_a_join_repeats_are_a_warning(engine, llm, shop_file):
+    repeated = "SELECT c.name FROM customers c JOIN orders o ON o.customer_id = c.id WHERE c.country = $1"
+    distinct = repeated.replace("SELECT c.name", "SELECT DISTINCT c.name")
+    llm.script(sql_reply(repeated, ["DE"]), sql_reply(distinct, ["DE"]))
+    answer = ask(engine, "Which customers from DE have ordered?")
+    warning = llm.requests[1]["messages"][-1]["content"]
+    assert "rows repeat another row" in warning and "SELECT DISTINCT" in warning
+    assert sorted(answer.result.rows) == sorted(shop_rows(shop_file, distinct.replace("$1", "?"), ["DE"]))
