@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-import sqlglot
 from sqlglot import exp
 
 from nlquery.guard.parameters import dialect_of
+from nlquery.planner.literals import parsed
 from nlquery.semantic import SemanticMapping, definition_name
 
 # Words that make "only the first N rows" part of the question.
@@ -50,10 +50,7 @@ def drop_unasked_limit(sql: str, question: str, dialect: str) -> str:
     longest, ...); unchanged otherwise or when it does not parse."""
     if NUMBER.search(NOT_A_COUNT.sub(" ", question)) or _ranks(question):
         return sql
-    try:
-        tree = sqlglot.parse_one(sql, dialect=dialect_of(dialect))
-    except sqlglot.errors.SqlglotError:
-        return sql
+    tree = parsed(sql, dialect)
     if not isinstance(tree, exp.Query) or tree.args.get("offset") is not None:
         return sql
     limit = tree.args.get("limit")
@@ -74,10 +71,7 @@ def asked_warnings(sql: str, question: str, dialect: str = "", definitions: Sequ
         places = {"one": "1", "two": "2", "three": "3", "no": "0"}.get(rounding.group(1).lower(), rounding.group(1))
         found.append(f"the question asks for values rounded to {places} decimal(s): "
                      f"wrap the computed values in ROUND(value, {places}).")
-    try:
-        tree = sqlglot.parse_one(sql, dialect=dialect_of(dialect))
-    except sqlglot.errors.SqlglotError:
-        return found
+    tree = parsed(sql, dialect)
     if tree is None:
         return found
     if TIES.search(question) and isinstance(tree, exp.Query) and tree.args.get("limit") is not None:
@@ -133,10 +127,8 @@ def _definition_warnings(tree: exp.Expression, definitions: Sequence[str], mappi
         text = mapping and (mapping.sql if key.startswith("metric:") else mapping.where)
         if not text:
             continue
-        try:
-            needed = {c.name.lower() for c in sqlglot.parse_one(text, dialect=dialect_of(dialect)).find_all(exp.Column)}
-        except sqlglot.errors.SqlglotError:
-            continue
+        definition = parsed(text, dialect)
+        needed = {c.name.lower() for c in definition.find_all(exp.Column)} if definition is not None else set()
         if needed and not needed <= read:
             if key.startswith("metric:"):
                 found.append(f"the question names the METRIC {definition_name(key)} = {mapping.sql}: "  # type: ignore[union-attr]

@@ -30,16 +30,21 @@ from nlquery.guard.parameters import dialect_of, parameter_index
 PREDICATES = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike, exp.In, exp.Between)
 
 
+def parsed(sql: str, dialect: str) -> exp.Expression | None:
+    """``sql`` parsed in ``dialect``, or None when it does not parse (the guard says why)."""
+    try:
+        return sqlglot.parse_one(sql, dialect=dialect_of(dialect))
+    except sqlglot.errors.SqlglotError:
+        return None
+
+
 def bind_literals(sql: str, parameters: Sequence[Any], dialect: str) -> tuple[str, list[Any]]:
     """``sql`` with the values its predicates compare with as ``$1, $2 ...``, and those
     values in order. Unchanged when ``sql`` already takes parameters, holds no such
     value, or does not parse (the guard then says why)."""
     if parameters:
         return sql, list(parameters)
-    try:
-        tree = sqlglot.parse_one(sql, dialect=dialect_of(dialect))
-    except sqlglot.errors.SqlglotError:
-        return sql, []
+    tree = parsed(sql, dialect)
     if tree is None or any(parameter_index(node) is not None for node in tree.walk()):
         return sql, []
     values: list[Any] = []
@@ -70,10 +75,7 @@ def numbered_placeholders(sql: str, dialect: str) -> str:
     ``$n`` or does not parse."""
     if "?" not in sql:
         return sql
-    try:
-        tree = sqlglot.parse_one(sql, dialect=dialect_of(dialect))
-    except sqlglot.errors.SqlglotError:
-        return sql
+    tree = parsed(sql, dialect)
     marks = [node for node in tree.walk() if isinstance(node, exp.Placeholder) and not node.this] if tree else []
     if not marks or any(parameter_index(node) is not None for node in tree.walk()):
         return sql
@@ -90,10 +92,7 @@ def with_named_values(sql: str, parameters: Sequence[Any], dialect: str,
     (``playlists.name = $1`` for "the Grunge playlist": ``['Grunge']``). Otherwise as
     given: the guard then says how many are missing."""
     values = list(parameters)
-    try:
-        tree = sqlglot.parse_one(sql, dialect=dialect_of(dialect))
-    except sqlglot.errors.SqlglotError:
-        return values
+    tree = parsed(sql, dialect)
     if tree is None:
         return values
     compared: dict[int, str] = {}
