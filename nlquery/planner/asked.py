@@ -100,17 +100,15 @@ def _unit_warnings(tree: exp.Expression, question: str) -> list[str]:
     wanted = asked.group(1).lower()
     per_wanted = UNITS[wanted[:-1]]
     numbers = [float(n.this) for n in tree.find_all(exp.Literal) if n.is_number]
+    products = {a * b for a in numbers for b in numbers} | set(numbers)  # 60000.0, or 1000 * 60
+    converted = {c.name for node in tree.find_all(*DATE_FUNCTIONS) for c in node.find_all(exp.Column)}
     found = []
     for column in dict.fromkeys(c.name for c in tree.find_all(exp.Column)):
         unit = _unit_of(column)
         if unit is None or unit[1] == per_wanted:
             continue
         factor = per_wanted / unit[1] if per_wanted > unit[1] else unit[1] / per_wanted
-        in_date_function = any(
-            node.find(exp.Column) is not None and any(c.name == column for c in node.find_all(exp.Column))
-            for node in tree.find_all(*DATE_FUNCTIONS))
-        products = {a * b for a in numbers for b in numbers} | set(numbers)
-        if in_date_function or not any(abs(p - factor) < 1e-9 for p in products):
+        if column in converted or not any(abs(p - factor) < 1e-9 for p in products):
             op = "/" if per_wanted > unit[1] else "*"
             found.append(f"{column} holds {unit[0]}s, a number, and the question wants {wanted}: "
                          f"{wanted} = {column} {op} {factor:g}.0 (not a date function).")

@@ -159,11 +159,6 @@ def _signature(result: QueryResult) -> tuple:
     return tuple(sorted(tuple(sorted(norm(v) for v in row)) for row in result.rows))
 
 
-def _repeated_rows(result: QueryResult) -> int:
-    """How many rows are copies of an earlier one."""
-    return len(result.rows) - len({repr(row) for row in result.rows})
-
-
 def _groups(outcomes: Sequence[_Outcome]) -> list[tuple[tuple, int, int]]:
     """(result signature, votes, first index) of candidates that ran and returned rows, most votes first."""
     votes: Counter = Counter()
@@ -289,7 +284,7 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
             warnings = asked_warnings(written, run.question, context.dialect, run.linked.definitions,
                                       context.mappings) + warnings_for(
                 candidate.sql, context.dialect, context.schema, candidate.parameters, result.row_count, context.graph,
-                context.value_hints, repeated_rows=_repeated_rows(result))
+                context.value_hints, rows=result.rows)
             if warnings:
                 held, held_key = answer, key
                 answer.notes.extend(f"warning: {w}" for w in warnings)

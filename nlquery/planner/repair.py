@@ -227,19 +227,18 @@ def explain(code: str, message: str, sql: str, dialect: str, schema: Schema, gra
     if read:
         having = [schema.qualified_name(t) for t in schema.tables if all(t.column(c) is not None for c in read)]
         ours = [h for h in having if h in used]
-        listed = ", ".join(read)
+        listed = ", ".join(read) + (" is a column" if len(read) == 1 else " are columns")
         if ours:
-            return Feedback(f"{bare_table} There is no table {table}: {listed} {'is a column' if len(read) == 1 else 'are columns'} "
-                            f"of {ours[0]}, already in the query. Read {'it' if len(read) == 1 else 'them'} from "
-                            f"{ours[0]} and drop the join to {table}.")
+            return Feedback(f"{bare_table} There is no table {table}: {listed} of {ours[0]}, already in the query. "
+                            f"Read {'it' if len(read) == 1 else 'them'} from {ours[0]} and drop the join to {table}.")
         having = _nearest(having, used, shown, graph)[:3]
         if having:
-            lines = [f"{bare_table} There is no table {table}; {listed} {'is a column' if len(read) == 1 else 'are columns'} "
-                     f"of: {', '.join(having)}."]
+            lines = [f"{bare_table} There is no table {table}; {listed} of: {', '.join(having)}."]
             return _with_join_paths(lines, having[:1], used, graph)
     names = [schema.qualified_name(t) for t in schema.tables]
+    known = set(names)
     # The closest by spelling among the tables shown, and the closest of all when it is close.
-    scored = sorted((n for n in shown if n in set(names)), key=lambda n: -_similarity(table, n))[:3]
+    scored = sorted((n for n in shown if n in known), key=lambda n: -_similarity(table, n))[:3]
     best = max(names, key=lambda n: _similarity(table, n), default=None)
     if best is not None and best not in scored and (not scored or _similarity(table, best) >= 0.8):
         scored = [best, *scored][:3]
@@ -267,8 +266,7 @@ def _nearest(tables: Sequence[str], used: Sequence[str], shown: Sequence[str], g
     """``tables``, those the query can join first, nearest first, then those the model was shown."""
     distance = graph.distances(used) if used else {}
     reachable = [t for t in tables if t in distance]
-    ranked = sorted(reachable or tables, key=lambda t: (distance.get(t, 0), t not in shown))
-    return ranked
+    return sorted(reachable or tables, key=lambda t: (distance.get(t, 0), t not in shown))
 
 
 def _definition_named(name: str, mappings: Mapping[str, SemanticMapping]) -> tuple[str, SemanticMapping] | None:
@@ -424,13 +422,18 @@ def _group_warnings(tree: exp.Expression, row_count: int) -> list[str]:
             f"cannot be told apart. Add {listed} to the SELECT list, before the aggregates."]
 
 
+def _repeated(rows: Sequence[Sequence[Any]]) -> int:
+    """How many rows are copies of an earlier one."""
+    return len(rows) - len({repr(row) for row in rows})
+
+
 def warnings_for(sql: str, dialect: str, schema: Schema, parameters: Sequence[Any], row_count: int,
                  graph: JoinGraph | None = None, value_hints: Mapping[str, Sequence[Any]] | None = None, *,
-                 repeated_rows: int = 0) -> list[str]:
+                 rows: Sequence[Sequence[Any]] = ()) -> list[str]:
     """Suspicious but valid: no rows, a date compared to a year number, a number column
     compared to a name, a join on keys no foreign key pairs or on a column with itself
     (with ``graph``), groups the query does not return, rows repeated by a join
-    (``repeated_rows``: how many rows of the result are copies of another)."""
+    (``rows``: the result's; counted only for a plain SELECT with joins)."""
     found = []
     try:
         tree = sqlglot.parse_one(sql, read=dialect or None)
@@ -442,9 +445,10 @@ def warnings_for(sql: str, dialect: str, schema: Schema, parameters: Sequence[An
             found.extend(_join_warnings(tree, aliases, schema, graph))
         found.extend(_type_warnings(tree, aliases, schema, parameters, value_hints))
         found.extend(_group_warnings(tree, row_count))
-        if repeated_rows and isinstance(tree, exp.Select) and not tree.args.get("distinct") \
-                and tree.args.get("group") is None and tree.args.get("joins"):
-            found.append(f"{repeated_rows} of the {row_count} rows repeat another row (the joins match several rows "
+        repeated = _repeated(rows) if isinstance(tree, exp.Select) and not tree.args.get("distinct") \
+            and tree.args.get("group") is None and tree.args.get("joins") else 0
+        if repeated:
+            found.append(f"{repeated} of the {row_count} rows repeat another row (the joins match several rows "
                          "each): if each should be listed once, use SELECT DISTINCT.")
         for comparison in tree.find_all(exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NEQ):
             column, other = comparison.this, comparison.expression
