@@ -240,7 +240,7 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
             last_error = error
             continue
         written = candidate.sql  # what the model wrote: what it is shown again, not our mended form
-        sql = requalified(candidate.sql, context.dialect, context.schema)
+        sql = requalified(candidate.sql, context.dialect, context.schema, context.graph)
         sql = drop_unasked_limit(sql, run.question, context.dialect)
         sql = numbered_placeholders(sql, context.dialect)
         sql, parameters = bind_literals(sql, candidate.parameters, context.dialect)

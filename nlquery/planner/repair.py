@@ -129,11 +129,16 @@ def _key_columns(table: Table) -> list[str]:
     return keys
 
 
-def requalified(sql: str, dialect: str, schema: Schema) -> str:
+def requalified(sql: str, dialect: str, schema: Schema, graph: JoinGraph | None = None) -> str:
     """``sql`` with each column qualified by the wrong table's alias moved to the one table
     of the query that has it: ``SUM(i.unit_price * l.quantity)`` with ``i = invoices``
-    and ``l = invoice_lines`` reads ``l.unit_price``. Unchanged when nothing is wrong,
-    when the column is in none or several of the query's tables, or when aliases repeat."""
+    and ``l = invoice_lines`` reads ``l.unit_price``. So is a column under an alias the
+    query never defines (``t4.quantity`` in a three-table join), and one under the name
+    of a table the query aliased. Unchanged when nothing is wrong, when the column is in
+    none or several of the query's tables, or when aliases repeat. With ``graph``, a
+    column is left alone when a table joined to the wrong alias's table, and not in the
+    query, has it: ``albums.name`` meant ``artists.name``, not the track name the query
+    happens to have; the fix for the error says so."""
     try:
         tree = sqlglot.parse_one(sql, read=dialect or None)
     except Exception:  # noqa: BLE001
@@ -145,16 +150,39 @@ def requalified(sql: str, dialect: str, schema: Schema) -> str:
         if table is None or alias.lower() in owners:
             return sql  # a CTE, a subquery's name or an alias used twice: leave it to the guard
         owners[alias.lower()] = (alias, table)
+    defined = set(owners) | {alias.name.lower() for alias in tree.find_all(exp.TableAlias) if alias.name}
+    by_name = {table.name.lower(): alias for alias, table in owners.values()}
     changed = False
     for column in tree.find_all(exp.Column):
-        owner = owners.get(column.table.lower()) if column.table else None
-        if owner is None or owner[1].column(column.name) is not None:
+        if not column.table or column.args.get("db"):
             continue
+        qualifier = column.table.lower()
+        if qualifier not in defined and qualifier in by_name:
+            # ``tracks.name`` in ``FROM tracks AS t``: the table's name for its alias
+            column.set("table", exp.to_identifier(by_name[qualifier]))
+            changed = True
+            continue
+        owner = owners.get(qualifier)
+        if owner is None and qualifier in defined:
+            continue  # a subquery's or CTE's columns: not ours to judge
+        if owner is not None and owner[1].column(column.name) is not None:
+            continue
+        # the wrong table's alias, or one the query never defines (``t4.quantity`` with three tables)
         having = [alias for alias, other in owners.values() if other.column(column.name) is not None]
+        if owner is not None and graph is not None and _joined_elsewhere(owner[1], column.name, owners, schema, graph):
+            continue
         if len(having) == 1:
             column.set("table", exp.to_identifier(having[0]))
             changed = True
     return tree.sql(dialect=dialect or None) if changed else sql
+
+
+def _joined_elsewhere(table: Table, column: str, owners: dict[str, tuple[str, Table]], schema: Schema,
+                      graph: JoinGraph) -> bool:
+    """Whether a table one foreign key from ``table``, not among the query's, has ``column``."""
+    mine = {schema.qualified_name(t) for _, t in owners.values()}
+    return any(neighbour not in mine and _has_column(schema, neighbour, column)
+               for neighbour in graph.edges.get(schema.qualified_name(table), {}))
 
 
 def _is_key(table: Table | None, column: str) -> bool:
@@ -194,12 +222,8 @@ def explain(code: str, message: str, sql: str, dialect: str, schema: Schema, gra
         definition = _definition_named(bare, mappings or {})
         if definition is not None:
             return _explain_definition(base, bare, *definition, used, dialect, schema, graph)
-        looked_in = []
-        for node in tree.find_all(exp.Column):
-            if node.name.lower() == bare.lower() and (not qualifier or node.table.lower() == qualifier.lower()):
-                if node.table and node.table.lower() in aliases:
-                    looked_in.append(aliases[node.table.lower()])
-        looked_in = list(dict.fromkeys(looked_in)) or used
+        looked_in = _looked_in(tree, qualifier, bare, aliases, schema)
+        starts = looked_in or used  # the fix joins from where the column was looked up
         holders = [schema.qualified_name(t) for t in schema.tables if t.column(bare) is not None]
         if not holders:  # a misspelling: the closest column anywhere
             every = {f"{schema.qualified_name(t)}.{c.name}": c.name for t in schema.tables for c in t.columns}
@@ -210,11 +234,11 @@ def explain(code: str, message: str, sql: str, dialect: str, schema: Schema, gra
         # Many tables may have a column of that name (name, status, country): when the
         # query can join to some of them, only those, nearest first, so the fix names the
         # table meant and the next prompt does not grow by tables it cannot use.
-        holders = _nearest(holders, used, shown, graph)[:4]
-        lines = [f"{base} Column {bare!r} is not in {', '.join(looked_in) or 'the tables of the query'}."]
+        holders = _nearest(holders, starts, shown, graph)[:4]
+        lines = [f"{base} Column {bare!r} is not in {', '.join(starts) or 'the tables of the query'}."]
         if holders:
             lines.append(f"It is a column of: {', '.join(f'{h}.{bare}' for h in holders)}.")
-        return _with_join_paths(lines, holders, used, graph)
+        return _with_join_paths(lines, holders, starts, graph, shown=used)
     table = _missing_table(message)
     if table is None:
         return Feedback(f"{code}: {message}")
@@ -293,10 +317,13 @@ def _explain_definition(base: str, name: str, key: str, mapping: SemanticMapping
     return _with_join_paths(lines, tables, used, graph)
 
 
-def _with_join_paths(lines: list[str], targets: Sequence[str], used: Sequence[str], graph: JoinGraph) -> Feedback:
-    """``lines`` plus the join path from the query's tables to each target it lacks; the
-    tables on those paths are shown to the next attempt."""
+def _with_join_paths(lines: list[str], targets: Sequence[str], used: Sequence[str], graph: JoinGraph, *,
+                     shown: Sequence[str] = ()) -> Feedback:
+    """``lines`` plus the join path from ``used`` (the query's tables, or those the failing
+    column was looked up in) to each target they lack; the tables on those paths are shown
+    to the next attempt unless the query has them (``shown``)."""
     extra: list[str] = []
+    used = list(used)
     for target in targets:
         if target in used:
             continue
@@ -306,7 +333,51 @@ def _with_join_paths(lines: list[str], targets: Sequence[str], used: Sequence[st
             extra.extend(path)
         else:
             extra.append(target)
-    return Feedback("\n".join(lines), list(dict.fromkeys(t for t in extra if t not in used)))
+    have = set(used) | set(shown)
+    return Feedback("\n".join(lines), list(dict.fromkeys(t for t in extra if t not in have)))
+
+
+def _looked_in(tree: exp.Expression, qualifier: str, bare: str, aliases: dict[str, str],
+               schema: Schema) -> list[str]:
+    """The tables the failing column was looked up in: its alias's table, or for an
+    unqualified column the tables of its own SELECT (a subquery's, not the outer query's).
+    Empty when the query does not say."""
+    found: list[str] = []
+    for node in tree.find_all(exp.Column):
+        if node.name.lower() != bare.lower():
+            continue
+        if node.table:
+            table = aliases.get(node.table.lower())
+            if table and (not qualifier or node.table.lower() == qualifier.lower()) \
+                    and not _has_column(schema, table, bare):
+                found.append(table)
+        elif not qualifier:
+            scope = _select_tables(node, schema)
+            if scope and not any(_has_column(schema, t, bare) for t in scope):
+                found.extend(scope)
+    return list(dict.fromkeys(found))
+
+
+def _has_column(schema: Schema, table: str, column: str) -> bool:
+    found = schema.table(table)
+    return found is not None and found.column(column) is not None
+
+
+def _select_tables(node: exp.Expression, schema: Schema) -> list[str]:
+    """The schema tables in the FROM and JOINs of the SELECT that holds ``node``."""
+    select = node.find_ancestor(exp.Select)
+    if select is None:
+        return []
+    source = select.args.get("from_") or select.args.get("from")
+    sources = [source.this] if source is not None else []
+    sources += [join.this for join in select.args.get("joins") or []]
+    names = []
+    for table in sources:
+        if isinstance(table, exp.Table):
+            found = schema.table(f"{table.db}.{table.name}" if table.db else table.name)
+            if found is not None:
+                names.append(schema.qualified_name(found))
+    return names
 
 
 def _join_warnings(tree: exp.Expression, aliases: dict[str, str], schema: Schema, graph: JoinGraph) -> list[str]:
@@ -422,6 +493,52 @@ def _group_warnings(tree: exp.Expression, row_count: int) -> list[str]:
             f"cannot be told apart. Add {listed} to the SELECT list, before the aggregates."]
 
 
+def _ungrouped_warnings(tree: exp.Expression, aliases: dict[str, str], schema: Schema) -> list[str]:
+    """Columns the outermost SELECT returns that are neither grouped nor aggregated nor
+    fixed by a grouped primary key: "average length per genre" as ``SELECT t.name, AVG(..)
+    ... GROUP BY g.genre_id`` shows one arbitrary track name per genre (SQLite and MySQL
+    run it; PostgreSQL refuses)."""
+    if not isinstance(tree, exp.Select) or tree.args.get("group") is None:
+        return []
+    projections = [p.unalias() for p in tree.expressions]
+    named = {p.alias.lower(): p.unalias() for p in tree.expressions if isinstance(p, exp.Alias)}
+    keys: list[exp.Column] = []
+    for key in tree.args["group"].expressions:
+        if isinstance(key, exp.Literal) and key.is_int and 0 < int(key.this) <= len(projections):
+            key = projections[int(key.this) - 1]  # GROUP BY 1
+        elif isinstance(key, exp.Column) and not key.table and key.name.lower() in named:
+            key = named[key.name.lower()]  # GROUP BY an output name
+        keys.extend([key] if isinstance(key, exp.Column) else key.find_all(exp.Column))
+
+    def table_of(column: exp.Column) -> str | None:
+        if column.table:
+            return aliases.get(column.table.lower())
+        tables = set(aliases.values())
+        return next(iter(tables)) if len(tables) == 1 else None
+
+    grouped = {(table_of(k), k.name.lower()) for k in keys}
+    fixed = set()  # tables whose primary key is grouped: each of their columns has one value a group
+    for name in {t for t, _ in grouped if t}:
+        table = schema.table(name)
+        if table is not None and table.primary_key and \
+                all((name, c.lower()) in grouped for c in table.primary_key):
+            fixed.add(name)
+    found = []
+    for projection in projections:
+        if not isinstance(projection, exp.Column) or isinstance(projection.this, exp.Star):
+            continue
+        table = table_of(projection)
+        if table is None or table in fixed or (table, projection.name.lower()) in grouped:
+            continue
+        instead = [f"{k.table + '.' if k.table else ''}{projection.name}" for k in keys
+                   if (owner := table_of(k)) and owner != table and _has_column(schema, owner, projection.name)]
+        hint = f"; did you mean {instead[0]}, of the table grouped by?" if instead else \
+            ". Group by it too, or return a column of what the groups are."
+        found.append(f"{projection.sql()} is neither in the GROUP BY nor aggregated: each group shows one "
+                     f"arbitrary {table}.{projection.name}{hint}")
+    return found
+
+
 def _repeated(rows: Sequence[Sequence[Any]]) -> int:
     """How many rows are copies of an earlier one."""
     return len(rows) - len({repr(row) for row in rows})
@@ -445,6 +562,7 @@ def warnings_for(sql: str, dialect: str, schema: Schema, parameters: Sequence[An
             found.extend(_join_warnings(tree, aliases, schema, graph))
         found.extend(_type_warnings(tree, aliases, schema, parameters, value_hints))
         found.extend(_group_warnings(tree, row_count))
+        found.extend(_ungrouped_warnings(tree, aliases, schema))
         repeated = _repeated(rows) if isinstance(tree, exp.Select) and not tree.args.get("distinct") \
             and tree.args.get("group") is None and tree.args.get("joins") else 0
         if repeated:
