@@ -13,7 +13,8 @@ are mended without asking (:func:`requalified`: a column under the wrong table's
 :func:`drop_unasked_limit`) and the values it wrote are bound (:func:`bind_literals`).
 A query that runs but looks wrong (no rows, a date compared to a year number, a join no
 foreign key supports, rounding the question asked for and the SQL lacks ...) is sent
-back once as a warning; if the model stands by it (or cannot do better) it is the answer.
+back once as a warning (the warnings a revision left unfixed, beside some it fixed,
+once more); if the model stands by it (or cannot do better) it is the answer.
 
 With ``candidates=N`` several candidates (prompt variants, then sampled completions)
 are each repaired and run, and the answer is the result set most of them agree on;
@@ -47,6 +48,7 @@ REPAIRABLE = {"query_not_read_only", "invalid_query", "access_denied", "invalid_
               "query_execution_failed", "query_timeout"}
 SAMPLING_TEMPERATURE = 0.7
 MAX_CANDIDATES = 8
+MAX_WARNING_ROUNDS = 2
 
 
 @dataclass
@@ -215,6 +217,8 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
     seed = index
     held: Answer | None = None  # ran, was sent back with a warning
     held_key: str | None = None
+    warned: set[str] = set()  # the warnings of the last warning round
+    warning_rounds = 0
     last_error: NLQueryError | None = None
     tried, calls, repeats = 0, 0, 0
     while tried < max_attempts and calls < max_attempts + 2:
@@ -280,13 +284,17 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
         answer = Answer(question=run.question, sql=safe.sql, parameters=list(candidate.parameters), result=result,
                         explanation=candidate.explanation, tables_used=list(safe.tables), attempts=attempts,
                         planner="llm", linked_tables=run.linked.names, usage=usage, timings=timings)
-        if run.repair and held is None:
+        if run.repair and warning_rounds < MAX_WARNING_ROUNDS:
             warnings = asked_warnings(written, run.question, context.dialect, run.linked.definitions,
                                       context.mappings) + warnings_for(
                 candidate.sql, context.dialect, context.schema, candidate.parameters, result.row_count, context.graph,
                 context.value_hints, rows=result.rows)
-            if warnings:
-                held, held_key = answer, key
+            # A revision that fixed some of the warnings and not the others hears the rest
+            # once more (a small model fixes the first of three and drops the third);
+            # one that fixed none, or drew new ones, stands.
+            if warnings and (held is None or set(warnings) < warned):
+                held, held_key, warned = answer, key, set(warnings)
+                warning_rounds += 1
                 answer.notes.extend(f"warning: {w}" for w in warnings)
                 feedback.append((written, " ".join(warnings), "warning"))
                 continue

@@ -341,3 +341,20 @@ def test_a_column_neither_grouped_nor_aggregated_is_a_warning_naming_the_grouped
         assert not [w for w in warnings_for(sql, "sqlite", schema, [], 5) if "GROUP BY" in w], sql
     city = warnings_for("SELECT country, city, COUNT(*) FROM customers GROUP BY country", "sqlite", schema, [], 5)
     assert any("city is neither in the GROUP BY" in w and "Group by it too" in w for w in city)
+
+
+def test_warnings_a_revision_left_unfixed_beside_some_it_fixed_are_sent_once_more(engine, llm, shop_file):
+    question = "What is the average price per category, rounded to 2 decimals?"
+    both = "SELECT p.name, AVG(p.price) FROM products p GROUP BY p.category"
+    rounded = "SELECT p.name, ROUND(AVG(p.price), 2) FROM products p GROUP BY p.category"
+    right = "SELECT p.category, ROUND(AVG(p.price), 2) FROM products p GROUP BY p.category"
+    llm.script(sql_reply(both), sql_reply(rounded), sql_reply(right))
+    answer = ask(engine, question)
+    first, second = (llm.requests[i]["messages"][-1]["content"] for i in (1, 2))
+    assert "ROUND" in first and "p.name is neither in the GROUP BY" in first
+    assert "ROUND" not in second and "p.name is neither in the GROUP BY" in second
+    assert sorted(answer.result.rows) == sorted(shop_rows(shop_file, right))
+    # a revision that fixed none of them stands: no third round
+    llm.script(sql_reply(both), sql_reply(both.replace("AVG(p.price)", "AVG(p.price) AS mean")))
+    answer = ask(engine, question)
+    assert len(llm.requests) == 5 and "mean" in answer.sql
