@@ -236,6 +236,10 @@ def explain(code: str, message: str, sql: str, dialect: str, schema: Schema, gra
         # table meant and the next prompt does not grow by tables it cannot use.
         holders = _nearest(holders, starts, shown, graph)[:4]
         lines = [f"{base} Column {bare!r} is not in {', '.join(starts) or 'the tables of the query'}."]
+        through = _join_through(tree, bare, looked_in, aliases, schema, graph)
+        if through is not None:  # "genres JOIN invoice_items ON genres.genre_id = invoice_items.genre_id"
+            lines.append(through[0])
+            return Feedback("\n".join(lines), [t for t in through[1] if t not in used])
         if holders:
             lines.append(f"It is a column of: {', '.join(f'{h}.{bare}' for h in holders)}.")
         return _with_join_paths(lines, holders, starts, graph, shown=used)
@@ -324,17 +328,46 @@ def _with_join_paths(lines: list[str], targets: Sequence[str], used: Sequence[st
     to the next attempt unless the query has them (``shown``)."""
     extra: list[str] = []
     used = list(used)
+    paths = []
     for target in targets:
         if target in used:
             continue
         path = graph.path(used, target) if used else None
         if path:
-            lines.append(f"Join path: {graph.describe(path)}.")
+            paths.append(path)
             extra.extend(path)
         else:
             extra.append(target)
+    for path in paths:  # a path another one walks through is not said twice
+        if not any(other is not path and other[:len(path)] == path for other in paths):
+            lines.append(f"Join path: {graph.describe(path)}.")
     have = set(used) | set(shown)
     return Feedback("\n".join(lines), list(dict.fromkeys(t for t in extra if t not in have)))
+
+
+def _join_through(tree: exp.Expression, column: str, looked_in: Sequence[str], aliases: dict[str, str],
+                  schema: Schema, graph: JoinGraph) -> tuple[str, list[str]] | None:
+    """When the missing column joins two of the query's tables directly (``ON a.k = b.k``,
+    ``k`` only in ``a``) and a foreign-key path links them through others: that path,
+    as a sentence, and the tables it adds."""
+    for join in tree.find_all(exp.Join):
+        condition = join.args.get("on")
+        for equality in condition.find_all(exp.EQ) if condition is not None else []:
+            sides = [equality.this, equality.expression]
+            if not all(isinstance(side, exp.Column) and side.table for side in sides):
+                continue
+            tables = [aliases.get(side.table.lower()) for side in sides]
+            missing = [i for i, side in enumerate(sides) if side.name.lower() == column.lower()
+                       and tables[i] in looked_in]
+            if len(missing) != 1 or tables[1 - missing[0]] is None:
+                continue
+            start, goal = tables[missing[0]], tables[1 - missing[0]]
+            path = graph.path([start], goal)  # type: ignore[list-item]
+            if path and len(path) > 2:
+                middle = ", ".join(path[1:-1])
+                return (f"{start} and {goal} do not join directly on {column}: join them through {middle}: "
+                        f"{graph.describe(path)}.", path[1:-1])
+    return None
 
 
 def _looked_in(tree: exp.Expression, qualifier: str, bare: str, aliases: dict[str, str],

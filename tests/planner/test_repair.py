@@ -358,3 +358,36 @@ def test_warnings_a_revision_left_unfixed_beside_some_it_fixed_are_sent_once_mor
     llm.script(sql_reply(both), sql_reply(both.replace("AVG(p.price)", "AVG(p.price) AS mean")))
     answer = ask(engine, question)
     assert len(llm.requests) == 5 and "mean" in answer.sql
+
+
+def test_a_direct_join_on_a_key_one_side_lacks_is_fixed_with_the_path_through_the_tables_between(engine):
+    from nlquery.planner.repair import JoinGraph, explain
+
+    schema = engine.schema("shop")
+    sql = ("SELECT c.name, SUM(i.quantity) FROM customers c JOIN order_items i ON i.customer_id = c.id "
+           "GROUP BY c.name")
+    fix = explain("invalid_query", "Unknown column: customer_id", sql, "sqlite", schema, JoinGraph(schema))
+    assert ("order_items and customers do not join directly on customer_id: join them through orders: "
+            "order_items JOIN orders ON orders.id = order_items.order_id JOIN customers ON customers.id = "
+            "orders.customer_id.") in fix.message
+    assert fix.tables == ["orders"] and "Join path:" not in fix.message
+
+
+def test_a_join_path_another_one_walks_through_is_said_once():
+    from connectors.models import Column, ForeignKey, Schema, Table
+    from nlquery.planner.repair import JoinGraph, explain
+
+    schema = Schema(tables=[
+        Table("customers", [Column("id", "int"), Column("region", "char")], primary_key=["id"]),
+        Table("orders", [Column("id", "int"), Column("customer_id", "int"), Column("region", "char")],
+              primary_key=["id"], foreign_keys=[ForeignKey(["customer_id"], "customers", ["id"])]),
+        Table("lines", [Column("id", "int"), Column("order_id", "int")], primary_key=["id"],
+              foreign_keys=[ForeignKey(["order_id"], "orders", ["id"])]),
+    ])
+    fix = explain("invalid_query", "Column 'region' could not be resolved",
+                  "SELECT COUNT(*) FROM lines WHERE region = 'EU'", "sqlite", schema, JoinGraph(schema))
+    assert "It is a column of: orders.region, customers.region." in fix.message
+    assert fix.message.count("Join path:") == 1  # lines JOIN orders is part of the path to customers
+    assert ("Join path: lines JOIN orders ON orders.id = lines.order_id JOIN customers ON customers.id = "
+            "orders.customer_id.") in fix.message
+    assert fix.tables == ["orders", "customers"]
