@@ -10,6 +10,7 @@ to the schema shown next time; an unknown table with the closest tables and thei
 keys. A candidate identical to an earlier one is not an attempt: the model is asked
 again with sampling and another wording. Before the guard sees a candidate, two slips
 are mended without asking (:func:`requalified`: a column under the wrong table's alias;
+:func:`rejoined`: joins on a key one side lacks, rebuilt along foreign keys;
 :func:`drop_unasked_limit`) and the values it wrote are bound (:func:`bind_literals`).
 A query that runs but looks wrong (no rows, a date compared to a year number, a join no
 foreign key supports, rounding the question asked for and the SQL lacks ...) is sent
@@ -35,6 +36,7 @@ from connectors.models import QueryResult, Schema
 from nlquery.errors import LLMUnavailable, NLQueryError, QuestionNotAnswerable
 from nlquery.guard import SafeQuery
 from nlquery.planner.answer import Answer, Attempt
+from nlquery.planner.joins import rejoined
 from nlquery.planner.linking import DEFAULT_BUDGET_TOKENS, LinkedSchema, SchemaLinker
 from nlquery.planner.asked import asked_warnings, drop_unasked_limit
 from nlquery.planner.literals import bind_literals, numbered_placeholders, with_named_values
@@ -245,6 +247,7 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
             continue
         written = candidate.sql  # what the model wrote: what it is shown again, not our mended form
         sql = requalified(candidate.sql, context.dialect, context.schema, context.graph)
+        sql = rejoined(sql, context.dialect, context.schema, context.graph)
         sql = drop_unasked_limit(sql, run.question, context.dialect)
         sql = numbered_placeholders(sql, context.dialect)
         sql, parameters = bind_literals(sql, candidate.parameters, context.dialect)

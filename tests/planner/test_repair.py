@@ -391,3 +391,27 @@ def test_a_join_path_another_one_walks_through_is_said_once():
     assert ("Join path: lines JOIN orders ON orders.id = lines.order_id JOIN customers ON customers.id = "
             "orders.customer_id.") in fix.message
     assert fix.tables == ["orders", "customers"]
+
+
+def test_joins_on_a_key_one_side_lacks_are_rebuilt_along_foreign_keys(engine, llm, shop_file):
+    from nlquery.planner.joins import rejoined
+    from nlquery.planner.repair import JoinGraph
+
+    schema = engine.schema("shop")
+    graph = JoinGraph(schema)
+    broken = ("SELECT c.name, SUM(i.quantity) FROM customers c JOIN order_items i ON i.customer_id = c.id "
+              "GROUP BY c.name")
+    fixed = rejoined(broken, "sqlite", schema, graph)
+    assert fixed == ("SELECT c.name, SUM(i.quantity) FROM customers AS c JOIN orders ON orders.customer_id = c.id "
+                     "JOIN order_items AS i ON i.order_id = orders.id GROUP BY c.name")
+    untouched = [
+        "SELECT c.name FROM customers c JOIN orders o ON o.customer_id = c.id",  # runs as written
+        "SELECT c.name FROM customers c LEFT JOIN order_items i ON i.customer_id = c.id",  # outer: the model's
+        "SELECT c.name FROM customers c JOIN (SELECT * FROM order_items) i ON i.customer_id = c.id",
+        "SELECT a.name FROM customers a JOIN customers b ON b.nope = a.id",  # a self-join
+    ]
+    for sql in untouched:
+        assert rejoined(sql, "sqlite", schema, graph) == sql, sql
+    llm.script(sql_reply(broken))
+    answer = ask(engine, "How many items has each customer bought?")
+    assert len(llm.requests) == 1 and sorted(answer.result.rows) == sorted(shop_rows(shop_file, fixed))
