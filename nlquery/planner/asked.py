@@ -3,7 +3,8 @@
 Small models add what nobody asked for (a ``LIMIT 10`` on "tracks in each genre") and
 drop what was asked ("rounded to 1 decimal"). :func:`drop_unasked_limit` removes an
 outermost ``LIMIT`` the question gives no reason for (no number, no ranking word);
-:func:`asked_warnings` names what the question asks and the SQL lacks (rounding, all
+:func:`keep_ties` turns ``ORDER BY ... LIMIT 1`` into "equal to the maximum" when the
+question asks for everyone tied; :func:`asked_warnings` names what the question asks and the SQL lacks (rounding, all
 the rows tied, a unit the question wants from a column in another unit, a metric or
 segment the question names), to be fed back once like the other warnings.
 """
@@ -57,6 +58,49 @@ def drop_unasked_limit(sql: str, question: str, dialect: str) -> str:
     if limit is None:
         return sql
     limit.pop()
+    return dialect_of(dialect).generate(tree, copy=False)
+
+
+def keep_ties(sql: str, question: str, dialect: str) -> str:
+    """``ORDER BY x DESC LIMIT 1`` as "the rows whose x is the maximum" when the question
+    asks for everyone tied: ``... GROUP BY c.id HAVING COUNT(*) = (SELECT MAX(n) FROM
+    (SELECT COUNT(*) AS n ... GROUP BY c.id))``, or ``WHERE x = (SELECT MAX(x) ...)``
+    without a GROUP BY. Unchanged unless the outermost query orders by one expression
+    and keeps one row (no OFFSET, no set operation)."""
+    if not TIES.search(question):
+        return sql
+    tree = parsed(sql, dialect)
+    if not isinstance(tree, exp.Select) or tree.args.get("offset") is not None or tree.args.get("with"):
+        return sql
+    limit, order = tree.args.get("limit"), tree.args.get("order")
+    if limit is None or order is None or len(order.expressions) != 1:
+        return sql
+    count = limit.expression if isinstance(limit, exp.Limit) else None
+    if not (isinstance(count, exp.Literal) and count.is_int and int(count.this) == 1):
+        return sql
+    ordered = order.expressions[0]
+    key = ordered.this
+    named = {p.alias.lower(): p.unalias() for p in tree.expressions if isinstance(p, exp.Alias)}
+    if isinstance(key, exp.Column) and not key.table and key.name.lower() in named:
+        key = named[key.name.lower()]  # ORDER BY an output name
+    elif isinstance(key, exp.Literal) and key.is_int and 0 < int(key.this) <= len(tree.expressions):
+        key = tree.expressions[int(key.this) - 1].unalias()  # ORDER BY 2
+    pick = exp.Max if ordered.args.get("desc") else exp.Min
+    inner = tree.copy()
+    for part in ("order", "limit", "distinct"):
+        inner.set(part, None)
+    grouped = tree.args.get("group") is not None
+    if grouped:
+        inner.set("expressions", [exp.alias_(key.copy(), "n")])
+        best = exp.select(pick(this=exp.column("n"))).from_(inner.subquery("ranked"))
+        tree.set("having", exp.and_(tree.args["having"].this, exp.EQ(this=key.copy(), expression=best.subquery()))
+                 if tree.args.get("having") else exp.Having(this=exp.EQ(this=key.copy(), expression=best.subquery())))
+    else:
+        if key.find(exp.AggFunc) is not None:
+            return sql
+        inner.set("expressions", [pick(this=key.copy())])
+        tree.where(exp.EQ(this=key.copy(), expression=inner.subquery()), copy=False)
+    tree.set("limit", None)
     return dialect_of(dialect).generate(tree, copy=False)
 
 

@@ -11,7 +11,7 @@ keys. A candidate identical to an earlier one is not an attempt: the model is as
 again with sampling and another wording. Before the guard sees a candidate, two slips
 are mended without asking (:func:`requalified`: a column under the wrong table's alias;
 :func:`rejoined`: joins on a key one side lacks, rebuilt along foreign keys;
-:func:`drop_unasked_limit`) and the values it wrote are bound (:func:`bind_literals`).
+:func:`drop_unasked_limit`; :func:`keep_ties`) and the values it wrote are bound (:func:`bind_literals`).
 A query that runs but looks wrong (no rows, a date compared to a year number, a join no
 foreign key supports, rounding the question asked for and the SQL lacks ...) is sent
 back once as a warning (the warnings a revision left unfixed, beside some it fixed,
@@ -38,7 +38,7 @@ from nlquery.guard import SafeQuery
 from nlquery.planner.answer import Answer, Attempt
 from nlquery.planner.joins import rejoined
 from nlquery.planner.linking import DEFAULT_BUDGET_TOKENS, LinkedSchema, SchemaLinker
-from nlquery.planner.asked import asked_warnings, drop_unasked_limit
+from nlquery.planner.asked import asked_warnings, drop_unasked_limit, keep_ties
 from nlquery.planner.literals import bind_literals, numbered_placeholders, with_named_values
 from nlquery.planner.llm import LLMClient, parse_candidate
 from nlquery.planner.prompt import Example, build_messages, hinted_columns, render_compact
@@ -250,6 +250,7 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
         sql = rejoined(sql, context.dialect, context.schema, context.graph)
         sql = drop_unasked_limit(sql, run.question, context.dialect)
         sql = numbered_placeholders(sql, context.dialect)
+        sql = keep_ties(sql, run.question, context.dialect)
         sql, parameters = bind_literals(sql, candidate.parameters, context.dialect)
         parameters = with_named_values(sql, parameters, context.dialect, run.linked.matched_values)
         candidate = dataclasses.replace(candidate, sql=sql, parameters=parameters)

@@ -97,3 +97,24 @@ def test_a_named_metric_or_segment_the_query_does_not_use_is_a_warning():
     used = ("SELECT g.name, SUM(ii.unit_price * ii.quantity) FROM genres g JOIN tracks t ON t.genre_id = g.genre_id "
             "JOIN invoice_items ii ON ii.track_id = t.track_id WHERE t.milliseconds > 360000 GROUP BY g.name")
     assert asked_warnings(used, question, "sqlite", keys, mappings) == []
+
+
+def test_one_row_by_the_most_becomes_every_row_tied_for_it_when_the_question_asks_for_ties():
+    import sqlite3
+
+    from nlquery.planner.asked import keep_ties
+
+    db = sqlite3.connect(":memory:")
+    db.executescript("CREATE TABLE sales (who TEXT, amount INT); INSERT INTO sales VALUES "
+                     "('ann', 5), ('ann', 1), ('bob', 3), ('bob', 2), ('cy', 1), ('dee', 9), ('eve', 9);")
+    question = "Who made the most sales? List everyone tied for the most."
+    grouped = "SELECT who FROM sales GROUP BY who ORDER BY COUNT(*) DESC LIMIT 1"
+    assert sorted(db.execute(keep_ties(grouped, question, "sqlite")).fetchall()) == [("ann",), ("bob",)]
+    aliased = "SELECT who, SUM(amount) AS total FROM sales WHERE who <> 'cy' GROUP BY who ORDER BY total LIMIT 1"
+    assert db.execute(keep_ties(aliased, question, "sqlite")).fetchall() == [("bob", 5)]
+    plain = "SELECT who FROM sales ORDER BY amount DESC LIMIT 1"
+    assert sorted(db.execute(keep_ties(plain, question, "sqlite")).fetchall()) == [("dee",), ("eve",)]
+    for kept, asked in [(grouped, "Who made the most sales?"),  # no ties asked: one row it is
+                        (grouped.replace("LIMIT 1", "LIMIT 3"), question),  # top 3 with ties: not ours
+                        (grouped.replace("LIMIT 1", "LIMIT 1 OFFSET 1"), question)]:
+        assert keep_ties(kept, asked, "sqlite") == kept
