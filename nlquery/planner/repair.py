@@ -572,6 +572,35 @@ def _ungrouped_warnings(tree: exp.Expression, aliases: dict[str, str], schema: S
     return found
 
 
+NAMING = re.compile(r"^(name|title|\w+_name|\w+_title)$", re.IGNORECASE)
+
+
+def _unnamed_rows_warnings(tree: exp.Expression, aliases: dict[str, str], schema: Schema,
+                           row_count: int) -> list[str]:
+    """Rows of one table returned as computed values only: "the 10 longest tracks, with
+    their length in minutes" as ``SELECT ROUND(ms / 60000.0, 2) ... LIMIT 10`` says
+    nothing of which track each row is."""
+    if not isinstance(tree, exp.Select) or row_count < 2 or tree.args.get("group") is not None \
+            or tree.args.get("joins") or tree.args.get("distinct"):
+        return []
+    projections = [p.unalias() for p in tree.expressions]
+    if not projections or any(isinstance(p, (exp.Column, exp.Star)) or p.find(exp.AggFunc) is not None
+                              for p in projections):
+        return []
+    source = tree.args.get("from_") or tree.args.get("from")
+    node = source.this if source is not None else None
+    if not isinstance(node, exp.Table):
+        return []
+    name = aliases.get((node.alias_or_name or node.name).lower())
+    table = schema.table(name) if name else None
+    naming = next((c.name for c in table.columns if NAMING.match(c.name)), None) if table else None
+    if naming is None:
+        return []
+    qualifier = f"{node.alias}." if node.alias else ""
+    return [f"each row is one of {name}, but the query returns only computed values: nobody can tell which row is "
+            f"which. Return {qualifier}{naming} before them."]
+
+
 def _repeated(rows: Sequence[Sequence[Any]]) -> int:
     """How many rows are copies of an earlier one."""
     return len(rows) - len({repr(row) for row in rows})
@@ -596,6 +625,7 @@ def warnings_for(sql: str, dialect: str, schema: Schema, parameters: Sequence[An
         found.extend(_type_warnings(tree, aliases, schema, parameters, value_hints))
         found.extend(_group_warnings(tree, row_count))
         found.extend(_ungrouped_warnings(tree, aliases, schema))
+        found.extend(_unnamed_rows_warnings(tree, aliases, schema, row_count))
         repeated = _repeated(rows) if isinstance(tree, exp.Select) and not tree.args.get("distinct") \
             and tree.args.get("group") is None and tree.args.get("joins") else 0
         if repeated:

@@ -415,3 +415,22 @@ def test_joins_on_a_key_one_side_lacks_are_rebuilt_along_foreign_keys(engine, ll
     llm.script(sql_reply(broken))
     answer = ask(engine, "How many items has each customer bought?")
     assert len(llm.requests) == 1 and sorted(answer.result.rows) == sorted(shop_rows(shop_file, fixed))
+
+
+def test_rows_of_a_table_returned_as_computed_values_only_are_a_warning(engine, llm, shop_file):
+    from nlquery.planner.repair import warnings_for
+
+    unnamed = "SELECT ROUND(p.price * 1.2, 2) FROM products p ORDER BY p.price DESC LIMIT 5"
+    named = "SELECT p.name, ROUND(p.price * 1.2, 2) FROM products p ORDER BY p.price DESC LIMIT 5"
+    llm.script(sql_reply(unnamed), sql_reply(named))
+    answer = ask(engine, "What are the 5 priciest products, with their price including 20% tax?")
+    warning = llm.requests[1]["messages"][-1]["content"]
+    assert "each row is one of products, but the query returns only computed values" in warning
+    assert "Return p.name before them" in warning
+    assert answer.result.rows == shop_rows(shop_file, named)
+    schema = engine.schema("shop")
+    for fine in [named, "SELECT MAX(price) FROM products", "SELECT ROUND(AVG(price), 2) FROM products",
+                 "SELECT COUNT(*) FROM orders o JOIN customers c ON c.id = o.customer_id"]:
+        assert not [w for w in warnings_for(fine, "sqlite", schema, [], 5) if "computed values" in w], fine
+    one = warnings_for(unnamed.replace("LIMIT 5", "LIMIT 1"), "sqlite", schema, [], 1)
+    assert not [w for w in one if "computed values" in w]  # one row: the question said which
