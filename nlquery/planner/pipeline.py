@@ -11,6 +11,7 @@ keys. A candidate identical to an earlier one is not an attempt: the model is as
 again with sampling and another wording. Before the guard sees a candidate, two slips
 are mended without asking (:func:`requalified`: a column under the wrong table's alias;
 :func:`rejoined`: joins on a key one side lacks, rebuilt along foreign keys;
+:func:`regrouped`: a returned column neither grouped nor aggregated, read from the grouped table;
 :func:`drop_unasked_limit`; :func:`keep_ties`) and the values it wrote are bound (:func:`bind_literals`).
 A query that runs but looks wrong (no rows, a date compared to a year number, a join no
 foreign key supports, rounding the question asked for and the SQL lacks ...) is sent
@@ -42,7 +43,7 @@ from nlquery.planner.asked import asked_warnings, drop_unasked_limit, keep_ties
 from nlquery.planner.literals import bind_literals, numbered_placeholders, with_named_values
 from nlquery.planner.llm import LLMClient, parse_candidate
 from nlquery.planner.prompt import Example, build_messages, hinted_columns, render_compact
-from nlquery.planner.repair import JoinGraph, explain, normalized, requalified, warnings_for
+from nlquery.planner.repair import JoinGraph, explain, normalized, regrouped, requalified, warnings_for
 from nlquery.semantic import SemanticMapping, with_comments
 
 # Errors worth showing the model: it can fix its own query.
@@ -248,6 +249,7 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
         written = candidate.sql  # what the model wrote: what it is shown again, not our mended form
         sql = requalified(candidate.sql, context.dialect, context.schema, context.graph)
         sql = rejoined(sql, context.dialect, context.schema, context.graph)
+        sql = regrouped(sql, context.dialect, context.schema)
         sql = drop_unasked_limit(sql, run.question, context.dialect)
         sql = numbered_placeholders(sql, context.dialect)
         sql = keep_ties(sql, run.question, context.dialect)

@@ -526,11 +526,42 @@ def _group_warnings(tree: exp.Expression, row_count: int) -> list[str]:
             f"cannot be told apart. Add {listed} to the SELECT list, before the aggregates."]
 
 
+def regrouped(sql: str, dialect: str, schema: Schema) -> str:
+    """``sql`` with each returned column that is neither grouped nor aggregated replaced by
+    the column of that name of the one table it is grouped by: ``SELECT t.name, AVG(..)
+    ... GROUP BY g.genre_id`` reads ``g.name`` (as written it shows one arbitrary track
+    name per genre). Unchanged when no such column or more than one candidate."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect or None)
+    except Exception:  # noqa: BLE001
+        return sql
+    _, aliases = _query_tables(tree, schema)
+    changed = False
+    for projection, _, instead in _ungrouped(tree, aliases, schema):
+        if len(set(instead)) == 1:
+            qualifier, _, name = instead[0].rpartition(".")
+            projection.replace(exp.column(name, table=qualifier or None))
+            changed = True
+    return tree.sql(dialect=dialect or None) if changed else sql
+
+
 def _ungrouped_warnings(tree: exp.Expression, aliases: dict[str, str], schema: Schema) -> list[str]:
+    found = []
+    for projection, table, instead in _ungrouped(tree, aliases, schema):
+        hint = f"; did you mean {instead[0]}, of the table grouped by?" if instead else \
+            ". Group by it too, or return a column of what the groups are."
+        found.append(f"{projection.sql()} is neither in the GROUP BY nor aggregated: each group shows one "
+                     f"arbitrary {table}.{projection.name}{hint}")
+    return found
+
+
+def _ungrouped(tree: exp.Expression, aliases: dict[str, str],
+               schema: Schema) -> list[tuple[exp.Column, str, list[str]]]:
     """Columns the outermost SELECT returns that are neither grouped nor aggregated nor
     fixed by a grouped primary key: "average length per genre" as ``SELECT t.name, AVG(..)
     ... GROUP BY g.genre_id`` shows one arbitrary track name per genre (SQLite and MySQL
-    run it; PostgreSQL refuses)."""
+    run it; PostgreSQL refuses). Each with its table and the grouped tables' columns of
+    that name."""
     if not isinstance(tree, exp.Select) or tree.args.get("group") is None:
         return []
     projections = [p.unalias() for p in tree.expressions]
@@ -565,10 +596,7 @@ def _ungrouped_warnings(tree: exp.Expression, aliases: dict[str, str], schema: S
             continue
         instead = [f"{k.table + '.' if k.table else ''}{projection.name}" for k in keys
                    if (owner := table_of(k)) and owner != table and _has_column(schema, owner, projection.name)]
-        hint = f"; did you mean {instead[0]}, of the table grouped by?" if instead else \
-            ". Group by it too, or return a column of what the groups are."
-        found.append(f"{projection.sql()} is neither in the GROUP BY nor aggregated: each group shows one "
-                     f"arbitrary {table}.{projection.name}{hint}")
+        found.append((projection, table, instead))
     return found
 
 

@@ -319,26 +319,35 @@ def test_a_column_under_an_alias_the_query_never_defines_moves_to_the_table_that
     assert requalified(elsewhere, "sqlite", schema, JoinGraph(schema)) == elsewhere
 
 
-def test_a_column_neither_grouped_nor_aggregated_is_a_warning_naming_the_grouped_tables_column(engine, llm,
-                                                                                                shop_file):
-    from nlquery.planner.repair import warnings_for
+def test_a_column_neither_grouped_nor_aggregated_is_read_from_the_grouped_table_or_sent_back(engine, llm,
+                                                                                               shop_file):
+    from nlquery.planner.repair import regrouped, warnings_for
 
+    schema = engine.schema("shop")
     wrong = ("SELECT p.name, SUM(i.quantity) FROM products p JOIN order_items i ON i.product_id = p.id "
              "JOIN orders o ON o.id = i.order_id JOIN customers c ON c.id = o.customer_id GROUP BY c.id")
     right = wrong.replace("SELECT p.name", "SELECT c.name")
-    llm.script(sql_reply(wrong), sql_reply(right))
-    answer = ask(engine, "How many items has each customer bought?")
+    assert regrouped(wrong, "sqlite", schema) == right.replace(" p JOIN", " AS p JOIN").replace(
+        " i ON", " AS i ON").replace(" o ON", " AS o ON").replace(" c ON", " AS c ON")
+    warned = warnings_for(wrong, "sqlite", schema, [], 5)
+    assert any("p.name is neither in the GROUP BY nor aggregated" in w and "did you mean c.name" in w for w in warned)
+    # no grouped table has the column: nothing to read instead, so the model hears it
+    status = "SELECT o.status, COUNT(*) FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY c.id"
+    assert regrouped(status, "sqlite", schema) == status
+    by_customer = "SELECT c.name, COUNT(*) FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY c.id"
+    llm.script(sql_reply(status), sql_reply(by_customer))
+    answer = ask(engine, "How many orders has each customer placed?")
     warning = llm.requests[1]["messages"][-1]["content"]
-    assert "p.name is neither in the GROUP BY nor aggregated" in warning and "did you mean c.name" in warning
-    expected = shop_rows(shop_file, right)  # the answer is capped: its rows are the fixed query's
+    assert "o.status is neither in the GROUP BY nor aggregated" in warning and "Group by it too" in warning
+    expected = shop_rows(shop_file, by_customer)  # the answer is capped: its rows are the fixed query's
     assert answer.result.rows and all(row in expected for row in answer.result.rows)
-    schema = engine.schema("shop")
     fine = ["SELECT c.name, COUNT(*) FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY c.id",
             "SELECT c.country, COUNT(*) FROM customers c GROUP BY 1",
             "SELECT c.country AS land, COUNT(*) FROM customers c GROUP BY land",
             "SELECT country, COUNT(*) FROM customers GROUP BY country"]
     for sql in fine:
         assert not [w for w in warnings_for(sql, "sqlite", schema, [], 5) if "GROUP BY" in w], sql
+        assert regrouped(sql, "sqlite", schema) == sql
     city = warnings_for("SELECT country, city, COUNT(*) FROM customers GROUP BY country", "sqlite", schema, [], 5)
     assert any("city is neither in the GROUP BY" in w and "Group by it too" in w for w in city)
 
