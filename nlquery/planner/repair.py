@@ -581,6 +581,17 @@ def _ungrouped(tree: exp.Expression, aliases: dict[str, str],
         return next(iter(tables)) if len(tables) == 1 else None
 
     grouped = {(table_of(k), k.name.lower()) for k in keys}
+    # ``GROUP BY concert.stadium_id`` with ``ON concert.stadium_id = stadium.stadium_id``
+    # groups by stadium's key too
+    pairs = [(e.this, e.expression) for join in tree.args.get("joins") or [] if join.args.get("on") is not None
+             for e in join.args["on"].find_all(exp.EQ)
+             if isinstance(e.this, exp.Column) and isinstance(e.expression, exp.Column)]
+    for _ in range(len(pairs)):
+        more = {(table_of(b), b.name.lower()) for a, b in pairs if (table_of(a), a.name.lower()) in grouped} | \
+               {(table_of(a), a.name.lower()) for a, b in pairs if (table_of(b), b.name.lower()) in grouped}
+        if more <= grouped:
+            break
+        grouped |= more
     fixed = set()  # tables whose primary key is grouped: each of their columns has one value a group
     for name in {t for t, _ in grouped if t}:
         table = schema.table(name)
