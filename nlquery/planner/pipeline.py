@@ -8,8 +8,8 @@ Repairs carry the fix (:mod:`nlquery.planner.repair`): an unknown column comes b
 with the tables that have it and the join path to them, and those tables are added
 to the schema shown next time; an unknown table with the closest tables and their
 keys. A candidate identical to an earlier one is not an attempt: the model is asked
-again with sampling and another wording. Before the guard sees a candidate, two slips
-are mended without asking (:func:`requalified`: a column under the wrong table's alias;
+again with sampling and another wording. Before the guard sees a candidate, slips are
+mended without asking (:func:`requalified`: a column under the wrong table's alias;
 :func:`rejoined`: joins on a key one side lacks, rebuilt along foreign keys;
 :func:`regrouped`: a returned column neither grouped nor aggregated, read from the grouped table;
 :func:`drop_unasked_limit`; :func:`keep_ties`) and the values it wrote are bound (:func:`bind_literals`).
@@ -291,7 +291,7 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
                         explanation=candidate.explanation, tables_used=list(safe.tables), attempts=attempts,
                         planner="llm", linked_tables=run.linked.names, usage=usage, timings=timings)
         if run.repair and warning_rounds < MAX_WARNING_ROUNDS:
-            warnings = asked_warnings(written, run.question, context.dialect, run.linked.definitions,
+            warnings = asked_warnings(candidate.sql, run.question, context.dialect, run.linked.definitions,
                                       context.mappings) + warnings_for(
                 candidate.sql, context.dialect, context.schema, candidate.parameters, result.row_count, context.graph,
                 context.value_hints, rows=result.rows)

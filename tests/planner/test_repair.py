@@ -445,3 +445,15 @@ def test_rows_of_a_table_returned_as_computed_values_only_are_a_warning(engine, 
         assert not [w for w in warnings_for(fine, "sqlite", schema, [], 5) if "computed values" in w], fine
     one = warnings_for(unnamed.replace("LIMIT 5", "LIMIT 1"), "sqlite", schema, [], 1)
     assert not [w for w in one if "computed values" in w]  # one row: the question said which
+
+
+def test_a_tie_question_answered_with_limit_1_is_mended_without_a_warning(engine, llm, shop_file):
+    top = ("SELECT c.name FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY c.id "
+           "ORDER BY COUNT(*) DESC LIMIT 1")
+    llm.script(sql_reply(top))
+    answer = ask(engine, "Which customers placed the most orders? List everyone tied for the most.")
+    assert len(llm.requests) == 1 and "LIMIT 1 " not in answer.sql + " " and "HAVING COUNT(*) = (SELECT MAX(n)" in answer.sql
+    tied = shop_rows(shop_file, "SELECT c.name FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY c.id "
+                                "HAVING COUNT(*) = (SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM orders "
+                                "GROUP BY customer_id))")
+    assert sorted(answer.result.rows) == sorted(tied)
