@@ -17,8 +17,11 @@ from collections.abc import Mapping, Sequence
 from sqlglot import exp
 
 from nlquery.guard.parameters import dialect_of
+from connectors.models import Schema
+from nlquery.planner.linking import singular
 from nlquery.planner.literals import parsed
-from nlquery.semantic import SemanticMapping, definition_name
+from nlquery.planner.repair import NAMING
+from nlquery.semantic import SemanticMapping, definition_name, words
 
 # Words that make "only the first N rows" part of the question.
 RANKING = re.compile(
@@ -33,6 +36,8 @@ NOT_SUPERLATIVE = {"interest", "request", "requests", "forest", "guest", "guests
 # Numbers that say how to show values or which period, not how many rows.
 NOT_A_COUNT = re.compile(r"\b\d+\s+(decimal|digit|place)s?\b|\b(19|20)\d\d\b", re.IGNORECASE)
 ROUNDING = re.compile(r"\bround(?:ed|ing)?\b[^.?!]*?\b(\d+|one|two|three|no)\s+decimal", re.IGNORECASE)
+# "Which media type has ...", "What genre is ...": the rows the question asks for.
+WHICH = re.compile(r"^\s*(?:which|what)\s+(?:\d+\s+)?([a-z][a-z ]*)", re.IGNORECASE)
 TIES = re.compile(r"\b(tie|ties|tied|tying)\b", re.IGNORECASE)
 # Units a column's name can say it holds, and what one of them is in seconds.
 UNITS = {"millisecond": 0.001, "milli": 0.001, "ms": 0.001, "second": 1, "sec": 1, "minute": 60,
@@ -102,6 +107,43 @@ def keep_ties(sql: str, question: str, dialect: str) -> str:
         tree.where(exp.EQ(this=key.copy(), expression=inner.subquery()), copy=False)
     tree.set("limit", None)
     return dialect_of(dialect).generate(tree, copy=False)
+
+
+def asked_entity_warnings(sql: str, question: str, dialect: str, schema: Schema,
+                          mappings: Mapping[str, SemanticMapping] | None = None) -> list[str]:
+    """A question that asks "which <table> ..." answered with none of that table's
+    columns: "Which media type has the most tracks?" as ``SELECT t.name FROM media_types
+    m JOIN tracks t ... GROUP BY t.name`` returns track names. The table is matched by its
+    name's words or a mapped synonym, among the query's own tables."""
+    match = WHICH.match(question)
+    tree = parsed(sql, dialect) if match else None
+    if not isinstance(tree, exp.Select):
+        return []
+    asked = [singular(w) for w in words(match.group(1))][:4]  # type: ignore[union-attr]
+    for node in tree.find_all(exp.Table):
+        table = schema.table(f"{node.db}.{node.name}" if node.db else node.name)
+        if table is None:
+            continue
+        key = schema.qualified_name(table)
+        mapping = (mappings or {}).get(key) or (mappings or {}).get(table.name)
+        for name in [table.name, *(mapping.synonyms if mapping else [])]:
+            said = [singular(w) for w in words(name)]
+            if said and asked[:len(said)] == said:
+                break
+        else:
+            continue
+        read = [c for p in tree.expressions for c in p.find_all(exp.Column)]
+        if any(isinstance(p, exp.Star) for p in tree.expressions) or any(not c.table for c in read) \
+                or (node.alias_or_name or node.name).lower() in {c.table.lower() for c in read}:
+            return []  # it returns the table's columns, or it cannot be told which table it reads
+        naming = next((c.name for c in table.columns if NAMING.match(c.name)), None) or \
+            (table.primary_key[0] if table.primary_key else None)
+        if naming is None:
+            return []
+        qualifier = node.alias_or_name or node.name
+        return [f"the question asks which {' '.join(words(match.group(1))[:len(said)])}, but the query returns no column of {key}: "
+                f"return {qualifier}.{naming} (and group by {key}'s key if it groups)."]
+    return []
 
 
 def asked_warnings(sql: str, question: str, dialect: str = "", definitions: Sequence[str] = (),

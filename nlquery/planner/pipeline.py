@@ -39,7 +39,7 @@ from nlquery.guard import SafeQuery
 from nlquery.planner.answer import Answer, Attempt
 from nlquery.planner.joins import rejoined
 from nlquery.planner.linking import DEFAULT_BUDGET_TOKENS, LinkedSchema, SchemaLinker
-from nlquery.planner.asked import asked_warnings, drop_unasked_limit, keep_ties
+from nlquery.planner.asked import asked_entity_warnings, asked_warnings, drop_unasked_limit, keep_ties
 from nlquery.planner.literals import bind_literals, numbered_placeholders, with_named_values
 from nlquery.planner.llm import LLMClient, parse_candidate
 from nlquery.planner.prompt import Example, build_messages, hinted_columns, render_compact
@@ -292,7 +292,8 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
                         planner="llm", linked_tables=run.linked.names, usage=usage, timings=timings)
         if run.repair and warning_rounds < MAX_WARNING_ROUNDS:
             warnings = asked_warnings(candidate.sql, run.question, context.dialect, run.linked.definitions,
-                                      context.mappings) + warnings_for(
+                                      context.mappings) + asked_entity_warnings(
+                candidate.sql, run.question, context.dialect, context.schema, context.mappings) + warnings_for(
                 candidate.sql, context.dialect, context.schema, candidate.parameters, result.row_count, context.graph,
                 context.value_hints, rows=result.rows)
             # A revision that fixed some of the warnings and not the others hears the rest

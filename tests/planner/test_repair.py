@@ -457,3 +457,23 @@ def test_a_tie_question_answered_with_limit_1_is_mended_without_a_warning(engine
                                 "HAVING COUNT(*) = (SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM orders "
                                 "GROUP BY customer_id))")
     assert sorted(answer.result.rows) == sorted(tied)
+
+
+def test_which_table_answered_with_none_of_its_columns_is_a_warning(engine, llm, shop_file):
+    from nlquery.planner.asked import asked_entity_warnings
+
+    wrong = ("SELECT p.category FROM customers c JOIN orders o ON o.customer_id = c.id JOIN order_items i "
+             "ON i.order_id = o.id JOIN products p ON p.id = i.product_id GROUP BY p.category "
+             "ORDER BY SUM(i.quantity) DESC LIMIT 1")
+    right = wrong.replace("SELECT p.category", "SELECT c.name").replace("GROUP BY p.category", "GROUP BY c.id")
+    llm.script(sql_reply(wrong), sql_reply(right))
+    answer = ask(engine, "Which customer bought the most items?")
+    warning = llm.requests[1]["messages"][-1]["content"]
+    assert "the question asks which customer, but the query returns no column of customers: return c.name" in warning
+    assert answer.result.rows == shop_rows(shop_file, right)
+    schema = engine.schema("shop")
+    for question, sql in [("Which customer bought the most items?", right),
+                          ("Which countries have customers?", "SELECT country FROM customers"),  # unqualified
+                          ("Which orders are big?", "SELECT * FROM orders"),
+                          ("How many customers are there?", "SELECT COUNT(*) FROM customers")]:
+        assert asked_entity_warnings(sql, question, "sqlite", schema) == [], question
