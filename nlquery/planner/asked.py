@@ -38,6 +38,8 @@ NOT_A_COUNT = re.compile(r"\b\d+\s+(decimal|digit|place)s?\b|\b(19|20)\d\d\b", r
 ROUNDING = re.compile(r"\bround(?:ed|ing)?\b[^.?!]*?\b(\d+|one|two|three|no)\s+decimal", re.IGNORECASE)
 # "Which media type has ...", "What genre is ...": the rows the question asks for.
 WHICH = re.compile(r"^\s*(?:which|what)\s+(?:\d+\s+)?([a-z][a-z ]*)", re.IGNORECASE)
+# Words that ask for a measure divided by another.
+RATIO = re.compile(r"\b(average|avg|mean|ratio|share|percent|percentage|proportion|fraction|rate)\b", re.IGNORECASE)
 TIES = re.compile(r"\b(tie|ties|tied|tying)\b", re.IGNORECASE)
 # Units a column's name can say it holds, and what one of them is in seconds.
 UNITS = {"millisecond": 0.001, "milli": 0.001, "ms": 0.001, "second": 1, "sec": 1, "minute": 60,
@@ -166,6 +168,33 @@ def asked_warnings(sql: str, question: str, dialect: str = "", definitions: Sequ
                      "GROUP BY ...)).")
     found.extend(_unit_warnings(tree, question))
     found.extend(_definition_warnings(tree, definitions, mappings or {}, dialect))
+    if not RATIO.search(question):
+        found.extend(_divided_metric_warnings(tree, definitions, mappings or {}, dialect))
+    return found
+
+
+def _divided_metric_warnings(tree: exp.Expression, definitions: Sequence[str],
+                             mappings: Mapping[str, SemanticMapping], dialect: str) -> list[str]:
+    """A metric the question names, computed and then divided by another aggregate
+    (``SUM(price * quantity) / COUNT(invoice_id)`` for "the revenue of each genre") when
+    the question asks for no average, share or rate."""
+    found = []
+    for key in definitions:
+        mapping = mappings.get(key)
+        definition = parsed(mapping.sql, dialect) if key.startswith("metric:") and mapping and mapping.sql else None
+        if not isinstance(definition, exp.AggFunc):
+            continue
+        needed = {c.name.lower() for c in definition.find_all(exp.Column)}
+        for node in tree.find_all(type(definition)):
+            parent = node.parent
+            while isinstance(parent, exp.Paren):
+                node, parent = parent, parent.parent
+            if isinstance(parent, exp.Div) and parent.this is node and parent.expression.find(exp.AggFunc) \
+                    and needed <= {c.name.lower() for c in node.find_all(exp.Column)}:
+                found.append(f"the METRIC {definition_name(key)} = {mapping.sql} is the whole measure, but the "  # type: ignore[union-attr]
+                             f"query divides it by {parent.expression.sql()}, which the question does not ask "
+                             "for: use the expression alone.")
+                break
     return found
 
 

@@ -118,3 +118,20 @@ def test_one_row_by_the_most_becomes_every_row_tied_for_it_when_the_question_ask
                         (grouped.replace("LIMIT 1", "LIMIT 3"), question),  # top 3 with ties: not ours
                         (grouped.replace("LIMIT 1", "LIMIT 1 OFFSET 1"), question)]:
         assert keep_ties(kept, asked, "sqlite") == kept
+
+
+def test_a_named_metric_divided_by_another_aggregate_is_a_warning_unless_a_ratio_is_asked():
+    from nlquery.semantic import SemanticMapping
+
+    mappings = {"metric:revenue": SemanticMapping(sql="SUM(invoice_items.unit_price * invoice_items.quantity)")}
+    divided = ("SELECT g.name, ROUND(SUM(ii.unit_price * ii.quantity) / COUNT(ii.invoice_id), 2) FROM genres g "
+               "JOIN tracks t ON t.genre_id = g.genre_id JOIN invoice_items ii ON ii.track_id = t.track_id "
+               "GROUP BY g.name")
+    warnings = asked_warnings(divided, "What is the revenue of each genre?", "sqlite", list(mappings), mappings)
+    assert warnings == ["the METRIC revenue = SUM(invoice_items.unit_price * invoice_items.quantity) is the whole "
+                        "measure, but the query divides it by COUNT(ii.invoice_id), which the question does not ask "
+                        "for: use the expression alone."]
+    asked = "What is the average revenue per invoice in each genre?"
+    assert asked_warnings(divided, asked, "sqlite", list(mappings), mappings) == []
+    scaled = divided.replace("/ COUNT(ii.invoice_id)", "/ 100")  # a unit, not another aggregate
+    assert asked_warnings(scaled, "What is the revenue of each genre?", "sqlite", list(mappings), mappings) == []
