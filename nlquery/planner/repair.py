@@ -222,8 +222,10 @@ def explain(code: str, message: str, sql: str, dialect: str, schema: Schema, gra
         definition = _definition_named(bare, mappings or {})
         if definition is not None:
             return _explain_definition(base, bare, *definition, used, dialect, schema, graph)
-        looked_in = _looked_in(tree, qualifier, bare, aliases, schema)
-        starts = looked_in or used  # the fix joins from where the column was looked up
+        looked_in, around = _looked_in(tree, qualifier, bare, aliases, schema)
+        # the fix joins from where the column was looked up, or from the query a filtering
+        # subquery sits in (``album_id IN (SELECT ... WHERE country = ...)``)
+        starts = [*looked_in, *(t for t in around if t not in looked_in)] or used
         holders = [schema.qualified_name(t) for t in schema.tables if t.column(bare) is not None]
         if not holders:  # a misspelling: the closest column anywhere
             every = {f"{schema.qualified_name(t)}.{c.name}": c.name for t in schema.tables for c in t.columns}
@@ -235,7 +237,7 @@ def explain(code: str, message: str, sql: str, dialect: str, schema: Schema, gra
         # query can join to some of them, only those, nearest first, so the fix names the
         # table meant and the next prompt does not grow by tables it cannot use.
         holders = _nearest(holders, starts, shown, graph)[:4]
-        lines = [f"{base} Column {bare!r} is not in {', '.join(starts) or 'the tables of the query'}."]
+        lines = [f"{base} Column {bare!r} is not in {', '.join(looked_in or used) or 'the tables of the query'}."]
         through = _join_through(tree, bare, looked_in, aliases, schema, graph)
         if through is not None:  # "genres JOIN invoice_items ON genres.genre_id = invoice_items.genre_id"
             lines.append(through[0])
@@ -371,11 +373,13 @@ def _join_through(tree: exp.Expression, column: str, looked_in: Sequence[str], a
 
 
 def _looked_in(tree: exp.Expression, qualifier: str, bare: str, aliases: dict[str, str],
-               schema: Schema) -> list[str]:
+               schema: Schema) -> tuple[list[str], list[str]]:
     """The tables the failing column was looked up in: its alias's table, or for an
-    unqualified column the tables of its own SELECT (a subquery's, not the outer query's).
-    Empty when the query does not say."""
+    unqualified column the tables of its own SELECT (a subquery's, not the outer query's);
+    empty when the query does not say. Then, when that SELECT filters the one around it
+    (in its WHERE or HAVING), the tables of the one around it."""
     found: list[str] = []
+    around: list[str] = []
     for node in tree.find_all(exp.Column):
         if node.name.lower() != bare.lower():
             continue
@@ -388,7 +392,11 @@ def _looked_in(tree: exp.Expression, qualifier: str, bare: str, aliases: dict[st
             scope = _select_tables(node, schema)
             if scope and not any(_has_column(schema, t, bare) for t in scope):
                 found.extend(scope)
-    return list(dict.fromkeys(found))
+                select = node.find_ancestor(exp.Select)
+                filtering = select.find_ancestor(exp.Where, exp.Having, exp.Select) if select else None
+                if isinstance(filtering, (exp.Where, exp.Having)):
+                    around.extend(_select_tables(filtering, schema))
+    return list(dict.fromkeys(found)), list(dict.fromkeys(around))
 
 
 def _has_column(schema: Schema, table: str, column: str) -> bool:

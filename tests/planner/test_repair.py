@@ -477,3 +477,16 @@ def test_which_table_answered_with_none_of_its_columns_is_a_warning(engine, llm,
                           ("Which orders are big?", "SELECT * FROM orders"),
                           ("How many customers are there?", "SELECT COUNT(*) FROM customers")]:
         assert asked_entity_warnings(sql, question, "sqlite", schema) == [], question
+
+
+def test_a_column_missing_in_a_filtering_subquery_is_joined_from_the_query_around_it_when_nearer(engine):
+    from nlquery.planner.repair import JoinGraph, explain
+
+    schema = engine.schema("shop")
+    sql = ("SELECT SUM(i.quantity) FROM order_items i WHERE i.product_id IN "
+           "(SELECT id FROM products WHERE country = 'DE')")
+    fix = explain("invalid_query", "Column 'country' could not be resolved", sql, "sqlite", schema, JoinGraph(schema))
+    assert "Column 'country' is not in products." in fix.message
+    # from products the path runs back through order_items; from the outer order_items it is shorter
+    assert ("Join path: order_items JOIN orders ON orders.id = order_items.order_id JOIN customers ON "
+            "customers.id = orders.customer_id.") in fix.message
