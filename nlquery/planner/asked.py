@@ -4,7 +4,8 @@ Small models add what nobody asked for (a ``LIMIT 10`` on "tracks in each genre"
 drop what was asked ("rounded to 1 decimal"). :func:`drop_unasked_limit` removes an
 outermost ``LIMIT`` the question gives no reason for (no number, no ranking word);
 :func:`keep_ties` turns ``ORDER BY ... LIMIT 1`` into "equal to the maximum" when the
-question asks for everyone tied; :func:`asked_warnings` names what the question asks and the SQL lacks (rounding, all
+question asks for everyone tied; :func:`undivided_metrics` keeps a named metric whole
+when the question asks for no ratio; :func:`asked_warnings` names what the question asks and the SQL lacks (rounding, all
 the rows tied, a unit the question wants from a column in another unit, a metric or
 segment the question names), to be fed back once like the other warnings.
 """
@@ -168,34 +169,36 @@ def asked_warnings(sql: str, question: str, dialect: str = "", definitions: Sequ
                      "GROUP BY ...)).")
     found.extend(_unit_warnings(tree, question))
     found.extend(_definition_warnings(tree, definitions, mappings or {}, dialect))
-    if not RATIO.search(question):
-        found.extend(_divided_metric_warnings(tree, definitions, mappings or {}, dialect))
     return found
 
 
-def _divided_metric_warnings(tree: exp.Expression, definitions: Sequence[str],
-                             mappings: Mapping[str, SemanticMapping], dialect: str) -> list[str]:
-    """A metric the question names, computed and then divided by another aggregate
-    (``SUM(price * quantity) / COUNT(invoice_id)`` for "the revenue of each genre") when
-    the question asks for no average, share or rate."""
-    found = []
+def undivided_metrics(sql: str, question: str, dialect: str, definitions: Sequence[str],
+                      mappings: Mapping[str, SemanticMapping]) -> str:
+    """``sql`` with each metric the question names no longer divided by another aggregate
+    when the question asks for no average, share or rate: "the revenue of each genre" as
+    ``SUM(price * quantity) / COUNT(invoice_id)`` reads ``SUM(price * quantity)``. A
+    metric is the whole measure; a small model told so rewrites the query and loses it."""
+    if RATIO.search(question):
+        return sql
+    tree = parsed(sql, dialect)
+    if tree is None:
+        return sql
+    changed = False
     for key in definitions:
         mapping = mappings.get(key)
         definition = parsed(mapping.sql, dialect) if key.startswith("metric:") and mapping and mapping.sql else None
         if not isinstance(definition, exp.AggFunc):
             continue
         needed = {c.name.lower() for c in definition.find_all(exp.Column)}
-        for node in tree.find_all(type(definition)):
+        for node in list(tree.find_all(type(definition))):
             parent = node.parent
             while isinstance(parent, exp.Paren):
                 node, parent = parent, parent.parent
             if isinstance(parent, exp.Div) and parent.this is node and parent.expression.find(exp.AggFunc) \
                     and needed <= {c.name.lower() for c in node.find_all(exp.Column)}:
-                found.append(f"the METRIC {definition_name(key)} = {mapping.sql} is the whole measure, but the "  # type: ignore[union-attr]
-                             f"query divides it by {parent.expression.sql()}, which the question does not ask "
-                             "for: use the expression alone.")
-                break
-    return found
+                parent.replace(node.unnest())
+                changed = True
+    return dialect_of(dialect).generate(tree, copy=False) if changed else sql
 
 
 def _unit_of(column: str) -> tuple[str, float] | None:

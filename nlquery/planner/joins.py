@@ -7,6 +7,13 @@ path and keeps the broken join. :func:`rejoined` keeps the query's tables, alias
 everything outside its FROM clause, and joins those tables along the shortest
 foreign-key paths instead, adding the tables between them. It only touches a query
 that could not run anyway: one whose join condition names a column its table lacks.
+
+:func:`joined_to_keys` mends the other common shape: an aggregating subquery over one
+table grouped by a key that table lacks (``SELECT artist_id, SUM(unit_price * quantity)
+FROM invoice_items GROUP BY artist_id`` for "artist revenue"). Told which tables have
+``artist_id``, a small model swaps the outer table instead. A key names one thing
+wherever it is stored, so the subquery gets the foreign-key path to the nearest table
+holding it.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from connectors.models import Schema
+from connectors.models import Schema, Table
+from nlquery.planner.literals import parsed
 from nlquery.planner.repair import JoinGraph
 
 
@@ -104,3 +112,97 @@ def _table(name: str, alias: str) -> exp.Table:
 def _column(aliases: dict[str, str], qualified: str) -> exp.Column:
     table, _, column = qualified.rpartition(".")
     return exp.column(column, table=aliases[table])
+
+
+def joined_to_keys(sql: str, dialect: str, schema: Schema, graph: JoinGraph) -> str:
+    """``sql`` with each one-table SELECT (the whole query or a subquery) that reads a key
+    column its table lacks joined along foreign keys to the nearest table having that
+    column as a key, its own columns qualified. Unchanged when the column is not a key
+    there, when two tables are equally near, when a query around a correlated subquery
+    has the column, or when the path runs over two keys between one pair of tables."""
+    tree = parsed(sql, dialect)
+    if tree is None:
+        return sql
+    taken = {t.alias_or_name.lower() for t in tree.find_all(exp.Table)} | {t.name.lower() for t in tree.find_all(exp.Table)}
+    changed = False
+    for select in list(tree.find_all(exp.Select)):
+        changed |= _join_missing_keys(select, schema, graph, taken)
+    return tree.sql(dialect=dialect or None) if changed else sql
+
+
+def _join_missing_keys(select: exp.Select, schema: Schema, graph: JoinGraph, taken: set[str]) -> bool:
+    source = select.args.get("from_") or select.args.get("from")
+    if source is None or select.args.get("joins") or not isinstance(source.this, exp.Table):
+        return False
+    node = source.this
+    table = schema.table(f"{node.db}.{node.name}" if node.db else node.name)
+    if table is None:
+        return False
+    start, alias = schema.qualified_name(table), node.alias_or_name
+    own = {alias.lower(), node.name.lower()}
+    outputs = {p.alias.lower() for p in select.expressions if isinstance(p, exp.Alias)}
+    columns = [c for c in select.find_all(exp.Column) if c.find_ancestor(exp.Select) is select
+               and (not c.table or c.table.lower() in own) and not c.args.get("db")]
+    missing = {c.name.lower() for c in columns if table.column(c.name) is None and c.name.lower() not in outputs}
+    if not missing or any(_seen_from_outside(select, name, schema) for name in missing):
+        return False
+    distances = graph.distances([start])
+    owners: dict[str, str] = {}  # missing column -> the nearest table having it as a key
+    for name in missing:
+        having = [t for t in distances if t != start and _key_of(schema.table(t), name)]
+        nearest = [t for t in having if distances[t] == min(distances[h] for h in having)]
+        if len(nearest) != 1:
+            return False
+        owners[name] = nearest[0]
+    ordered, joins = [start], []
+    for goal in dict.fromkeys(owners.values()):
+        path = graph.path(ordered, goal) or []
+        for left, right in zip(path, path[1:]):
+            if right in ordered:
+                continue
+            pairs = graph.edges[left][right]
+            bare = right.rsplit(".", 1)[-1]
+            if len(pairs) != 1 or bare.lower() in taken:
+                return False
+            (a, b), = pairs
+            names = {start: alias}
+            names.update({t: t.rsplit(".", 1)[-1] for t in ordered[1:]})
+            names[right] = bare
+            joins.append(exp.Join(this=_table(right, bare),
+                                  on=exp.EQ(this=_column(names, b), expression=_column(names, a))))
+            ordered.append(right)
+    if not joins:
+        return False
+    for column in columns:
+        if column.name.lower() in owners:
+            column.set("table", exp.to_identifier(owners[column.name.lower()].rsplit(".", 1)[-1]))
+        elif table.column(column.name) is not None:
+            column.set("table", exp.to_identifier(alias))
+    select.set("joins", joins)
+    taken.update(t.rsplit(".", 1)[-1].lower() for t in ordered)
+    return True
+
+
+def _key_of(table: Table | None, column: str) -> bool:
+    if table is None or table.column(column) is None:
+        return False
+    found = table.column(column)
+    keys = {c.lower() for c in table.primary_key} | {c.lower() for fk in table.foreign_keys for c in fk.columns}
+    return found.name.lower() in keys  # type: ignore[union-attr]
+
+
+def _seen_from_outside(select: exp.Select, column: str, schema: Schema) -> bool:
+    """Whether a query around ``select`` has ``column``, where a correlated subquery sees it
+    (not through a derived table in FROM or a CTE, which see nothing around them)."""
+    node: exp.Expression = select
+    while node.parent is not None:
+        parent = node.parent
+        if isinstance(node, exp.Subquery) and isinstance(parent, (exp.From, exp.Join)) or isinstance(parent, exp.CTE):
+            return False
+        if isinstance(parent, exp.Select) and node is not select:
+            for table in parent.find_all(exp.Table):
+                found = schema.table(f"{table.db}.{table.name}" if table.db else table.name)
+                if found is not None and found.column(column) is not None:
+                    return True
+        node = parent
+    return False

@@ -37,9 +37,10 @@ from connectors.models import QueryResult, Schema
 from nlquery.errors import LLMUnavailable, NLQueryError, QuestionNotAnswerable
 from nlquery.guard import SafeQuery
 from nlquery.planner.answer import Answer, Attempt
-from nlquery.planner.joins import rejoined
+from nlquery.planner.joins import joined_to_keys, rejoined
 from nlquery.planner.linking import DEFAULT_BUDGET_TOKENS, LinkedSchema, SchemaLinker
-from nlquery.planner.asked import asked_entity_warnings, asked_warnings, drop_unasked_limit, keep_ties
+from nlquery.planner.asked import (asked_entity_warnings, asked_warnings, drop_unasked_limit, keep_ties,
+                                   undivided_metrics)
 from nlquery.planner.literals import bind_literals, numbered_placeholders, with_named_values
 from nlquery.planner.llm import LLMClient, parse_candidate
 from nlquery.planner.prompt import Example, build_messages, hinted_columns, render_compact
@@ -249,10 +250,12 @@ def _solve(run: _Run, index: int, max_attempts: int) -> _Outcome:
         written = candidate.sql  # what the model wrote: what it is shown again, not our mended form
         sql = requalified(candidate.sql, context.dialect, context.schema, context.graph)
         sql = rejoined(sql, context.dialect, context.schema, context.graph)
+        sql = joined_to_keys(sql, context.dialect, context.schema, context.graph)
         sql = regrouped(sql, context.dialect, context.schema)
         sql = drop_unasked_limit(sql, run.question, context.dialect)
         sql = numbered_placeholders(sql, context.dialect)
         sql = keep_ties(sql, run.question, context.dialect)
+        sql = undivided_metrics(sql, run.question, context.dialect, run.linked.definitions, context.mappings)
         sql, parameters = bind_literals(sql, candidate.parameters, context.dialect)
         parameters = with_named_values(sql, parameters, context.dialect, run.linked.matched_values)
         candidate = dataclasses.replace(candidate, sql=sql, parameters=parameters)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nlquery.planner.asked import asked_warnings, drop_unasked_limit
+from nlquery.planner.asked import asked_warnings, drop_unasked_limit, undivided_metrics
 
 SQL = "SELECT g.name, COUNT(*) FROM tracks t JOIN genres g ON g.genre_id = t.genre_id GROUP BY g.name LIMIT 10"
 
@@ -120,18 +120,25 @@ def test_one_row_by_the_most_becomes_every_row_tied_for_it_when_the_question_ask
         assert keep_ties(kept, asked, "sqlite") == kept
 
 
-def test_a_named_metric_divided_by_another_aggregate_is_a_warning_unless_a_ratio_is_asked():
+def test_a_named_metric_divided_by_another_aggregate_is_kept_whole_unless_a_ratio_is_asked():
     from nlquery.semantic import SemanticMapping
 
     mappings = {"metric:revenue": SemanticMapping(sql="SUM(invoice_items.unit_price * invoice_items.quantity)")}
     divided = ("SELECT g.name, ROUND(SUM(ii.unit_price * ii.quantity) / COUNT(ii.invoice_id), 2) FROM genres g "
                "JOIN tracks t ON t.genre_id = g.genre_id JOIN invoice_items ii ON ii.track_id = t.track_id "
                "GROUP BY g.name")
-    warnings = asked_warnings(divided, "What is the revenue of each genre?", "sqlite", list(mappings), mappings)
-    assert warnings == ["the METRIC revenue = SUM(invoice_items.unit_price * invoice_items.quantity) is the whole "
-                        "measure, but the query divides it by COUNT(ii.invoice_id), which the question does not ask "
-                        "for: use the expression alone."]
-    asked = "What is the average revenue per invoice in each genre?"
-    assert asked_warnings(divided, asked, "sqlite", list(mappings), mappings) == []
-    scaled = divided.replace("/ COUNT(ii.invoice_id)", "/ 100")  # a unit, not another aggregate
-    assert asked_warnings(scaled, "What is the revenue of each genre?", "sqlite", list(mappings), mappings) == []
+    question = "What is the revenue of each genre?"
+    assert undivided_metrics(divided, question, "sqlite", list(mappings), mappings) == (
+        "SELECT g.name, ROUND(SUM(ii.unit_price * ii.quantity), 2) FROM genres AS g "
+        "JOIN tracks AS t ON t.genre_id = g.genre_id JOIN invoice_items AS ii ON ii.track_id = t.track_id "
+        "GROUP BY g.name")
+    parenthesized = divided.replace("ROUND(SUM", "ROUND((SUM").replace("), 2)", ")), 2)", 1)
+    assert "COUNT" not in undivided_metrics(parenthesized, question, "sqlite", list(mappings), mappings)
+    unchanged = [
+        (divided, "What is the average revenue per invoice in each genre?"),  # a ratio is asked
+        (divided.replace("/ COUNT(ii.invoice_id)", "/ 100"), question),  # a unit, not another aggregate
+        (divided, "How many invoices are there in each genre?"),  # the metric is not named: not in definitions
+    ]
+    for sql, asked in unchanged:
+        named = list(mappings) if "revenue" in asked else []
+        assert undivided_metrics(sql, asked, "sqlite", named, mappings) == sql, asked

@@ -428,6 +428,38 @@ def test_joins_on_a_key_one_side_lacks_are_rebuilt_along_foreign_keys(engine, ll
     assert len(llm.requests) == 1 and sorted(answer.result.rows) == sorted(shop_rows(shop_file, fixed))
 
 
+def test_a_one_table_subquery_grouped_by_a_key_its_table_lacks_joins_the_nearest_table_having_it(
+        engine, llm, shop_file):
+    from nlquery.planner.joins import joined_to_keys
+    from nlquery.planner.repair import JoinGraph
+
+    schema = engine.schema("shop")
+    graph = JoinGraph(schema)
+    broken = ("SELECT c.name, t.units FROM customers c JOIN (SELECT customer_id, SUM(quantity) AS units "
+              "FROM order_items GROUP BY customer_id ORDER BY units DESC LIMIT 3) t ON t.customer_id = c.id")
+    fixed = joined_to_keys(broken, "sqlite", schema, graph)
+    assert fixed == ("SELECT c.name, t.units FROM customers AS c JOIN (SELECT orders.customer_id, "
+                     "SUM(order_items.quantity) AS units FROM order_items JOIN orders ON orders.id = "
+                     "order_items.order_id GROUP BY orders.customer_id ORDER BY units DESC LIMIT 3) AS t "
+                     "ON t.customer_id = c.id")
+    filtering = "SELECT p.name FROM products p WHERE p.id IN (SELECT product_id FROM order_items WHERE customer_id = 5)"
+    assert joined_to_keys(filtering, "sqlite", schema, graph) == (
+        "SELECT p.name FROM products AS p WHERE p.id IN (SELECT order_items.product_id FROM order_items "
+        "JOIN orders ON orders.id = order_items.order_id WHERE orders.customer_id = 5)")
+    untouched = [
+        "SELECT customer_id, SUM(total_amount) FROM orders GROUP BY customer_id",  # runs as written
+        "SELECT COUNT(*) FROM order_items WHERE country = 'DE'",  # not a key: which country is the model's
+        "SELECT COUNT(*) FROM order_items i JOIN products p ON p.id = i.product_id WHERE customer_id = 5",  # 2 tables
+        # a correlated subquery sees the outer query's customer_id
+        "SELECT o.id FROM orders o WHERE EXISTS (SELECT 1 FROM order_items WHERE customer_id = 5)",
+    ]
+    for sql in untouched:
+        assert joined_to_keys(sql, "sqlite", schema, graph) == sql, sql
+    llm.script(sql_reply(broken))
+    answer = ask(engine, "Which 3 customers bought the most items?")
+    assert len(llm.requests) == 1 and answer.result.rows == shop_rows(shop_file, fixed)
+
+
 def test_rows_of_a_table_returned_as_computed_values_only_are_a_warning(engine, llm, shop_file):
     from nlquery.planner.repair import warnings_for
 
