@@ -132,7 +132,9 @@ def _key_columns(table: Table) -> list[str]:
 def requalified(sql: str, dialect: str, schema: Schema, graph: JoinGraph | None = None) -> str:
     """``sql`` with each column qualified by the wrong table's alias moved to the one table
     of the query that has it: ``SUM(i.unit_price * l.quantity)`` with ``i = invoices``
-    and ``l = invoice_lines`` reads ``l.unit_price``. So is a column under an alias the
+    and ``l = invoice_lines`` reads ``l.unit_price``; when several have it, to the one the
+    other operands of its arithmetic come from (``l.unit_price`` too with ``tracks``
+    joined, which has a list price). So is a column under an alias the
     query never defines (``t4.quantity`` in a three-table join), and one under the name
     of a table the query aliased. Unchanged when nothing is wrong, when the column is in
     none or several of the query's tables, or when aliases repeat. With ``graph``, a
@@ -171,10 +173,23 @@ def requalified(sql: str, dialect: str, schema: Schema, graph: JoinGraph | None 
         having = [alias for alias, other in owners.values() if other.column(column.name) is not None]
         if owner is not None and graph is not None and _joined_elsewhere(owner[1], column.name, owners, schema, graph):
             continue
+        if len(having) > 1:
+            # Several tables have it: values multiplied or added together come from one row
+            # (``T1.unit_price * T2.quantity`` with both in T2, the invoice line, reads T2's).
+            beside = {c.table.lower() for c in _operands(column) if c.table}
+            having = [alias for alias in having if alias.lower() in beside] or having
         if len(having) == 1:
             column.set("table", exp.to_identifier(having[0]))
             changed = True
     return tree.sql(dialect=dialect or None) if changed else sql
+
+
+def _operands(column: exp.Column) -> list[exp.Column]:
+    """The other columns of the arithmetic ``column`` is an operand of."""
+    node: exp.Expression = column
+    while isinstance(node.parent, (exp.Paren, exp.Mul, exp.Div, exp.Add, exp.Sub)):
+        node = node.parent
+    return [c for c in node.find_all(exp.Column) if c is not column] if node is not column else []
 
 
 def _joined_elsewhere(table: Table, column: str, owners: dict[str, tuple[str, Table]], schema: Schema,

@@ -384,6 +384,27 @@ def test_a_direct_join_on_a_key_one_side_lacks_is_fixed_with_the_path_through_th
     assert fix.tables == ["orders"] and "Join path:" not in fix.message
 
 
+def test_a_column_several_tables_have_moves_to_the_table_of_the_values_it_is_computed_with():
+    from connectors.models import Column, ForeignKey, Schema, Table
+    from nlquery.planner.repair import requalified
+
+    schema = Schema(tables=[
+        Table("customers", [Column("id", "int"), Column("country", "text")], primary_key=["id"]),
+        Table("tracks", [Column("id", "int"), Column("unit_price", "numeric")], primary_key=["id"]),
+        Table("lines", [Column("id", "int"), Column("customer_id", "int"), Column("track_id", "int"),
+                        Column("unit_price", "numeric"), Column("quantity", "int")], primary_key=["id"],
+              foreign_keys=[ForeignKey(["customer_id"], "customers", ["id"]), ForeignKey(["track_id"], "tracks", ["id"])]),
+    ])
+    joins = "FROM customers AS c JOIN lines AS l ON l.customer_id = c.id JOIN tracks AS t ON t.id = l.track_id"
+    spent = f"SELECT SUM(c.unit_price * l.quantity) {joins} WHERE c.country = 'BR'"
+    assert requalified(spent, "sqlite", schema) == spent.replace("c.unit_price", "l.unit_price")
+    grouped = f"SELECT SUM((c.unit_price + 1) * (l.quantity)) {joins}"  # through parentheses too
+    assert requalified(grouped, "sqlite", schema) == grouped.replace("c.unit_price", "l.unit_price")
+    for alone in [f"SELECT MAX(c.unit_price) {joins}",  # nothing beside it: lines' or tracks' price?
+                  f"SELECT SUM(c.unit_price * 2) {joins}"]:
+        assert requalified(alone, "sqlite", schema) == alone
+
+
 def test_a_join_path_another_one_walks_through_is_said_once():
     from connectors.models import Column, ForeignKey, Schema, Table
     from nlquery.planner.repair import JoinGraph, explain
