@@ -154,41 +154,38 @@ def _join_missing_keys(select: exp.Select, schema: Schema, graph: JoinGraph, tak
         if len(nearest) != 1:
             return False
         owners[name] = nearest[0]
-    ordered, joins = [start], []
+    names, joins = {start: alias}, []  # table -> its name in this SELECT, in join order
     for goal in dict.fromkeys(owners.values()):
-        path = graph.path(ordered, goal) or []
+        path = graph.path(list(names), goal) or []
         for left, right in zip(path, path[1:]):
-            if right in ordered:
+            if right in names:
                 continue
             pairs = graph.edges[left][right]
             bare = right.rsplit(".", 1)[-1]
             if len(pairs) != 1 or bare.lower() in taken:
                 return False
-            (a, b), = pairs
-            names = {start: alias}
-            names.update({t: t.rsplit(".", 1)[-1] for t in ordered[1:]})
             names[right] = bare
+            (a, b), = pairs
             joins.append(exp.Join(this=_table(right, bare),
                                   on=exp.EQ(this=_column(names, b), expression=_column(names, a))))
-            ordered.append(right)
     if not joins:
         return False
     for column in columns:
         if column.name.lower() in owners:
-            column.set("table", exp.to_identifier(owners[column.name.lower()].rsplit(".", 1)[-1]))
+            column.set("table", exp.to_identifier(names[owners[column.name.lower()]]))
         elif table.column(column.name) is not None:
             column.set("table", exp.to_identifier(alias))
     select.set("joins", joins)
-    taken.update(t.rsplit(".", 1)[-1].lower() for t in ordered)
+    taken.update(name.lower() for name in names.values())
     return True
 
 
 def _key_of(table: Table | None, column: str) -> bool:
-    if table is None or table.column(column) is None:
+    found = table.column(column) if table is not None else None
+    if found is None:
         return False
-    found = table.column(column)
-    keys = {c.lower() for c in table.primary_key} | {c.lower() for fk in table.foreign_keys for c in fk.columns}
-    return found.name.lower() in keys  # type: ignore[union-attr]
+    keys = {c.lower() for c in table.primary_key} | {c.lower() for fk in table.foreign_keys for c in fk.columns}  # type: ignore[union-attr]
+    return found.name.lower() in keys
 
 
 def _seen_from_outside(select: exp.Select, column: str, schema: Schema) -> bool:

@@ -134,11 +134,11 @@ def requalified(sql: str, dialect: str, schema: Schema, graph: JoinGraph | None 
     of the query that has it: ``SUM(i.unit_price * l.quantity)`` with ``i = invoices``
     and ``l = invoice_lines`` reads ``l.unit_price``; when several have it, to the one the
     other operands of its arithmetic come from (``l.unit_price`` too with ``tracks``
-    joined, which has a list price). So is a column under an alias the
-    query never defines (``t4.quantity`` in a three-table join), and one under the name
-    of a table the query aliased. Unchanged when nothing is wrong, when the column is in
-    none or several of the query's tables, or when aliases repeat. With ``graph``, a
-    column is left alone when a table joined to the wrong alias's table, and not in the
+    joined, which has a list price). So is a column under an alias the query never
+    defines (``t4.quantity`` in a three-table join), and one under the name of a table the
+    query aliased. Unchanged when nothing is wrong, when the column is in none of the
+    query's tables or in several with no operand to choose by, or when aliases repeat.
+    With ``graph``, a column is left alone when a table joined to the wrong alias's table, and not in the
     query, has it: ``albums.name`` meant ``artists.name``, not the track name the query
     happens to have; the fix for the error says so."""
     try:
