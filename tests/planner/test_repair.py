@@ -425,12 +425,19 @@ def test_a_join_path_another_one_walks_through_is_said_once():
     assert fix.tables == ["orders", "customers"]
 
 
-def test_joins_on_a_key_one_side_lacks_are_rebuilt_along_foreign_keys(engine, llm, shop_file):
-    from nlquery.planner.joins import rejoined
+@pytest.fixture
+def shop_graph(engine):
+    """The shop's schema and its foreign keys as a graph."""
     from nlquery.planner.repair import JoinGraph
 
     schema = engine.schema("shop")
-    graph = JoinGraph(schema)
+    return schema, JoinGraph(schema)
+
+
+def test_joins_on_a_key_one_side_lacks_are_rebuilt_along_foreign_keys(engine, llm, shop_file, shop_graph):
+    from nlquery.planner.joins import rejoined
+
+    schema, graph = shop_graph
     broken = ("SELECT c.name, SUM(i.quantity) FROM customers c JOIN order_items i ON i.customer_id = c.id "
               "GROUP BY c.name")
     fixed = rejoined(broken, "sqlite", schema, graph)
@@ -450,12 +457,10 @@ def test_joins_on_a_key_one_side_lacks_are_rebuilt_along_foreign_keys(engine, ll
 
 
 def test_a_one_table_subquery_grouped_by_a_key_its_table_lacks_joins_the_nearest_table_having_it(
-        engine, llm, shop_file):
+        engine, llm, shop_file, shop_graph):
     from nlquery.planner.joins import joined_to_keys
-    from nlquery.planner.repair import JoinGraph
 
-    schema = engine.schema("shop")
-    graph = JoinGraph(schema)
+    schema, graph = shop_graph
     broken = ("SELECT c.name, t.units FROM customers c JOIN (SELECT customer_id, SUM(quantity) AS units "
               "FROM order_items GROUP BY customer_id ORDER BY units DESC LIMIT 3) t ON t.customer_id = c.id")
     fixed = joined_to_keys(broken, "sqlite", schema, graph)
