@@ -21,7 +21,7 @@ from nlquery.guard.parameters import dialect_of
 from connectors.models import Schema
 from nlquery.planner.linking import singular
 from nlquery.planner.literals import parsed
-from nlquery.planner.repair import NAMING
+from nlquery.planner.repair import NAMING, schema_table
 from nlquery.semantic import SemanticMapping, definition_name, words
 
 # Words that make "only the first N rows" part of the question.
@@ -124,7 +124,7 @@ def asked_entity_warnings(sql: str, question: str, dialect: str, schema: Schema,
         return []
     asked = [singular(w) for w in words(match.group(1))][:4]  # type: ignore[union-attr]
     for node in tree.find_all(exp.Table):
-        table = schema.table(f"{node.db}.{node.name}" if node.db else node.name)
+        table = schema_table(schema, node)
         if table is None:
             continue
         key = schema.qualified_name(table)

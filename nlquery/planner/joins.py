@@ -21,9 +21,9 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from connectors.models import Schema, Table
+from connectors.models import Schema
 from nlquery.planner.literals import parsed
-from nlquery.planner.repair import JoinGraph
+from nlquery.planner.repair import JoinGraph, is_key, schema_table
 
 
 def rejoined(sql: str, dialect: str, schema: Schema, graph: JoinGraph) -> str:
@@ -45,7 +45,7 @@ def rejoined(sql: str, dialect: str, schema: Schema, graph: JoinGraph) -> str:
     for node in [source.this, *(join.this for join in joins)]:
         if not isinstance(node, exp.Table):
             return sql
-        table = schema.table(f"{node.db}.{node.name}" if node.db else node.name)
+        table = schema_table(schema, node)
         if table is None:
             return sql
         name, alias = schema.qualified_name(table), node.alias_or_name
@@ -123,7 +123,7 @@ def joined_to_keys(sql: str, dialect: str, schema: Schema, graph: JoinGraph) -> 
     tree = parsed(sql, dialect)
     if tree is None:
         return sql
-    taken = {t.alias_or_name.lower() for t in tree.find_all(exp.Table)} | {t.name.lower() for t in tree.find_all(exp.Table)}
+    taken = {name.lower() for t in tree.find_all(exp.Table) for name in (t.alias_or_name, t.name)}
     changed = False
     for select in list(tree.find_all(exp.Select)):
         changed |= _join_missing_keys(select, schema, graph, taken)
@@ -135,7 +135,7 @@ def _join_missing_keys(select: exp.Select, schema: Schema, graph: JoinGraph, tak
     if source is None or select.args.get("joins") or not isinstance(source.this, exp.Table):
         return False
     node = source.this
-    table = schema.table(f"{node.db}.{node.name}" if node.db else node.name)
+    table = schema_table(schema, node)
     if table is None:
         return False
     start, alias = schema.qualified_name(table), node.alias_or_name
@@ -149,7 +149,7 @@ def _join_missing_keys(select: exp.Select, schema: Schema, graph: JoinGraph, tak
     distances = graph.distances([start])
     owners: dict[str, str] = {}  # missing column -> the nearest table having it as a key
     for name in missing:
-        having = [t for t in distances if t != start and _key_of(schema.table(t), name)]
+        having = [t for t in distances if t != start and is_key(schema.table(t), name)]
         nearest = [t for t in having if distances[t] == min(distances[h] for h in having)]
         if len(nearest) != 1:
             return False
@@ -180,14 +180,6 @@ def _join_missing_keys(select: exp.Select, schema: Schema, graph: JoinGraph, tak
     return True
 
 
-def _key_of(table: Table | None, column: str) -> bool:
-    found = table.column(column) if table is not None else None
-    if found is None:
-        return False
-    keys = {c.lower() for c in table.primary_key} | {c.lower() for fk in table.foreign_keys for c in fk.columns}  # type: ignore[union-attr]
-    return found.name.lower() in keys
-
-
 def _seen_from_outside(select: exp.Select, column: str, schema: Schema) -> bool:
     """Whether a query around ``select`` has ``column``, where a correlated subquery sees it
     (not through a derived table in FROM or a CTE, which see nothing around them)."""
@@ -198,7 +190,7 @@ def _seen_from_outside(select: exp.Select, column: str, schema: Schema) -> bool:
             return False
         if isinstance(parent, exp.Select) and node is not select:
             for table in parent.find_all(exp.Table):
-                found = schema.table(f"{table.db}.{table.name}" if table.db else table.name)
+                found = schema_table(schema, table)
                 if found is not None and found.column(column) is not None:
                     return True
         node = parent

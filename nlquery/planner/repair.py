@@ -107,11 +107,16 @@ class JoinGraph:
         return " ".join(parts)
 
 
+def schema_table(schema: Schema, node: exp.Table) -> Table | None:
+    """The schema's table a query's table reference names (``db.name`` or ``name``)."""
+    return schema.table(f"{node.db}.{node.name}" if node.db else node.name)
+
+
 def _query_tables(tree: exp.Expression, schema: Schema) -> tuple[list[str], dict[str, str]]:
     """The schema's names of the tables a query reads, and alias -> table."""
     tables, aliases = [], {}
     for node in tree.find_all(exp.Table):
-        found = schema.table(f"{node.db}.{node.name}" if node.db else node.name)
+        found = schema_table(schema, node)
         if found is None:
             continue
         name = schema.qualified_name(found)
@@ -147,7 +152,7 @@ def requalified(sql: str, dialect: str, schema: Schema, graph: JoinGraph | None 
         return sql
     owners: dict[str, tuple[str, Table]] = {}  # alias, lowered -> (as written, table)
     for node in tree.find_all(exp.Table):
-        table = schema.table(f"{node.db}.{node.name}" if node.db else node.name)
+        table = schema_table(schema, node)
         alias = node.alias_or_name or node.name
         if table is None or alias.lower() in owners:
             return sql  # a CTE, a subquery's name or an alias used twice: leave it to the guard
@@ -200,7 +205,7 @@ def _joined_elsewhere(table: Table, column: str, owners: dict[str, tuple[str, Ta
                for neighbour in graph.edges.get(schema.qualified_name(table), {}))
 
 
-def _is_key(table: Table | None, column: str) -> bool:
+def is_key(table: Table | None, column: str) -> bool:
     return table is not None and column.lower() in {c.lower() for c in _key_columns(table)}
 
 
@@ -430,7 +435,7 @@ def _select_tables(node: exp.Expression, schema: Schema) -> list[str]:
     names = []
     for table in sources:
         if isinstance(table, exp.Table):
-            found = schema.table(f"{table.db}.{table.name}" if table.db else table.name)
+            found = schema_table(schema, table)
             if found is not None:
                 names.append(schema.qualified_name(found))
     return names
@@ -460,7 +465,7 @@ def _join_warnings(tree: exp.Expression, aliases: dict[str, str], schema: Schema
             pairs = {(x.lower(), y.lower()) for x, y in graph.edges.get(a, {}).get(b, [])}
             if (pair[0].lower(), pair[1].lower()) in pairs:
                 continue
-            if not (_is_key(schema.table(a), left.name) and _is_key(schema.table(b), right.name)):
+            if not (is_key(schema.table(a), left.name) and is_key(schema.table(b), right.name)):
                 continue  # e.g. billing_country = country: a join on data, not keys
             path = graph.path([a], b)
             if not path:
